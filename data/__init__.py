@@ -1,0 +1,1 @@
+"""Data helpers for the DeepLabV3+ tutorial."""

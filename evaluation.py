@@ -1,0 +1,78 @@
+"""Segmentation metrics from a confusion matrix, and the pictures that show them.
+
+All scores come from one confusion matrix accumulated over the whole data set, the
+way segmentation benchmarks report them; averaging per-batch scores instead would
+weigh a batch of small images as much as a batch of large ones.
+"""
+
+import numpy as np
+
+
+def confusion_matrix(labels, predictions, num_classes):
+    """Count (true class, predicted class) pairs: rows are truth, columns guesses."""
+    labels = np.asarray(labels, dtype=np.int64).ravel()
+    predictions = np.asarray(predictions, dtype=np.int64).ravel()
+    pairs = labels * num_classes + predictions
+    counts = np.bincount(pairs, minlength=num_classes * num_classes)
+    return counts.reshape(num_classes, num_classes)
+
+
+def _ratio(numerator, denominator):
+    """Divide, giving NaN where the denominator is zero."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(denominator > 0, numerator / np.maximum(denominator, 1), np.nan)
+
+
+def segmentation_metrics(matrix, class_names):
+    """Pixel accuracy, mean accuracy, mean IoU, frequency-weighted IoU, per-class IoU.
+
+    Classes that appear neither in the labels nor in the predictions have no IoU
+    (None in the result) and are left out of the means.
+    """
+    matrix = np.asarray(matrix, dtype=np.float64)
+    true_positives = np.diag(matrix)
+    label_counts, predicted_counts = matrix.sum(axis=1), matrix.sum(axis=0)
+    iou = _ratio(true_positives, label_counts + predicted_counts - true_positives)
+    class_accuracy = _ratio(true_positives, label_counts)
+    frequency = label_counts / max(matrix.sum(), 1)
+    return {
+        "pixel_accuracy": float(true_positives.sum() / max(matrix.sum(), 1)),
+        "mean_accuracy": float(np.nanmean(class_accuracy)),
+        "mean_iou": float(np.nanmean(iou)),
+        "frequency_weighted_iou": float(np.nansum(frequency * iou)),
+        "per_class_iou": {
+            name: None if np.isnan(value) else float(value)
+            for name, value in zip(class_names, iou)
+        },
+    }
+
+
+def plot_per_class_iou(per_class_iou, axes):
+    """Draw a horizontal bar per class; classes with no pixels are marked n/a."""
+    names = list(per_class_iou)
+    values = [per_class_iou[n] if per_class_iou[n] is not None else 0 for n in names]
+    axes.barh(names, values, color="tab:blue")
+    for y, name in enumerate(names):
+        label = "n/a" if per_class_iou[name] is None else f"{per_class_iou[name]:.2f}"
+        axes.text(values[y] + 0.01, y, label, va="center", fontsize=8)
+    axes.invert_yaxis()
+    axes.set(xlim=(0, 1.1), xlabel="IoU", title="Per-class IoU (validation)")
+
+
+def plot_confusion_matrix(matrix, class_names, figure, axes):
+    """Draw the confusion matrix normalised by row: each true class sums to 1."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    normalised = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    image = axes.imshow(normalised, cmap="viridis", vmin=0, vmax=1)
+    ticks = np.arange(len(class_names))
+    axes.set_xticks(ticks, class_names, rotation=90, fontsize=7)
+    axes.set_yticks(ticks, class_names, fontsize=7)
+    axes.set(xlabel="predicted class", ylabel="true class", title="Confusion matrix")
+    figure.colorbar(image, ax=axes, fraction=0.046)
+
+
+def class_shares(label_map, class_names):
+    """Return {class name: share of the image} for the classes present, largest first."""
+    counts = np.bincount(np.asarray(label_map).ravel(), minlength=len(class_names))
+    shares = {class_names[i]: counts[i] / counts.sum() for i in np.flatnonzero(counts)}
+    return dict(sorted(shares.items(), key=lambda item: -item[1]))
