@@ -118,13 +118,15 @@ def validate_pairs(pairs, num_classes):
     return orientations
 
 
-def check_output_dir(output_dir):
+def check_output_dir(output_dir, create=True):
     """Make sure the output folder is, or can become, a writable folder."""
     output_dir = Path(output_dir)
     if output_dir.exists() and not output_dir.is_dir():
         raise UserError(
             f"--output-dir {output_dir} is a file, not a folder; choose another path"
         )
+    if not create:
+        return output_dir
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -41,6 +41,7 @@ synthetic "toy people" data set in exactly the CIHP layout, and says so.
 import argparse
 import json
 import math
+import os
 import shutil
 import statistics
 import sys
@@ -88,7 +89,7 @@ LEARNING_RATE = 1e-3  # Adam's step size
 SEED = 42  # makes data order, augmentation and initial weights repeatable
 CLASS_NAMES = toy_people.CLASS_NAMES  # CIHP's 20 class names, id order
 # A first run on a laptop CPU: synthetic data, small images, a few epochs.
-QUICK = dict(image_size=96, batch_size=8, epochs=4, num_train_images=64,
+QUICK = dict(image_size=96, batch_size=8, epochs=3, num_train_images=48,
              num_val_images=16, weights="none")  # fmt: skip
 
 """
@@ -381,16 +382,17 @@ RESNET50_URL = "https://storage.googleapis.com/tensorflow/keras-applications/res
 
 def fetch_backbone_weights():
     """Download (once) Keras's ImageNet ResNet50 weights; return the file's path."""
+    cache_dir = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
     try:
         return keras.utils.get_file(
-            RESNET50_WEIGHTS, RESNET50_URL + RESNET50_WEIGHTS, cache_subdir="models",
-            file_hash="4d473c1dd8becc155b73f8504c6f6626",
+            RESNET50_WEIGHTS, RESNET50_URL + RESNET50_WEIGHTS, cache_dir=cache_dir,
+            cache_subdir="models", file_hash="4d473c1dd8becc155b73f8504c6f6626",
         )  # fmt: skip
     except Exception as error:  # get_file wraps every network failure this way
-        cache = Path(keras.config.keras_home()) / "models" / RESNET50_WEIGHTS
         raise UserError(
             f"could not download the ImageNet ResNet50 weights ({error}); train from "
-            f"scratch with --weights none, or put the file at {cache}"
+            f"scratch with --weights none, or put the file at "
+            f"{cache_dir / 'models' / RESNET50_WEIGHTS}"
         ) from None
 
 
@@ -779,9 +781,10 @@ def parse_args(argv=None):
     add(
         "--quick",
         action="store_true",
-        help="a first run in minutes on a CPU: synthetic data, 96 px, 4 epochs",
+        help="a first run in minutes on a CPU: synthetic data, 96 px, 3 epochs",
     )
     args = parser.parse_args(argv)
+    args.epochs_given = args.epochs is not None
     preset = QUICK if args.quick else {}
     defaults = dict(image_size=IMAGE_SIZE, batch_size=BATCH_SIZE, epochs=EPOCHS, weights="imagenet",
                     num_train_images=NUM_TRAIN_IMAGES, num_val_images=NUM_VAL_IMAGES)  # fmt: skip
@@ -871,52 +874,65 @@ def distribution_scope(distribute, batch_size):
 
 def prepare_output_dir(args):
     """Load the state to resume, or make sure no earlier run gets overwritten."""
-    output_dir = Path(args.output_dir)
+    output_dir = checks.check_output_dir(args.output_dir, create=False)
     state = training_state.load_state(output_dir) if output_dir.is_dir() else None
     if args.resume:
         if state is None:
             raise UserError(
-                f"nothing to resume: {output_dir} holds no {training_state.STATE_FILE}; drop --resume"
+                f"nothing to resume: {output_dir} holds no "
+                f"{training_state.STATE_FILE}; run again without --resume"
             )
+        vars(args).update({k: state["config"][k] for k in RUN_CONFIG})
+        if not args.epochs_given:  # keep the interrupted run's length
+            args.epochs = state["config"]["epochs"]
+        print(f"Resuming {output_dir} after epoch {state['completed_epochs']}.")
         return state
     if (state or (output_dir / "model.keras").exists()) and not args.overwrite:
         raise UserError(
             f"{output_dir} already holds a run; add --resume to continue it, "
             "--overwrite to replace it, or choose another --output-dir"
         )
-    shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
-    (output_dir / training_state.STATE_FILE).unlink(missing_ok=True)
-    return {
-        "completed_epochs": 0,
-        "history": [],
-        "train_seconds": 0.0,
-        "config": vars(args),
-    }
+    return {"completed_epochs": 0, "history": [], "train_seconds": 0.0}
 
 
-RUN_CONFIG = ["data_dir", "image_size", "batch_size", "num_train_images", "num_val_images",
-              "learning_rate", "lr_schedule", "augment", "cache", "seed", "quick"]  # fmt: skip
+# Settings that an interrupted run keeps when resumed (--epochs may extend it).
+RUN_CONFIG = ["data_dir", "image_size", "batch_size", "num_train_images",
+              "num_val_images", "learning_rate", "lr_schedule", "augment", "cache",
+              "seed", "quick", "weights", "precision"]  # fmt: skip
+
+
+def prepare_data(args):
+    """Find, pair and validate the data; return the root and both splits."""
+    wanted = args.num_train_images + args.num_val_images
+    quick = args.quick and not args.download  # --quick trains on synthetic data
+    root = get_data_root(args.data_dir, args.download, wanted, prefer_synthetic=quick)
+    train, val = checks.list_pairs(root, args.num_train_images, args.num_val_images)
+    # Decode every chosen file once now, so a bad one stops us before training.
+    orientations = checks.validate_pairs(train + val, NUM_CLASSES)
+    return root, (train, orientations[: len(train)]), (val, orientations[len(train) :])
+
+
+def build_or_resume(args, state, output_dir, steps_per_epoch):
+    """Build and compile a new model, or reload the last committed checkpoint."""
+    if state["completed_epochs"]:
+        return keras.saving.load_model(output_dir / "checkpoints" / state["checkpoint"])
+    model = build_model(args.image_size, NUM_CLASSES, args.weights)
+    total_steps = args.epochs * steps_per_epoch
+    optimizer = make_optimizer(args.learning_rate, args.lr_schedule, total_steps)
+    compile_model(model, optimizer, NUM_CLASSES)
+    return model
 
 
 def training_run(args):
     """Train, then write the model, curves, figures and metrics."""
-    output_dir = checks.check_output_dir(args.output_dir)
     state = prepare_output_dir(args)
-    if args.resume:  # the interrupted run's settings win; --epochs may extend it
-        vars(args).update({k: state["config"][k] for k in RUN_CONFIG})
-        print(f"Resuming {output_dir} after epoch {state['completed_epochs']}.")
-    wanted = args.num_train_images + args.num_val_images
-    quick = args.quick and not args.download  # --quick trains on synthetic data
-    root = get_data_root(args.data_dir, args.download, wanted, prefer_synthetic=quick)
-    train_pairs, val_pairs = checks.list_pairs(
-        root, args.num_train_images, args.num_val_images
-    )
-    orientations = checks.validate_pairs(train_pairs + val_pairs, NUM_CLASSES)
-    train_orient, val_orient = (
-        orientations[: len(train_pairs)],
-        orientations[len(train_pairs) :],
-    )
+    root, (train_pairs, train_orient), (val_pairs, val_orient) = prepare_data(args)
     colormap = load_colormap(root, NUM_CLASSES)
+    output_dir = checks.check_output_dir(args.output_dir)
+    if not args.resume:  # --overwrite: forget the earlier run's checkpoints
+        shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
+        state["config"] = {k: getattr(args, k) for k in RUN_CONFIG}
+    state["config"]["epochs"] = args.epochs
     size, batch = args.image_size, args.batch_size
     train_dataset = data_generator(
         train_pairs, train_orient, size, batch, True, args.augment, args.cache
@@ -924,56 +940,27 @@ def training_run(args):
     val_dataset = data_generator(
         val_pairs, val_orient, size, batch, False, cache=args.cache
     )
+    steps_per_epoch = len(train_pairs) // batch
     with distribution_scope(args.distribute, batch):
-        if state["completed_epochs"]:
-            model = keras.saving.load_model(
-                output_dir / "checkpoints" / state["checkpoint"]
-            )
-        else:
-            model = build_model(size, NUM_CLASSES, args.weights)
-            steps = args.epochs * (len(train_pairs) // batch)
-            compile_model(
-                model,
-                make_optimizer(args.learning_rate, args.lr_schedule, steps),
-                NUM_CLASSES,
-            )
-    state["config"]["epochs"] = args.epochs
-    progress = ProgressLog(len(train_pairs) // batch * batch, args.epochs)
+        model = build_or_resume(args, state, output_dir, steps_per_epoch)
+    progress = ProgressLog(steps_per_epoch * batch, args.epochs)
+    checkpoint = training_state.RunCheckpoint(output_dir, state)
     start = time.perf_counter()
     try:
         model.fit(
             train_dataset, validation_data=val_dataset, epochs=args.epochs,
-            initial_epoch=state["completed_epochs"], verbose=0,
-            callbacks=[progress, training_state.RunCheckpoint(output_dir, state)],
+            initial_epoch=state["completed_epochs"], callbacks=[progress, checkpoint],
+            verbose=0,
         )  # fmt: skip
     finally:
         state["train_seconds"] += time.perf_counter() - start
-    report(
-        model,
-        state,
-        progress,
-        train_pairs,
-        train_orient,
-        val_dataset,
-        val_pairs,
-        val_orient,
-        colormap,
-        args,
-    )
+        if state["completed_epochs"]:
+            training_state.write_json(output_dir / training_state.STATE_FILE, state)
+    splits = (train_pairs, train_orient), (val_pairs, val_orient)
+    report(model, state, progress, splits, val_dataset, colormap, args)
 
 
-def report(
-    model,
-    state,
-    progress,
-    train_pairs,
-    train_orient,
-    val_dataset,
-    val_pairs,
-    val_orient,
-    colormap,
-    args,
-):
+def report(model, state, progress, splits, val_dataset, colormap, args):
     """Write metrics.json, curves, prediction figures and the full evaluation."""
     output_dir, size = Path(args.output_dir), args.image_size
     scores = model.evaluate(val_dataset, return_dict=True, verbose=0)
@@ -991,6 +978,7 @@ def report(
     }  # fmt: skip
     training_state.write_json(output_dir / "metrics.json", metrics)
     plot_history(state["history"], output_dir / "training_curves.png")
+    (train_pairs, train_orient), (val_pairs, val_orient) = splits
     train_preview = data_generator(train_pairs[:4], train_orient[:4], size, 4, False)
     save_inference_figures(model, train_preview, val_dataset, colormap, output_dir)
     full = evaluate(model, val_pairs, val_orient, size, output_dir)

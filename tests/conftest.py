@@ -1,0 +1,34 @@
+"""Shared fixtures: a tiny synthetic CIHP folder and one tiny end-to-end run."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from data import toy_people  # noqa: E402
+
+TINY = ["--image-size", "64", "--batch-size", "4", "--epochs", "1",
+        "--num-train-images", "8", "--num-val-images", "4", "--weights", "none"]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def toy_root(tmp_path_factory):
+    """Sixteen small synthetic images in the CIHP layout, made once per session."""
+    root = tmp_path_factory.mktemp("toy") / "cihp"
+    return toy_people.generate(root, num_images=16, min_size=64, max_size=112)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(toy_root, tmp_path_factory):
+    """Train once, in-process, on the tiny set; return the output folder."""
+    import deeplabv3_plus
+
+    output_dir = tmp_path_factory.mktemp("run") / "outputs"
+    argv = ["--data-dir", str(toy_root), "--output-dir", str(output_dir), *TINY]
+    deeplabv3_plus.main(deeplabv3_plus.parse_args(argv))
+    return output_dir

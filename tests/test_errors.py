@@ -1,0 +1,109 @@
+"""User errors: one `error: ...` line on stderr, exit code 2, no traceback."""
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+from PIL import Image
+
+import deeplabv3_plus as dl
+from conftest import ROOT, TINY
+
+
+def fails_with(capsys, argv, *phrases):
+    """Run main() with argv; check it exits 2 with one error line naming phrases."""
+    with pytest.raises(SystemExit) as exit_info:
+        dl.main(dl.parse_args(argv))
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    for phrase in phrases:
+        assert phrase in err
+    return err
+
+
+@pytest.fixture
+def cihp_copy(toy_root, tmp_path):
+    """A private copy of the tiny data set that a test may break."""
+    return shutil.copytree(toy_root, tmp_path / "cihp")
+
+
+def run_args(data_dir, output_dir, *extra):
+    """Command-line arguments for a tiny run."""
+    return ["--data-dir", str(data_dir), "--output-dir", str(output_dir), *TINY, *extra]
+
+
+def test_missing_data_folder(capsys, tmp_path):
+    fails_with(capsys, run_args(tmp_path / "nowhere", tmp_path / "out"), "does not exist")
+
+
+def test_folder_without_cihp(capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    fails_with(capsys, run_args(tmp_path / "empty", tmp_path / "out"), "Training/Images")
+
+
+def test_empty_image_folder(capsys, tmp_path):
+    (tmp_path / "cihp" / "Training" / "Images").mkdir(parents=True)
+    fails_with(capsys, run_args(tmp_path / "cihp", tmp_path / "out"), "no .jpg or .png")
+
+
+def test_images_without_masks_are_named_and_counted(capsys, cihp_copy, tmp_path):
+    masks = sorted((cihp_copy / "Training" / "Category_ids").glob("*.png"))
+    for mask in masks[:2]:
+        mask.unlink()
+    err = fails_with(capsys, run_args(cihp_copy, tmp_path / "out"), "2 of 16")
+    assert masks[0].stem in err and masks[1].stem in err
+
+
+def test_fewer_images_than_asked_for(capsys, toy_root, tmp_path):
+    argv = run_args(toy_root, tmp_path / "out", "--num-train-images", "40")
+    fails_with(capsys, argv, "holds 16 images", "--num-train-images")
+
+
+@pytest.mark.parametrize("size", ["100", "0", "-32"])
+def test_bad_image_size(capsys, toy_root, tmp_path, size):
+    fails_with(capsys, run_args(toy_root, tmp_path / "out", "--image-size", size), "--image-size")
+
+
+@pytest.mark.parametrize("flag", ["--batch-size", "--epochs", "--num-val-images"])
+def test_non_positive_counts(capsys, toy_root, tmp_path, flag):
+    fails_with(capsys, run_args(toy_root, tmp_path / "out", flag, "0"), flag)
+
+
+def test_weights_file_that_does_not_exist(capsys, toy_root, tmp_path):
+    argv = run_args(toy_root, tmp_path / "out", "--weights", str(tmp_path / "w.h5"))
+    fails_with(capsys, argv, "does not exist", "--weights")
+
+
+def test_weights_file_that_is_not_weights(capsys, toy_root, tmp_path):
+    (tmp_path / "w.weights.h5").write_text("not weights")
+    argv = run_args(toy_root, tmp_path / "out", "--weights", str(tmp_path / "w.weights.h5"))
+    fails_with(capsys, argv, "cannot load --weights")
+
+
+def test_imagenet_weights_offline_suggest_weights_none(capsys, toy_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))  # no cached copy
+    monkeypatch.setattr(dl, "RESNET50_URL", "http://127.0.0.1:9/")  # nothing listens
+    argv = run_args(toy_root, tmp_path / "out")
+    argv[argv.index("none")] = "imagenet"
+    fails_with(capsys, argv, "--weights none", dl.RESNET50_WEIGHTS)
+
+
+def test_output_dir_that_is_a_file(capsys, toy_root, tmp_path):
+    (tmp_path / "file").write_text("")
+    fails_with(capsys, run_args(toy_root, tmp_path / "file"), "is a file")
+
+
+def test_output_dir_that_cannot_be_created(capsys, toy_root, tmp_path):
+    (tmp_path / "file").write_text("")
+    fails_with(capsys, run_args(toy_root, tmp_path / "file" / "out"), "--output-dir")
+
+
+def test_exit_code_and_message_from_the_command_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "deeplabv3_plus.py"), "--image-size", "100"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith("error: --image-size")

@@ -1,0 +1,103 @@
+"""The tf.data pipeline: decoding, resizing, pairing and batching."""
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+import checks
+import deeplabv3_plus as dl
+
+
+def mask_ids(path):
+    """The set of class ids stored in a mask file."""
+    return set(np.unique(np.asarray(Image.open(path))).tolist())
+
+
+def test_masks_keep_only_their_own_ids_after_resizing(toy_root):
+    train, val = checks.list_pairs(toy_root, 12, 4)
+    for _, mask_path in train + val:
+        resized = np.asarray(dl.read_image(mask_path, 48, mask=True))
+        assert resized.dtype == np.uint8 and resized.shape == (48, 48, 1)
+        assert set(np.unique(resized).tolist()) <= mask_ids(mask_path)
+
+
+def test_bilinear_resizing_would_invent_ids(toy_root):
+    """The property above is not trivial: a bilinear resize breaks it."""
+    _, mask_path = checks.list_pairs(toy_root, 1, 0)[0][0]
+    mask = np.asarray(Image.open(mask_path)).astype(np.float32)
+    blurred = np.round(cv2.resize(mask, (48, 48), interpolation=cv2.INTER_LINEAR))
+    assert set(np.unique(blurred).astype(int).tolist()) - mask_ids(mask_path)
+
+
+def test_images_are_resized_to_square_rgb_uint8(toy_root):
+    (image_path, _), *_ = checks.list_pairs(toy_root, 4, 0)[0]
+    image = np.asarray(dl.read_image(image_path, 64))
+    assert image.shape == (64, 64, 3) and image.dtype == np.uint8
+
+
+@pytest.mark.parametrize("mode", ["L", "RGBA", "I;16"])
+def test_grey_rgba_and_16_bit_pngs_decode_to_rgb(tmp_path, mode):
+    pixels = np.tile(np.arange(0, 200, 25, dtype=np.uint8), (8, 1))
+    if mode == "I;16":
+        image = Image.fromarray(pixels.astype(np.uint16) * 257)
+    elif mode == "RGBA":
+        image = Image.fromarray(np.dstack([pixels] * 3 + [np.full_like(pixels, 90)]))
+    else:
+        image = Image.fromarray(pixels)
+    image.save(tmp_path / "image.png")
+    decoded = np.asarray(dl.decode_image(str(tmp_path / "image.png")))
+    assert decoded.shape == (8, 8, 3)
+    np.testing.assert_allclose(decoded, np.dstack([pixels] * 3), atol=1)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_rotated_jpegs_decode_upright(tmp_path, orientation):
+    rng = np.random.default_rng(orientation)
+    pixels = cv2.resize(rng.integers(0, 255, (3, 4, 3), dtype=np.uint8), (32, 24))
+    exif = Image.Exif()
+    exif[checks.EXIF_ORIENTATION] = orientation
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(pixels).save(path, exif=exif, quality=100)
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
+    found = checks.check_image(path)
+    decoded = np.asarray(dl.decode_image(str(path), found))
+    assert found == orientation and decoded.shape == expected.shape
+    assert np.abs(decoded.astype(int) - expected).mean() < 10  # JPEG decoders differ
+
+
+def test_images_pair_with_masks_by_stem_not_position(tmp_path, toy_root):
+    root = tmp_path / "cihp"
+    (root / "Training" / "Images").mkdir(parents=True)
+    (root / "Training" / "Category_ids").mkdir()
+    sources = sorted((toy_root / "Training" / "Images").glob("*.jpg"))[:3]
+    for source in sources:
+        target = root / "Training" / "Images" / source.name
+        target.write_bytes(source.read_bytes())
+        mask = toy_root / "Training" / "Category_ids" / f"{source.stem}.png"
+        (root / "Training" / "Category_ids" / mask.name).write_bytes(mask.read_bytes())
+    extra = root / "Training" / "Category_ids" / "0000000_extra.png"
+    extra.write_bytes(mask.read_bytes())  # sorts between the real masks
+    train, val = checks.list_pairs(root, 2, 1)
+    for image_path, mask_path in train + val:
+        assert Image.open(image_path).size == Image.open(mask_path).size
+        assert image_path.split("/")[-1][:-4] == mask_path.split("/")[-1][:-4]
+
+
+def test_training_batches_have_fixed_shapes_and_types(toy_root):
+    train, _ = checks.list_pairs(toy_root, 10, 0)
+    dataset = dl.data_generator(train, [1] * 10, 64, 4, training=True, augmented=True)
+    batches = [(np.asarray(x), np.asarray(y)) for x, y in dataset]
+    assert len(batches) == 2  # 10 images, batch 4: the remainder is dropped
+    for images, masks in batches:
+        assert images.shape == (4, 64, 64, 3) and images.dtype == np.float32
+        assert masks.shape == (4, 64, 64, 1) and masks.dtype == np.int32
+        assert masks.min() >= 0 and masks.max() < 20
+
+
+def test_validation_batches_keep_every_image_in_order(toy_root):
+    _, val = checks.list_pairs(toy_root, 6, 6)
+    dataset = dl.data_generator(val, [1] * 6, 64, 4, training=False)
+    images = np.concatenate([np.asarray(x) for x, _ in dataset])
+    assert len(images) == 6
+    np.testing.assert_array_equal(images[0], dl.read_image(val[0][0], 64))

@@ -1,0 +1,46 @@
+"""Colour masks, overlays and the colormap file."""
+
+import numpy as np
+import pytest
+from scipy.io import savemat
+
+import deeplabv3_plus as dl
+from checks import UserError
+from data import toy_people
+
+COLORMAP = np.array([[0, 0, 0], [255, 0, 0], [0, 128, 255]], dtype=np.uint8)
+
+
+def test_class_ids_are_painted_with_their_colours():
+    mask = np.array([[0, 1], [2, 1]])
+    colored = dl.decode_segmentation_masks(mask, COLORMAP, 3)
+    assert colored.dtype == np.uint8 and colored.shape == (2, 2, 3)
+    np.testing.assert_array_equal(colored[1, 0], [0, 128, 255])
+    np.testing.assert_array_equal(colored[0, 1], [255, 0, 0])
+
+
+def test_overlay_blends_35_percent_image_with_65_percent_mask():
+    image = np.full((2, 2, 3), 200, dtype=np.uint8)
+    colored = np.full((2, 2, 3), 100, dtype=np.uint8)
+    overlay = dl.get_overlay(image, colored)
+    np.testing.assert_array_equal(overlay, np.full((2, 2, 3), 135))
+
+
+def test_colormap_is_scaled_to_full_brightness(tmp_path):
+    savemat(tmp_path / "human_colormap.mat", {"colormap": toy_people.CIHP_PALETTE / 255})
+    colormap = dl.load_colormap(tmp_path, 20)
+    np.testing.assert_array_equal(colormap, toy_people.CIHP_PALETTE)
+    assert colormap.max() == 255
+
+
+def test_missing_colormap_falls_back_to_the_cihp_palette(tmp_path, capsys):
+    colormap = dl.load_colormap(tmp_path, 20)
+    np.testing.assert_array_equal(colormap, toy_people.CIHP_PALETTE)
+    assert "built-in CIHP palette" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content", [{"colormap": np.ones((5, 3))}, {"other": 1}])
+def test_malformed_colormap_is_an_error(tmp_path, content):
+    savemat(tmp_path / "human_colormap.mat", content)
+    with pytest.raises(UserError, match="human_colormap.mat"):
+        dl.load_colormap(tmp_path, 20)
