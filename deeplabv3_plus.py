@@ -1057,7 +1057,7 @@ def main(args):
     try:
         run(args)
     except UserError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print("error: " + " ".join(str(error).split()), file=sys.stderr)
         sys.exit(2)
     except training_state.NonFiniteLoss as error:
         print(

@@ -8,7 +8,8 @@ Measures, on whatever backend `KERAS_BACKEND` selects:
    compile + first-step time, then the median images/s and step time over several
    timed windows of `model.train_on_batch` calls.
 2. Training FLOPs per image, counted analytically from the built model's Conv2D
-   layers, and the TFLOP/s the training steps achieve.
+   layers (BatchNorm, ReLU, pooling and upsampling are left out; training counts
+   as 3x the forward pass), and the TFLOP/s the training steps achieve.
 3. The tf.data pipeline alone (`deeplabv3_plus.data_generator` with augmentation)
    on synthetic toy-people JPEGs: the first epoch (decoding from disk) and a
    cached epoch, in images/s, and whether it could keep up with training.
@@ -27,6 +28,7 @@ On a GPU (the tutorial's size; bfloat16 and XLA are picked automatically):
 """
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -34,7 +36,6 @@ import statistics
 import sys
 import tempfile
 import time
-from json import dumps
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -302,7 +303,7 @@ def main(args):
             "input_bound": None if cached is None
             else cached < result["images_per_second"],
         }  # fmt: skip
-        print(dumps({k: rounded(v) for k, v in record.items()}), flush=True)
+        print(json.dumps({k: rounded(v) for k, v in record.items()}), flush=True)
 
 
 if __name__ == "__main__":

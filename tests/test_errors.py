@@ -35,12 +35,16 @@ def run_args(data_dir, output_dir, *extra):
 
 
 def test_missing_data_folder(capsys, tmp_path):
-    fails_with(capsys, run_args(tmp_path / "nowhere", tmp_path / "out"), "does not exist")
+    fails_with(
+        capsys, run_args(tmp_path / "nowhere", tmp_path / "out"), "does not exist"
+    )
 
 
 def test_folder_without_cihp(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
-    fails_with(capsys, run_args(tmp_path / "empty", tmp_path / "out"), "Training/Images")
+    fails_with(
+        capsys, run_args(tmp_path / "empty", tmp_path / "out"), "Training/Images"
+    )
 
 
 def test_empty_image_folder(capsys, tmp_path):
@@ -63,7 +67,11 @@ def test_fewer_images_than_asked_for(capsys, toy_root, tmp_path):
 
 @pytest.mark.parametrize("size", ["100", "0", "-32"])
 def test_bad_image_size(capsys, toy_root, tmp_path, size):
-    fails_with(capsys, run_args(toy_root, tmp_path / "out", "--image-size", size), "--image-size")
+    fails_with(
+        capsys,
+        run_args(toy_root, tmp_path / "out", "--image-size", size),
+        "--image-size",
+    )
 
 
 @pytest.mark.parametrize("flag", ["--batch-size", "--epochs", "--num-val-images"])
@@ -78,11 +86,15 @@ def test_weights_file_that_does_not_exist(capsys, toy_root, tmp_path):
 
 def test_weights_file_that_is_not_weights(capsys, toy_root, tmp_path):
     (tmp_path / "w.weights.h5").write_text("not weights")
-    argv = run_args(toy_root, tmp_path / "out", "--weights", str(tmp_path / "w.weights.h5"))
+    argv = run_args(
+        toy_root, tmp_path / "out", "--weights", str(tmp_path / "w.weights.h5")
+    )
     fails_with(capsys, argv, "cannot load --weights")
 
 
-def test_imagenet_weights_offline_suggest_weights_none(capsys, toy_root, tmp_path, monkeypatch):
+def test_imagenet_weights_offline_suggest_weights_none(
+    capsys, toy_root, tmp_path, monkeypatch
+):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))  # no cached copy
     monkeypatch.setattr(dl, "RESNET50_URL", "http://127.0.0.1:9/")  # nothing listens
     argv = run_args(toy_root, tmp_path / "out")

@@ -27,7 +27,9 @@ def test_overlay_blends_35_percent_image_with_65_percent_mask():
 
 
 def test_colormap_is_scaled_to_full_brightness(tmp_path):
-    savemat(tmp_path / "human_colormap.mat", {"colormap": toy_people.CIHP_PALETTE / 255})
+    savemat(
+        tmp_path / "human_colormap.mat", {"colormap": toy_people.CIHP_PALETTE / 255}
+    )
     colormap = dl.load_colormap(tmp_path, 20)
     np.testing.assert_array_equal(colormap, toy_people.CIHP_PALETTE)
     assert colormap.max() == 255

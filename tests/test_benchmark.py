@@ -1,0 +1,120 @@
+"""Tests for benchmarks/train_throughput.py: its output and its FLOP counter.
+
+Timings depend on the machine, so no test looks at how fast anything was; they
+check that the benchmark runs end to end and reports sane, complete numbers.
+"""
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPT = REPO / "benchmarks" / "train_throughput.py"
+KEYS = {
+    "backend", "device", "image_size", "batch_size", "precision", "order",
+    "jit_compile", "compile_seconds", "images_per_second", "step_ms",
+    "forward_gflop_per_image", "train_gflop_per_image", "tflops",
+    "pipeline_first_epoch_images_per_second", "pipeline_cached_images_per_second",
+    "input_bound",
+}  # fmt: skip
+TIMED = ["compile_seconds", "images_per_second", "step_ms", "tflops"]
+PIPELINE = [
+    "pipeline_first_epoch_images_per_second",
+    "pipeline_cached_images_per_second",
+]
+
+
+@pytest.fixture(scope="module")
+def throughput():
+    """Import the benchmark script from its path (benchmarks/ is no package)."""
+    spec = importlib.util.spec_from_file_location("train_throughput", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def records(tmp_path_factory):
+    """Run the smallest useful benchmark once; return its parsed JSON lines."""
+    flags = "--image-size 64 --batch-size 2 --order both --warmup-steps 1 "
+    flags += "--steps 1 --windows 2 --pipeline-images 8"
+    data_dir = tmp_path_factory.mktemp("bench_data")
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), *flags.split(), "--data-dir", str(data_dir)],
+        cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def test_prints_one_complete_json_line_per_order_original_first(records):
+    assert [r["order"] for r in records] == ["original", "rewrite"]
+    for record in records:
+        assert set(record) == KEYS
+        assert (record["image_size"], record["batch_size"]) == (64, 2)
+
+
+def test_reports_positive_finite_numbers(records):
+    for record in records:
+        for key in TIMED + PIPELINE + ["train_gflop_per_image"]:
+            assert math.isfinite(record[key]) and record[key] > 0, key
+        assert isinstance(record["input_bound"], bool)
+        assert isinstance(record["jit_compile"], bool)
+
+
+def test_training_flops_are_three_times_the_forward_flops(records):
+    for record in records:
+        ratio = record["train_gflop_per_image"] / record["forward_gflop_per_image"]
+        assert ratio == pytest.approx(3, rel=1e-3)
+
+
+def test_rewrite_order_does_fewer_flops_than_original(records):
+    original, rewrite = records
+    assert rewrite["train_gflop_per_image"] < original["train_gflop_per_image"]
+
+
+def test_pipeline_is_measured_once_for_all_orders(records):
+    original, rewrite = records
+    for key in PIPELINE + ["backend", "device", "precision"]:
+        assert original[key] == rewrite[key], key
+
+
+def test_flop_counter_counts_a_single_convolution(throughput):
+    inputs = keras.Input(shape=(8, 8, 2))
+    outputs = keras.layers.Conv2D(4, 3, padding="same")(inputs)
+    model = keras.Model(inputs, outputs)
+    assert throughput.conv_flops(model) == 2 * 8 * 8 * 3 * 3 * 2 * 4  # 9216
+
+
+def test_flop_counter_ignores_dilation_and_counts_nested_models(throughput):
+    inner_input = keras.Input(shape=(8, 8, 2))
+    dilated = keras.layers.Conv2D(4, 3, dilation_rate=2, padding="same")
+    inner = keras.Model(inner_input, dilated(inner_input))
+    inputs = keras.Input(shape=(8, 8, 2))
+    pooled = keras.layers.MaxPooling2D()(inner(inputs))  # 4x4x4, not counted
+    outputs = keras.layers.Conv2D(5, 1)(pooled)
+    model = keras.Model(inputs, outputs)
+    assert throughput.conv_flops(model) == 9216 + 2 * 4 * 4 * 1 * 1 * 4 * 5
+
+
+def test_bad_flags_exit_with_a_usage_error(throughput, capsys):
+    with pytest.raises(SystemExit) as raised:
+        throughput.parse_args(["--image-size", "100"])
+    assert raised.value.code == 2
+    assert "multiple of 16" in capsys.readouterr().err
+
+
+def test_refuses_a_data_dir_that_holds_other_files(throughput, tmp_path, capsys):
+    (tmp_path / "thesis.txt").write_text("not toy images")
+    with pytest.raises(SystemExit):
+        throughput.parse_args(["--data-dir", str(tmp_path)])
+    assert "choose an empty or new folder" in capsys.readouterr().err
+    assert (tmp_path / "thesis.txt").exists()

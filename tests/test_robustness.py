@@ -1,0 +1,119 @@
+"""Bad files, bad weights, non-finite losses and second runs."""
+
+import json
+import shutil
+
+import keras
+import numpy as np
+import pytest
+from PIL import Image
+
+import deeplabv3_plus as dl
+import training_state
+from test_errors import fails_with, run_args
+
+
+@pytest.fixture
+def cihp_copy(toy_root, tmp_path):
+    """A private copy of the tiny data set that a test may break."""
+    return shutil.copytree(toy_root, tmp_path / "cihp")
+
+
+def nth_file(root, folder, n, pattern):
+    """The n-th sorted file of a CIHP sub-folder."""
+    return sorted((root / "Training" / folder).glob(pattern))[n]
+
+
+def test_truncated_jpeg_is_reported_before_training(capsys, cihp_copy, tmp_path):
+    image = nth_file(cihp_copy, "Images", 5, "*.jpg")
+    image.write_bytes(image.read_bytes()[: image.stat().st_size // 2])
+    fails_with(capsys, run_args(cihp_copy, tmp_path / "out"), str(image))
+    assert not (tmp_path / "out").exists()  # nothing half-written
+
+
+def test_non_image_with_an_image_extension(capsys, cihp_copy, tmp_path):
+    image = nth_file(cihp_copy, "Images", 10, "*.jpg")
+    image.write_text("this is not a picture")
+    fails_with(capsys, run_args(cihp_copy, tmp_path / "out"), str(image))
+
+
+def test_corrupt_mask(capsys, cihp_copy, tmp_path):
+    mask = nth_file(cihp_copy, "Category_ids", 2, "*.png")
+    mask.write_bytes(mask.read_bytes()[:100])
+    fails_with(capsys, run_args(cihp_copy, tmp_path / "out"), str(mask))
+
+
+def test_mask_ids_outside_the_classes_are_listed(capsys, cihp_copy, tmp_path):
+    mask = nth_file(cihp_copy, "Category_ids", 3, "*.png")
+    pixels = np.asarray(Image.open(mask)).copy()
+    pixels[0, :3] = [25, 200, 25]
+    Image.fromarray(pixels).save(mask)
+    fails_with(capsys, run_args(cihp_copy, tmp_path / "out"), str(mask), "[25, 200]")
+
+
+def test_mask_of_another_size_is_resized_not_rejected(tmp_path):
+    Image.fromarray(
+        np.kron(np.array([[0, 5], [13, 0]], np.uint8), np.ones((4, 4), np.uint8))
+    ).save(tmp_path / "m.png")
+    mask = dl.read_mask(str(tmp_path / "m.png"), (16, 12))
+    assert mask.shape == (16, 12) and set(np.unique(mask)) == {0, 5, 13}
+    assert np.asarray(dl.read_image(str(tmp_path / "m.png"), 32, mask=True)).shape == (
+        32,
+        32,
+        1,
+    )
+
+
+def test_weights_of_another_model_do_not_load(capsys, toy_root, tmp_path):
+    other = dl.DeeplabV3Plus(64, 5)
+    other.save_weights(tmp_path / "five.weights.h5")
+    argv = run_args(
+        toy_root, tmp_path / "out", "--weights", str(tmp_path / "five.weights.h5")
+    )
+    fails_with(capsys, argv, "cannot load --weights")
+
+
+def tiny_model():
+    """A two-layer model that trains in milliseconds."""
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    model.compile(optimizer="adam", loss="mse")
+    return model
+
+
+def test_a_nan_loss_stops_at_once_and_keeps_the_last_good_epoch(tmp_path):
+    model, state = tiny_model(), {"completed_epochs": 0, "history": []}
+    checkpoint = training_state.RunCheckpoint(tmp_path, state, monitor="val_loss")
+    good = np.ones((8, 4), "float32"), np.ones((8, 3), "float32")
+    model.fit(*good, validation_data=good, epochs=1, callbacks=[checkpoint], verbose=0)
+    poisoned = np.full((8, 4), np.nan, "float32"), good[1]
+    with pytest.raises(training_state.NonFiniteLoss, match="epoch 2, batch 0"):
+        model.fit(*poisoned, validation_data=good, epochs=2, initial_epoch=1,
+                  batch_size=2, callbacks=[checkpoint], verbose=0)  # fmt: skip
+    saved = json.loads((tmp_path / training_state.STATE_FILE).read_text())
+    assert saved["completed_epochs"] == 1
+    restored = keras.saving.load_model(tmp_path / "model.keras")
+    assert np.isfinite(restored.predict_on_batch(good[0])).all()
+
+
+def test_a_second_run_refuses_to_overwrite(capsys, tiny_run, toy_root):
+    fails_with(capsys, run_args(toy_root, tiny_run), "--resume", "--overwrite")
+
+
+def test_overwrite_starts_a_fresh_run(toy_root, tmp_path):
+    output_dir = tmp_path / "out"
+    (output_dir / "checkpoints").mkdir(parents=True)
+    (output_dir / "checkpoints" / "epoch-007.keras").write_text("old")
+    (output_dir / "model.keras").write_text("old")
+    dl.main(dl.parse_args(run_args(toy_root, output_dir, "--overwrite")))
+    state = json.loads((output_dir / training_state.STATE_FILE).read_text())
+    assert state["completed_epochs"] == 1 and len(state["history"]) == 1
+    assert sorted(p.name for p in (output_dir / "checkpoints").iterdir()) == [
+        "epoch-001.keras"
+    ]
+    keras.saving.load_model(output_dir / "model.keras")
+
+
+def test_resume_without_a_run_is_an_error(capsys, toy_root, tmp_path):
+    fails_with(
+        capsys, run_args(toy_root, tmp_path / "out", "--resume"), "nothing to resume"
+    )
