@@ -33,3 +33,17 @@ def test_logits_stay_float32_under_mixed_precision():
     assert model.layers[-1].compute_dtype == "float32"
     assert str(model.output.dtype).endswith("float32")
     assert any(layer.compute_dtype == "bfloat16" for layer in model.layers)
+
+
+def test_atrous_convolution_equals_keras_conv2d_when_dilation_exceeds_the_map():
+    inputs = np.random.default_rng(1).normal(size=(2, 4, 4, 8)).astype("float32")
+    for rate in [2, 4, 6]:  # smaller than, equal to and larger than the 4x4 map
+        plain = keras.layers.Conv2D(5, 3, dilation_rate=rate, padding="same")
+        atrous = dl.AtrousConv2D(5, 3, dilation_rate=rate, padding="same")
+        plain.build(inputs.shape), atrous.build(inputs.shape)
+        weights = [
+            np.random.default_rng(rate).normal(size=w.shape)
+            for w in plain.get_weights()
+        ]
+        plain.set_weights(weights), atrous.set_weights(weights)
+        np.testing.assert_allclose(atrous(inputs), plain(inputs), rtol=1e-5, atol=1e-5)
