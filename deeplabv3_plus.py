@@ -1033,12 +1033,10 @@ def run(args):
     if args.predict:
         model = load_trained_model(args.model, "--model")
         output_dir = checks.check_output_dir(args.output_dir)
-        return predict_photos(
-            model,
-            args.predict,
-            load_colormap(args.data_dir or DATA_DIR, NUM_CLASSES),
-            output_dir,
-        )
+        colormap = toy_people.CIHP_PALETTE  # the same colours as human_colormap.mat
+        if args.data_dir:
+            colormap = load_colormap(args.data_dir, NUM_CLASSES)
+        return predict_photos(model, args.predict, colormap, output_dir)
     if args.evaluate:
         model = load_trained_model(args.evaluate, "--evaluate")
         root = get_data_root(args.data_dir, args.download, 0)
