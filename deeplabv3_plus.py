@@ -972,6 +972,7 @@ def training_run(args):
         model.fit(
             train_dataset, validation_data=val_dataset, epochs=args.epochs,
             initial_epoch=state["completed_epochs"], callbacks=[progress, checkpoint],
+            shuffle=False,  # the tf.data pipeline shuffles already
             verbose=0,
         )  # fmt: skip
     finally:
@@ -987,7 +988,7 @@ def report(model, state, progress, splits, val_dataset, colormap, args):
     output_dir, size = Path(args.output_dir), args.image_size
     scores = model.evaluate(val_dataset, return_dict=True, verbose=0)
     matrix = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
-    for images, masks in val_dataset:
+    for images, masks in val_dataset.as_numpy_iterator():
         predicted = np.argmax(np.asarray(model.predict_on_batch(images)), axis=-1)
         matrix += evaluation.confusion_matrix(np.asarray(masks), predicted, NUM_CLASSES)
     images_per_second = progress.images_per_second() or state.get(

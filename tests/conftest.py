@@ -25,10 +25,14 @@ def toy_root(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_run(toy_root, tmp_path_factory):
-    """Train once, in-process, on the tiny set; return the output folder."""
+    """Train once, in-process, over a stale earlier run; return the output folder."""
     import deeplabv3_plus
 
     output_dir = tmp_path_factory.mktemp("run") / "outputs"
+    (output_dir / "checkpoints").mkdir(parents=True)
+    (output_dir / "checkpoints" / "epoch-007.keras").write_text("stale")
+    (output_dir / "model.keras").write_text("stale")
     argv = ["--data-dir", str(toy_root), "--output-dir", str(output_dir), *TINY]
+    argv.append("--overwrite")  # tests/test_robustness.py checks what it replaced
     deeplabv3_plus.main(deeplabv3_plus.parse_args(argv))
     return output_dir

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import ROOT
 
-EPOCHS = 3
+EPOCHS = 4
 TRAIN_IMAGES, BATCH = 12, 4
 
 
@@ -27,41 +27,55 @@ def command(toy_root, output_dir, *extra):
     ]  # fmt: skip
 
 
-def wait_for_first_epoch(process, state_file, timeout=300):
-    """Poll until the run has committed its first epoch."""
+def wait_for_epoch(process, state_file, epoch, timeout=300):
+    """Poll until the run has committed the given epoch."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
-        if (
-            state_file.exists()
-            and json.loads(state_file.read_text())["completed_epochs"]
-        ):
+        if committed(state_file) >= epoch:
             return
         time.sleep(0.05)
     pytest.fail(f"no epoch was committed: {process.communicate()[1][-2000:]}")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_killed_run_resumes_without_gaps_or_duplicates(toy_root, tmp_path, signum):
-    output_dir, env = tmp_path / "out", {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+def committed(state_file):
+    """How many epochs a run has committed so far."""
+    if not state_file.exists():
+        return 0
+    return json.loads(state_file.read_text())["completed_epochs"]
+
+
+def interrupt(command_line, output_dir, signum, env):
+    """Start a run, signal it once it has committed an epoch; return the state."""
+    state_file = output_dir / "training_state.json"
+    done_before = committed(state_file)
     process = subprocess.Popen(
-        command(toy_root, output_dir), env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True,
+        command_line, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
     )  # fmt: skip
-    wait_for_first_epoch(process, output_dir / "training_state.json")
+    wait_for_epoch(process, state_file, done_before + 1)
     process.send_signal(signum)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130 and "Traceback" not in err
     assert "--resume" in err
-    stopped_after = json.loads((output_dir / "training_state.json").read_text())
-    assert 1 <= stopped_after["completed_epochs"] < EPOCHS
+    return json.loads(state_file.read_text())
+
+
+def test_a_run_killed_twice_resumes_without_gaps_or_duplicates(toy_root, tmp_path):
+    output_dir, env = tmp_path / "out", {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    first = interrupt(command(toy_root, output_dir), output_dir, signal.SIGTERM, env)
+    assert 1 <= first["completed_epochs"] < EPOCHS - 1
+    resume = command(toy_root, output_dir, "--resume")
+    second = interrupt(resume, output_dir, signal.SIGINT, env)  # Ctrl-C
+    assert first["completed_epochs"] < second["completed_epochs"] < EPOCHS
     resumed = subprocess.run(
-        command(toy_root, output_dir, "--resume"), env=env, capture_output=True,
-        text=True, timeout=600,
-    )  # fmt: skip
+        resume, env=env, capture_output=True, text=True, timeout=600
+    )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"after epoch {stopped_after['completed_epochs']}" in resumed.stdout
+    assert f"after epoch {second['completed_epochs']}" in resumed.stdout
     with open(output_dir / "history.csv") as f:
-        assert [int(row["epoch"]) for row in csv.DictReader(f)] == [1, 2, 3]
+        assert [int(row["epoch"]) for row in csv.DictReader(f)] == list(
+            range(1, EPOCHS + 1)
+        )
     model = keras.saving.load_model(output_dir / "model.keras")
     # The optimizer's step counter carried over: every step ran exactly once.
     assert int(model.optimizer.iterations) == EPOCHS * TRAIN_IMAGES // BATCH

@@ -99,18 +99,12 @@ def test_a_second_run_refuses_to_overwrite(capsys, tiny_run, toy_root):
     fails_with(capsys, run_args(toy_root, tiny_run), "--resume", "--overwrite")
 
 
-def test_overwrite_starts_a_fresh_run(toy_root, tmp_path):
-    output_dir = tmp_path / "out"
-    (output_dir / "checkpoints").mkdir(parents=True)
-    (output_dir / "checkpoints" / "epoch-007.keras").write_text("old")
-    (output_dir / "model.keras").write_text("old")
-    dl.main(dl.parse_args(run_args(toy_root, output_dir, "--overwrite")))
-    state = json.loads((output_dir / training_state.STATE_FILE).read_text())
+def test_overwrite_replaces_the_earlier_run(tiny_run):
+    state = json.loads((tiny_run / training_state.STATE_FILE).read_text())
     assert state["completed_epochs"] == 1 and len(state["history"]) == 1
-    assert sorted(p.name for p in (output_dir / "checkpoints").iterdir()) == [
-        "epoch-001.keras"
-    ]
-    keras.saving.load_model(output_dir / "model.keras")
+    checkpoints = sorted(p.name for p in (tiny_run / "checkpoints").iterdir())
+    assert checkpoints == ["epoch-001.keras"]
+    keras.saving.load_model(tiny_run / "model.keras")
 
 
 def test_resume_without_a_run_is_an_error(capsys, toy_root, tmp_path):

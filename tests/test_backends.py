@@ -1,0 +1,62 @@
+"""The same script on TensorFlow, JAX and PyTorch, and models moving between them."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, TINY
+
+
+def run(backend, *args, extra_env=None, timeout=900):
+    """Run a Python script of this project under a Keras backend."""
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
+           "PYTHONPATH": str(ROOT), **(extra_env or {})}  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, *map(str, args)], env=env, capture_output=True, text=True,
+        timeout=timeout, cwd=ROOT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_the_tiny_run_completes_on_each_backend(backend, toy_root, tiny_run, tmp_path):
+    output_dir = tmp_path / "out"
+    run(backend, ROOT / "deeplabv3_plus.py", "--data-dir", toy_root,
+        "--output-dir", output_dir, *TINY)  # fmt: skip
+    metrics = json.loads((output_dir / "metrics.json").read_text())
+    assert np.isfinite(metrics["val_loss"]) and (output_dir / "model.keras").is_file()
+    # A model saved on TensorFlow predicts the same classes here.
+    predictions = tmp_path / "predictions.npy"
+    script = ROOT / "tests" / "scripts" / "predict_classes.py"
+    run(backend, script, tiny_run / "model.keras", predictions)
+    run("tensorflow", script, tiny_run / "model.keras", tmp_path / "reference.npy")
+    found, expected = np.load(predictions), np.load(tmp_path / "reference.npy")
+    np.testing.assert_allclose(found, expected, rtol=1e-3, atol=1e-3)
+    agreement = (found.argmax(-1) == expected.argmax(-1)).mean()
+    assert agreement > 0.999
+
+
+def probe(toy_root, mode):
+    """Train one epoch on two virtual CPU devices; return the probe's report."""
+    script = ROOT / "tests" / "scripts" / "sharding_probe.py"
+    flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    result = run("jax", script, toy_root, mode, extra_env=flags)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_distribute_splits_each_batch_over_devices_and_matches_one_device(toy_root):
+    single, shared = probe(toy_root, "single"), probe(toy_root, "distribute")
+    assert shared["devices"] == 2
+    # Inside the training step each device holds half of the batch of 8.
+    assert [4, 64, 64, 3] in [shape for shape, _ in shared["shard_shapes"]]
+    assert all(devices == 2 for _, devices in shared["shard_shapes"])
+    assert all(shape[0] == 8 for shape, _ in single["shard_shapes"])
+    assert shared["loss"] == pytest.approx(single["loss"], rel=1e-3)
+    assert shared["logits_mean"] == pytest.approx(
+        single["logits_mean"], rel=1e-2, abs=1e-3
+    )
