@@ -871,6 +871,8 @@ def distribution_scope(distribute, batch_size):
         return contextlib.nullcontext()
     backend = keras.backend.backend()
     if backend == "jax":
+        if os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):  # several hosts
+            keras.distribution.initialize()  # runs jax.distributed.initialize
         devices = keras.distribution.list_devices()
         if batch_size % len(devices):
             raise UserError(
