@@ -139,3 +139,31 @@ def check_output_dir(output_dir, create=True):
             f"--output-dir {output_dir} is not writable; choose a writable folder"
         )
     return output_dir
+
+
+def check_args(args):
+    """Reject sizes and counts that cannot work, before any work is done."""
+    for name in [
+        "image_size",
+        "batch_size",
+        "epochs",
+        "num_train_images",
+        "num_val_images",
+    ]:
+        if getattr(args, name) <= 0:
+            raise UserError(
+                f"--{name.replace('_', '-')} must be positive, "
+                f"got {getattr(args, name)}"
+            )
+    if args.image_size % 16:
+        raise UserError(
+            f"--image-size must be a multiple of 16 (the encoder's output stride), "
+            f"got {args.image_size}; try {max(16, round(args.image_size / 16) * 16)}"
+        )
+    if args.num_train_images < args.batch_size:
+        raise UserError(
+            f"--num-train-images ({args.num_train_images}) is smaller than "
+            f"--batch-size ({args.batch_size}); no full batch could be formed"
+        )
+    if args.learning_rate <= 0:
+        raise UserError(f"--learning-rate must be positive, got {args.learning_rate}")

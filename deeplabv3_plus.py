@@ -1,9 +1,9 @@
 """
 Title: Multiclass semantic segmentation using DeepLabV3+
-Author: [Soumik Rakshit](http://github.com/soumik12345), Keras 3 rendition by the DeepLabV3+ tutorial team
+Author: [Soumik Rakshit](http://github.com/soumik12345); Keras 3 rendition
 Date created: 2021/08/31
 Last modified: 2026/11/26
-Description: Train DeepLabV3+ to label every pixel of a person with one of 20 body parts.
+Description: Train DeepLabV3+ to label each pixel of a person with one of 20 parts.
 Accelerator: GPU
 """
 
@@ -40,7 +40,6 @@ synthetic "toy people" data set in exactly the CIHP layout, and says so.
 
 import argparse
 import json
-import math
 import os
 import shutil
 import statistics
@@ -66,6 +65,7 @@ from tensorflow import random as tf_random
 from tensorflow import where as tf_where
 
 import checks
+import devices
 import evaluation
 import training_state
 from checks import UserError
@@ -492,7 +492,8 @@ class ProgressLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         print(
             f"epoch {epoch + 1}/{self.epochs}  loss {logs['loss']:.4f}  "
-            f"val_loss {logs['val_loss']:.4f}  val_accuracy {logs['val_accuracy']:.3f}  "
+            f"val_loss {logs['val_loss']:.4f}  "
+            f"val_accuracy {logs['val_accuracy']:.3f}  "
             f"val_mean_iou {logs['val_mean_iou']:.3f}  "
             f"{self.images_per_epoch / self.seconds[-1]:.1f} images/s",
             flush=True,
@@ -705,224 +706,47 @@ run where it stopped.
 
 def parse_args(argv=None):
     """Read the command line; defaults come from the constants above."""
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("Description: ")[1].split("\n")[0]
-    )
-    add = parser.add_argument
-    add("--data-dir", help=f"CIHP folder (default: {DATA_DIR}, else synthetic data)")
-    add("--download", action="store_true", help="download and extract CIHP first")
-    add(
-        "--output-dir",
-        default=OUTPUT_DIR,
-        help="where outputs go (default: %(default)s)",
-    )
-    add(
-        "--image-size",
-        type=int,
-        help=f"input side, multiple of 16 (default: {IMAGE_SIZE})",
-    )
-    add("--batch-size", type=int, help=f"global batch size (default: {BATCH_SIZE})")
-    add("--epochs", type=int, help=f"training epochs (default: {EPOCHS})")
-    add(
-        "--num-train-images",
-        type=int,
-        help=f"training images (default: {NUM_TRAIN_IMAGES})",
-    )
-    add(
-        "--num-val-images",
-        type=int,
-        help=f"validation images (default: {NUM_VAL_IMAGES})",
-    )
-    add(
-        "--learning-rate",
-        type=float,
-        default=LEARNING_RATE,
-        help="Adam's learning rate (default: %(default)s)",
-    )
-    add(
-        "--lr-schedule",
-        choices=["constant", "poly"],
-        default="constant",
-        help="constant, or DeepLab's poly decay (default: %(default)s)",
-    )
-    add(
-        "--weights",
-        help="imagenet, none, or a .keras/.weights.h5 file (default: imagenet)",
-    )
-    add(
-        "--precision",
-        choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"],
-        default="auto",
-        help="auto: bfloat16 on GPUs, float32 on CPUs (default: %(default)s)",
-    )
-    add(
-        "--augment",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="flip, zoom and colour-jitter training images (default: on)",
-    )
-    add(
-        "--cache",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="keep decoded images in memory; --no-cache for data sets that do not fit",
-    )
-    add(
-        "--distribute",
-        action="store_true",
-        help="data-parallel training on all local devices",
-    )
-    add("--seed", type=int, default=SEED, help="random seed (default: %(default)s)")
-    add(
-        "--resume",
-        action="store_true",
-        help="continue the interrupted run in --output-dir",
-    )
-    add(
-        "--overwrite",
-        action="store_true",
-        help="replace an earlier run in --output-dir",
-    )
-    add(
-        "--evaluate",
-        metavar="MODEL",
-        help="only evaluate this .keras model on the validation set",
-    )
-    add(
-        "--predict",
-        nargs="+",
-        metavar="IMAGE",
-        help="only segment these photos or folders",
-    )
-    add(
-        "--model",
-        default=f"{OUTPUT_DIR}/model.keras",
-        help="model for --predict (default: %(default)s)",
-    )
-    add("--show", action="store_true", help="also open the plots in a window")
-    add(
-        "--quick",
-        action="store_true",
-        help="a first run in minutes on a CPU: synthetic data, 96 px, 3 epochs",
-    )
+    parser = argparse.ArgumentParser(description="Train DeepLabV3+ on CIHP.")
+    add, flag = parser.add_argument, "store_true"
+    both = argparse.BooleanOptionalAction
+    add("--data-dir", help="CIHP folder (default: data/, else synthetic data)")
+    add("--download", action=flag, help="download and extract CIHP first")
+    add("--output-dir", default=OUTPUT_DIR, help="where outputs go (%(default)s)")
+    add("--image-size", type=int, help=f"input side, multiple of 16 ({IMAGE_SIZE})")
+    add("--batch-size", type=int, help=f"global batch size ({BATCH_SIZE})")
+    add("--epochs", type=int, help=f"training epochs ({EPOCHS})")
+    add("--num-train-images", type=int, help=f"first N files ({NUM_TRAIN_IMAGES})")
+    add("--num-val-images", type=int, help=f"next N files ({NUM_VAL_IMAGES})")
+    add("--learning-rate", type=float, default=LEARNING_RATE, help="Adam (%(default)s)")
+    add("--lr-schedule", choices=["constant", "poly"], default="constant",
+        help="constant, or DeepLab's polynomial decay (%(default)s)")  # fmt: skip
+    add("--weights", help="imagenet, none, or a .keras/.weights.h5 file (imagenet)")
+    add("--precision", default="auto", help="bfloat16 on GPUs, else float32 (auto)",
+        choices=["auto", "float32", "mixed_bfloat16", "mixed_float16"])  # fmt: skip
+    add("--augment", action=both, default=True, help="augment training images (on)")
+    add("--cache", action=both, default=True, help="cache decoded images (on)")
+    add("--distribute", action=flag, help="data-parallel over all local devices")
+    add("--seed", type=int, default=SEED, help="random seed (%(default)s)")
+    add("--resume", action=flag, help="continue the interrupted run in --output-dir")
+    add("--overwrite", action=flag, help="replace an earlier run in --output-dir")
+    add("--evaluate", metavar="MODEL", help="only evaluate this .keras model")
+    add("--predict", nargs="+", metavar="IMAGE", help="only segment these photos")
+    add("--model", default=f"{OUTPUT_DIR}/model.keras", help="model for --predict")
+    add("--show", action=flag, help="also open the plots in a window")
+    add("--quick", action=flag, help="a first run in minutes on a CPU")
     args = parser.parse_args(argv)
     args.epochs_given = args.epochs is not None
-    preset = QUICK if args.quick else {}
-    defaults = dict(image_size=IMAGE_SIZE, batch_size=BATCH_SIZE, epochs=EPOCHS, weights="imagenet",
-                    num_train_images=NUM_TRAIN_IMAGES, num_val_images=NUM_VAL_IMAGES)  # fmt: skip
-    for name, default in defaults.items():
-        if getattr(args, name) is None:  # explicit flags beat the preset
+    preset = QUICK if args.quick else {}  # explicit flags beat the preset
+    for name, default in DEFAULTS.items():
+        if getattr(args, name) is None:
             setattr(args, name, preset.get(name, default))
     return args
 
 
-def check_args(args):
-    """Reject sizes and counts that cannot work, before any work is done."""
-    for name in [
-        "image_size",
-        "batch_size",
-        "epochs",
-        "num_train_images",
-        "num_val_images",
-    ]:
-        if getattr(args, name) <= 0:
-            raise UserError(
-                f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}"
-            )
-    if args.image_size % 16:
-        raise UserError(
-            f"--image-size must be a multiple of 16 (the encoder's output stride), "
-            f"got {args.image_size}; try {max(16, round(args.image_size / 16) * 16)}"
-        )
-    if args.num_train_images < args.batch_size:
-        raise UserError(
-            f"--num-train-images ({args.num_train_images}) is smaller than "
-            f"--batch-size ({args.batch_size}); no full batch could be formed"
-        )
-    if args.learning_rate <= 0:
-        raise UserError(f"--learning-rate must be positive, got {args.learning_rate}")
-
-
-def choose_precision(precision):
-    """Pick mixed_bfloat16 on an accelerator and float32 on a CPU for 'auto'."""
-    if precision != "auto":
-        return precision
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        on_accelerator = jax.default_backend() != "cpu"
-    elif backend == "torch":
-        import torch
-
-        on_accelerator = torch.cuda.is_available()
-    else:
-        from tensorflow import config as tf_config
-
-        on_accelerator = bool(tf_config.list_physical_devices("GPU"))
-    return "mixed_bfloat16" if on_accelerator else "float32"
-
-
-def distribution_scope(distribute, batch_size):
-    """Set up data-parallel training with Keras's distribution API, if asked."""
-    import contextlib
-
-    if not distribute:
-        return contextlib.nullcontext()
-    backend = keras.backend.backend()
-    if backend == "jax":
-        if os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):  # several hosts
-            keras.distribution.initialize()  # runs jax.distributed.initialize
-        devices = keras.distribution.list_devices()
-        if batch_size % len(devices):
-            raise UserError(
-                f"--batch-size {batch_size} does not split evenly over {len(devices)} devices"
-            )
-        keras.distribution.set_distribution(
-            keras.distribution.DataParallel(devices=devices)
-        )
-        print(
-            f"Data-parallel training over {len(devices)} devices: {batch_size // len(devices)} images each per step."
-        )
-        return contextlib.nullcontext()
-    if backend == "tensorflow":
-        from tensorflow import distribute as tf_distribute
-
-        strategy = tf_distribute.MirroredStrategy()
-        print(
-            f"Data-parallel training over {strategy.num_replicas_in_sync} devices (MirroredStrategy)."
-        )
-        return strategy.scope()
-    raise UserError("--distribute needs KERAS_BACKEND=jax or tensorflow")
-
-
-def prepare_output_dir(args):
-    """Load the state to resume, or make sure no earlier run gets overwritten."""
-    output_dir = checks.check_output_dir(args.output_dir, create=False)
-    state = training_state.load_state(output_dir) if output_dir.is_dir() else None
-    if args.resume:
-        if state is None:
-            raise UserError(
-                f"nothing to resume: {output_dir} holds no "
-                f"{training_state.STATE_FILE}; run again without --resume"
-            )
-        vars(args).update({k: state["config"][k] for k in RUN_CONFIG})
-        if not args.epochs_given:  # keep the interrupted run's length
-            args.epochs = state["config"]["epochs"]
-        print(f"Resuming {output_dir} after epoch {state['completed_epochs']}.")
-        return state
-    if (state or (output_dir / "model.keras").exists()) and not args.overwrite:
-        raise UserError(
-            f"{output_dir} already holds a run; add --resume to continue it, "
-            "--overwrite to replace it, or choose another --output-dir"
-        )
-    return {"completed_epochs": 0, "history": [], "train_seconds": 0.0}
-
-
-# Settings that an interrupted run keeps when resumed (--epochs may extend it).
-RUN_CONFIG = ["data_dir", "image_size", "batch_size", "num_train_images",
-              "num_val_images", "learning_rate", "lr_schedule", "augment", "cache",
-              "seed", "quick", "weights", "precision"]  # fmt: skip
+# What an unset flag means without --quick.
+DEFAULTS = dict(image_size=IMAGE_SIZE, batch_size=BATCH_SIZE, epochs=EPOCHS,
+                num_train_images=NUM_TRAIN_IMAGES, num_val_images=NUM_VAL_IMAGES,
+                weights="imagenet")  # fmt: skip
 
 
 def prepare_data(args):
@@ -949,13 +773,13 @@ def build_or_resume(args, state, output_dir, steps_per_epoch):
 
 def training_run(args):
     """Train, then write the model, curves, figures and metrics."""
-    state = prepare_output_dir(args)
+    state = training_state.start_or_resume(args)
     root, (train_pairs, train_orient), (val_pairs, val_orient) = prepare_data(args)
     colormap = load_colormap(root, NUM_CLASSES)
     output_dir = checks.check_output_dir(args.output_dir)
     if not args.resume:  # --overwrite: forget the earlier run's checkpoints
         shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
-        state["config"] = {k: getattr(args, k) for k in RUN_CONFIG}
+        state["config"] = {k: getattr(args, k) for k in training_state.RUN_CONFIG}
     state["config"]["epochs"] = args.epochs
     size, batch = args.image_size, args.batch_size
     train_dataset = data_generator(
@@ -965,7 +789,7 @@ def training_run(args):
         val_pairs, val_orient, size, batch, False, cache=args.cache
     )
     steps_per_epoch = len(train_pairs) // batch
-    with distribution_scope(args.distribute, batch):
+    with devices.distribution_scope(args.distribute, batch):
         model = build_or_resume(args, state, output_dir, steps_per_epoch)
     progress = ProgressLog(steps_per_epoch * batch, args.epochs)
     checkpoint = training_state.RunCheckpoint(output_dir, state)
@@ -997,9 +821,14 @@ def report(model, state, progress, splits, val_dataset, colormap, args):
         "images_per_second", 0.0
     )
     metrics = {
-        "val_loss": scores["loss"], "val_accuracy": scores["accuracy"], "val_mean_iou": scores["mean_iou"],
-        "per_class_iou": evaluation.segmentation_metrics(matrix, CLASS_NAMES)["per_class_iou"],
-        "train_seconds": round(state["train_seconds"], 2), "images_per_second": round(images_per_second, 2),
+        "val_loss": scores["loss"],
+        "val_accuracy": scores["accuracy"],
+        "val_mean_iou": scores["mean_iou"],
+        "per_class_iou": evaluation.segmentation_metrics(matrix, CLASS_NAMES)[
+            "per_class_iou"
+        ],
+        "train_seconds": round(state["train_seconds"], 2),
+        "images_per_second": round(images_per_second, 2),
     }  # fmt: skip
     training_state.write_json(output_dir / "metrics.json", metrics)
     plot_history(state["history"], output_dir / "training_curves.png")
@@ -1008,9 +837,10 @@ def report(model, state, progress, splits, val_dataset, colormap, args):
     save_inference_figures(model, train_preview, val_dataset, colormap, output_dir)
     full = evaluate(model, val_pairs, val_orient, size, output_dir)
     print(
-        f"Done in {state['train_seconds']:.0f} s of training ({images_per_second:.1f} images/s). "
-        f"Validation at {size}px: accuracy {scores['accuracy']:.3f}, mean IoU {scores['mean_iou']:.3f}; "
-        f"at full resolution: mean IoU {full['mean_iou']:.3f}. Outputs in {output_dir}/."
+        f"Done in {state['train_seconds']:.0f} s of training "
+        f"({images_per_second:.1f} images/s). Validation at {size}px: accuracy "
+        f"{scores['accuracy']:.3f}, mean IoU {scores['mean_iou']:.3f}; at full "
+        f"resolution: mean IoU {full['mean_iou']:.3f}. Outputs in {output_dir}/."
     )
 
 
@@ -1030,9 +860,9 @@ def load_trained_model(path, flag):
 
 def run(args):
     """Do what the command line asks: train, evaluate or predict."""
-    check_args(args)
+    checks.check_args(args)
     keras.utils.set_random_seed(args.seed)
-    keras.config.set_dtype_policy(choose_precision(args.precision))
+    keras.config.set_dtype_policy(devices.choose_precision(args.precision))
     if args.predict:
         model = load_trained_model(args.model, "--model")
         output_dir = checks.check_output_dir(args.output_dir)
@@ -1091,7 +921,8 @@ def main(args):
     except KeyboardInterrupt:
         print(
             f"\nInterrupted. Completed epochs are saved in {args.output_dir}; continue "
-            f"with: python {Path(__file__).name} --resume --output-dir {args.output_dir}",
+            f"with: python {Path(__file__).name} --resume "
+            f"--output-dir {args.output_dir}",
             file=sys.stderr,
         )
         sys.exit(130)

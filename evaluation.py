@@ -72,7 +72,7 @@ def plot_confusion_matrix(matrix, class_names, figure, axes):
 
 
 def class_shares(label_map, class_names):
-    """Return {class name: share of the image} for the classes present, largest first."""
+    """Return {class name: share of pixels} for the classes present, largest first."""
     counts = np.bincount(np.asarray(label_map).ravel(), minlength=len(class_names))
     shares = {class_names[i]: counts[i] / counts.sum() for i in np.flatnonzero(counts)}
     return dict(sorted(shares.items(), key=lambda item: -item[1]))

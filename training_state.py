@@ -18,6 +18,8 @@ from pathlib import Path
 
 import keras
 
+from checks import UserError, check_output_dir
+
 STATE_FILE = "training_state.json"
 
 
@@ -134,3 +136,32 @@ class RunCheckpoint(keras.callbacks.Callback):
         if improved:
             copy_file(checkpoint, self.output_dir / "best_model.keras")
         write_history_csv(self.output_dir / "history.csv", state["history"])
+
+
+def start_or_resume(args):
+    """Load the state to resume, or make sure no earlier run gets overwritten."""
+    output_dir = check_output_dir(args.output_dir, create=False)
+    state = load_state(output_dir) if output_dir.is_dir() else None
+    if args.resume:
+        if state is None:
+            raise UserError(
+                f"nothing to resume: {output_dir} holds no "
+                f"{STATE_FILE}; run again without --resume"
+            )
+        vars(args).update({k: state["config"][k] for k in RUN_CONFIG})
+        if not args.epochs_given:  # keep the interrupted run's length
+            args.epochs = state["config"]["epochs"]
+        print(f"Resuming {output_dir} after epoch {state['completed_epochs']}.")
+        return state
+    if (state or (output_dir / "model.keras").exists()) and not args.overwrite:
+        raise UserError(
+            f"{output_dir} already holds a run; add --resume to continue it, "
+            "--overwrite to replace it, or choose another --output-dir"
+        )
+    return {"completed_epochs": 0, "history": [], "train_seconds": 0.0}
+
+
+# Settings that an interrupted run keeps when resumed (--epochs may extend it).
+RUN_CONFIG = ["data_dir", "image_size", "batch_size", "num_train_images",
+              "num_val_images", "learning_rate", "lr_schedule", "augment", "cache",
+              "seed", "quick", "weights", "precision"]  # fmt: skip

@@ -47,6 +47,7 @@ from tensorflow import config as tf_config  # noqa: E402
 
 import checks  # noqa: E402
 import deeplabv3_plus  # noqa: E402
+import devices  # noqa: E402
 from data import toy_people  # noqa: E402
 
 IMAGE_SIZE = 512  # side of the square input, as in the tutorial
@@ -288,7 +289,7 @@ def rounded(value):
 def main(args):
     """Measure the pipeline once, then each model order; print JSON lines."""
     hide_gpus_from_tensorflow()
-    policy = deeplabv3_plus.choose_precision(args.precision)
+    policy = devices.choose_precision(args.precision)
     pipeline = measure_pipeline(args)
     orders = ["original", "rewrite"] if args.order == "both" else [args.order]
     for order in orders:

@@ -12,8 +12,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from data import toy_people  # noqa: E402
 
-TINY = ["--image-size", "64", "--batch-size", "4", "--epochs", "1",
-        "--num-train-images", "8", "--num-val-images", "4", "--weights", "none"]  # fmt: skip
+TINY = "--image-size 64 --batch-size 4 --epochs 1 --num-train-images 8".split()
+TINY += "--num-val-images 4 --weights none".split()
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-from PIL import Image
 
 import deeplabv3_plus as dl
 from conftest import ROOT, TINY

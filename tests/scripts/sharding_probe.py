@@ -13,6 +13,7 @@ import numpy as np
 
 import checks
 import deeplabv3_plus as dl
+import devices
 
 shard_shapes = []
 
@@ -34,12 +35,12 @@ root, mode = sys.argv[1], sys.argv[2]
 keras.utils.set_random_seed(0)
 train, _ = checks.list_pairs(checks.find_cihp_root(root), 8, 0)
 dataset = dl.data_generator(train, [1] * 8, 64, 8, training=False)
-with dl.distribution_scope(mode == "distribute", 8):
+with devices.distribution_scope(mode == "distribute", 8):
     deeplab = dl.DeeplabV3Plus(64, 20)
     model = keras.Sequential([keras.Input((64, 64, 3)), ShardingProbe(), deeplab])
     dl.compile_model(model, dl.make_optimizer(1e-3, "constant", 1), 20)
 history = model.fit(dataset, epochs=1, verbose=0)
-losses = np.asarray(model.predict_on_batch(next(iter(dataset))[0].numpy()))
+logits = np.asarray(model.predict_on_batch(next(iter(dataset))[0].numpy()))
 result = {"devices": len(jax.devices()), "loss": history.history["loss"][0],
-          "logits_mean": float(losses.mean()), "shard_shapes": shard_shapes}  # fmt: skip
+          "logits_mean": float(logits.mean()), "shard_shapes": shard_shapes}  # fmt: skip
 print(json.dumps(result))

@@ -1,0 +1,66 @@
+"""Where the tutorial runs: precision for the hardware, and data-parallel scale-out.
+
+Both use Keras's own APIs (dtype policies and `keras.distribution`), so the same
+code serves TensorFlow, JAX and PyTorch.
+"""
+
+import contextlib
+import os
+
+import keras
+
+from checks import UserError
+
+
+def choose_precision(precision):
+    """Pick mixed_bfloat16 on an accelerator and float32 on a CPU for 'auto'."""
+    if precision != "auto":
+        return precision
+    backend = keras.backend.backend()
+    if backend == "jax":
+        import jax
+
+        on_accelerator = jax.default_backend() != "cpu"
+    elif backend == "torch":
+        import torch
+
+        on_accelerator = torch.cuda.is_available()
+    else:
+        from tensorflow import config as tf_config
+
+        on_accelerator = bool(tf_config.list_physical_devices("GPU"))
+    return "mixed_bfloat16" if on_accelerator else "float32"
+
+
+def distribution_scope(distribute, batch_size):
+    """Set up data-parallel training with Keras's distribution API, if asked."""
+    if not distribute:
+        return contextlib.nullcontext()
+    backend = keras.backend.backend()
+    if backend == "jax":
+        if os.environ.get("KERAS_DISTRIBUTION_NUM_PROCESSES"):  # several hosts
+            keras.distribution.initialize()  # runs jax.distributed.initialize
+        devices = keras.distribution.list_devices()
+        if batch_size % len(devices):
+            raise UserError(
+                f"--batch-size {batch_size} does not split evenly over "
+                f"{len(devices)} devices; choose a multiple of {len(devices)}"
+            )
+        keras.distribution.set_distribution(
+            keras.distribution.DataParallel(devices=devices)
+        )
+        print(
+            f"Data-parallel training over {len(devices)} devices: "
+            f"{batch_size // len(devices)} images each per step."
+        )
+        return contextlib.nullcontext()
+    if backend == "tensorflow":
+        from tensorflow import distribute as tf_distribute
+
+        strategy = tf_distribute.MirroredStrategy()
+        print(
+            f"Data-parallel training over {strategy.num_replicas_in_sync} devices "
+            "(MirroredStrategy)."
+        )
+        return strategy.scope()
+    raise UserError("--distribute needs KERAS_BACKEND=jax or tensorflow")
