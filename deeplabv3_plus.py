@@ -89,7 +89,7 @@ LEARNING_RATE = 1e-3  # Adam's step size
 SEED = 42  # makes data order, augmentation and initial weights repeatable
 CLASS_NAMES = toy_people.CLASS_NAMES  # CIHP's 20 class names, id order
 # A first run on a laptop CPU: synthetic data, small images, a few epochs.
-QUICK = dict(image_size=96, batch_size=8, epochs=3, num_train_images=48,
+QUICK = dict(image_size=96, batch_size=8, epochs=5, num_train_images=96,
              num_val_images=16, weights="none")  # fmt: skip
 
 """
@@ -262,14 +262,16 @@ def data_generator(
     dataset = tf_data.Dataset.from_tensor_slices(
         (list(images), list(masks), orientations)
     )
+    if training and not cache:  # shuffle file names, not decoded images
+        dataset = dataset.shuffle(len(pairs), reshuffle_each_iteration=True)
     dataset = dataset.map(
         lambda i, m, o: load_data(i, m, o, image_size),
         num_parallel_calls=tf_data.AUTOTUNE,
     )
     if cache:
         dataset = dataset.cache()
-    if training:
-        dataset = dataset.shuffle(len(pairs), reshuffle_each_iteration=True)
+        if training:
+            dataset = dataset.shuffle(len(pairs), reshuffle_each_iteration=True)
     if augmented:
         dataset = dataset.map(
             lambda i, m: augment(i, m, image_size), num_parallel_calls=tf_data.AUTOTUNE

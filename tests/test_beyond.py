@@ -75,8 +75,16 @@ def test_predict_writes_mask_and_overlay_at_the_photos_size(
     folder = tmp_path / "album"
     folder.mkdir()
     Image.open(photos[2]).convert("L").save(folder / "grey.png")
-    argv = ["--predict", str(photos[0]), str(photos[1]), str(folder), "--model",
-            str(tiny_run / "model.keras"), "--output-dir", str(tmp_path / "out")]  # fmt: skip
+    argv = [
+        "--predict",
+        str(photos[0]),
+        str(photos[1]),
+        str(folder),
+        "--model",
+        str(tiny_run / "model.keras"),
+        "--output-dir",
+        str(tmp_path / "out"),
+    ]
     dl.main(dl.parse_args(argv))
     for stem, source in [(photos[0].stem, photos[0]), ("grey", folder / "grey.png")]:
         for kind in ["mask", "overlay"]:

@@ -44,8 +44,8 @@ def test_memory_stays_flat_across_epochs(big_set, cache):
         big_set, [1] * NUM_IMAGES, IMAGE_SIZE, 50, True, augmented=True, cache=cache
     )
     start = resident_bytes()
-    first, second, third = epoch_memory(dataset, 3)
+    first, second, third, fourth = epoch_memory(dataset, 4)
     # Epoch one fills the cache (bounded by its size plus runtime overhead) ...
     assert first - start < (CACHE_BYTES if cache else 0) + 200 * 2**20
     # ... and later epochs add nothing beyond noise.
-    assert abs(third - second) < 16 * 2**20
+    assert max(second, third, fourth) - min(second, third, fourth) < 32 * 2**20

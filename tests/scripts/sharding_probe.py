@@ -41,6 +41,10 @@ with devices.distribution_scope(mode == "distribute", 8):
     dl.compile_model(model, dl.make_optimizer(1e-3, "constant", 1), 20)
 history = model.fit(dataset, epochs=1, verbose=0)
 logits = np.asarray(model.predict_on_batch(next(iter(dataset))[0].numpy()))
-result = {"devices": len(jax.devices()), "loss": history.history["loss"][0],
-          "logits_mean": float(logits.mean()), "shard_shapes": shard_shapes}  # fmt: skip
+result = {
+    "devices": len(jax.devices()),
+    "loss": history.history["loss"][0],
+    "logits_mean": float(logits.mean()),
+    "shard_shapes": shard_shapes,
+}
 print(json.dumps(result))
