@@ -167,14 +167,20 @@ def load_colormap(root, num_classes):
 
 Images are decoded as 3 channels whatever their format and resized bilinearly.
 Masks must be treated differently: their pixels are class *ids*, not intensities.
-Bilinear resizing would average a "Face" (13) with a "Background" (0) into an
-"Upper-clothes" (5) along every boundary, inventing labels that are not in the
-annotation. Nearest-neighbour resizing only ever copies an existing id.
+Bilinear resizing would blend a "Face" pixel (13) and a "Background" pixel (0)
+into a 6 or a 7, a "Dress" or a "Coat", along every boundary: labels that are not
+in the annotation. Nearest-neighbour resizing only ever copies an existing id.
 
 Decoded, resized images are cached as `uint8` (4 bytes a pixel with the mask), so
 every epoch after the first reads from memory. Training batches are shuffled, and
 drop the last partial batch so every step has the same shape; validation keeps
 every image so that its score is computed on all of them.
+
+With 200 images a model soon memorises its training set, so training images are
+*augmented*: randomly mirrored, zoomed in and cropped, and slightly recoloured.
+Mirroring needs care in human parsing: a mirrored person's left arm becomes their
+right arm, so the mask's left and right classes must swap too, or the model would
+learn that left and right are the same thing. Masks stay integer throughout.
 """
 
 # A mirrored person swaps sides: Left-arm (14) becomes Right-arm (15), and so on.

@@ -118,3 +118,12 @@ def test_exit_code_and_message_from_the_command_line(tmp_path):
     )  # fmt: skip
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().splitlines()[-1].startswith("error: --image-size")
+
+
+def test_download_without_network_says_what_to_do(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        dl, "CIHP_URL", "http://127.0.0.1:9/cihp.zip"
+    )  # nothing listens
+    argv = ["--download", "--data-dir", str(tmp_path / "cihp"), "--output-dir",
+            str(tmp_path / "out"), *TINY]  # fmt: skip
+    fails_with(capsys, argv, "could not download CIHP", "--data-dir")

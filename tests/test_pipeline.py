@@ -101,3 +101,11 @@ def test_validation_batches_keep_every_image_in_order(toy_root):
     images = np.concatenate([np.asarray(x) for x, _ in dataset])
     assert len(images) == 6
     np.testing.assert_array_equal(images[0], dl.read_image(val[0][0], 64))
+
+
+def test_the_official_zips_nested_root_is_found(tmp_path):
+    nested = tmp_path / "instance-level_human_parsing" / "instance-level_human_parsing"
+    (nested / "Training" / "Images").mkdir(parents=True)
+    assert checks.find_cihp_root(tmp_path) == nested
+    assert checks.find_cihp_root(nested.parent) == nested
+    assert checks.find_cihp_root(nested) == nested
