@@ -913,7 +913,8 @@ def show_plots(output_dir):
 
 def main(args):
     """Run, turning user errors and interruptions into one clear line."""
-    matplotlib.use("TkAgg" if args.show else "Agg")
+    if not args.show:  # write PNGs only; never wait on a window
+        matplotlib.use("Agg")
     training_state.interrupt_on_sigterm()
     try:
         run(args)

@@ -43,17 +43,14 @@ def test_the_tiny_run_completes_on_each_backend(backend, toy_root, tiny_run, tmp
     assert agreement > 0.999
 
 
-def probe(toy_root, mode):
-    """Train one epoch on two virtual CPU devices; return the probe's report."""
+def test_distribute_splits_each_batch_over_devices_and_matches_one_device(toy_root):
     script = ROOT / "tests" / "scripts" / "sharding_probe.py"
     flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
-    result = run("jax", script, toy_root, mode, extra_env=flags)
-    return json.loads(result.stdout.strip().splitlines()[-1])
-
-
-def test_distribute_splits_each_batch_over_devices_and_matches_one_device(toy_root):
-    single, shared = probe(toy_root, "single"), probe(toy_root, "distribute")
-    assert shared["devices"] == 2
+    report = json.loads(
+        run("jax", script, toy_root, extra_env=flags).stdout.strip().splitlines()[-1]
+    )
+    single, shared = report["single"], report["shared"]
+    assert report["devices"] == 2
     # Inside the training step each device holds half of the batch of 8.
     assert [4, 64, 64, 3] in [shape for shape, _ in shared["shard_shapes"]]
     assert all(devices == 2 for _, devices in shared["shard_shapes"])

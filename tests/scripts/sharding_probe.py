@@ -1,7 +1,7 @@
-"""Train one epoch on JAX, with or without --distribute; report loss and sharding.
+"""Train one epoch on JAX on one device, then data-parallel; report both.
 
-Usage: python sharding_probe.py DATA_ROOT distribute|single
-Prints one JSON line: the epoch's loss and the shard shape each device saw.
+Usage: python sharding_probe.py DATA_ROOT
+Prints one JSON line: each run's loss and the shard shapes its train step saw.
 """
 
 import json
@@ -31,20 +31,22 @@ class ShardingProbe(keras.layers.Layer):
         return images
 
 
-root, mode = sys.argv[1], sys.argv[2]
-keras.utils.set_random_seed(0)
-train, _ = checks.list_pairs(checks.find_cihp_root(root), 8, 0)
-dataset = dl.data_generator(train, [1] * 8, 64, 8, training=False)
-with devices.distribution_scope(mode == "distribute", 8):
-    deeplab = dl.DeeplabV3Plus(64, 20)
-    model = keras.Sequential([keras.Input((64, 64, 3)), ShardingProbe(), deeplab])
-    dl.compile_model(model, dl.make_optimizer(1e-3, "constant", 1), 20)
-history = model.fit(dataset, epochs=1, verbose=0)
-logits = np.asarray(model.predict_on_batch(next(iter(dataset))[0].numpy()))
-result = {
-    "devices": len(jax.devices()),
-    "loss": history.history["loss"][0],
-    "logits_mean": float(logits.mean()),
-    "shard_shapes": shard_shapes,
-}
-print(json.dumps(result))
+def train_one_epoch(root, distribute):
+    """Train one epoch from the same seed; return loss, logits and shard shapes."""
+    shard_shapes.clear()
+    keras.utils.set_random_seed(0)
+    train, _ = checks.list_pairs(checks.find_cihp_root(root), 8, 0)
+    dataset = dl.data_generator(train, [1] * 8, 64, 8, training=False)
+    with devices.distribution_scope(distribute, 8):
+        deeplab = dl.DeeplabV3Plus(64, 20)
+        model = keras.Sequential([keras.Input((64, 64, 3)), ShardingProbe(), deeplab])
+        dl.compile_model(model, dl.make_optimizer(1e-3, "constant", 1), 20)
+    history = model.fit(dataset, epochs=1, verbose=0)
+    logits = np.asarray(model.predict_on_batch(next(iter(dataset))[0].numpy()))
+    return {"loss": history.history["loss"][0], "logits_mean": float(logits.mean()),
+            "shard_shapes": list(shard_shapes)}  # fmt: skip
+
+
+single = train_one_epoch(sys.argv[1], distribute=False)  # before any distribution
+shared = train_one_epoch(sys.argv[1], distribute=True)
+print(json.dumps({"devices": len(jax.devices()), "single": single, "shared": shared}))
