@@ -126,8 +126,15 @@ def download_cihp(data_dir):
             f"could not download CIHP into {data_dir} ({error}); check the network, "
             "or download the zip by hand (see README) and pass --data-dir"
         ) from None
+    # Extract beside the target, then move into place: never a half-extracted set.
+    staging = data_dir / ".extracting"
+    shutil.rmtree(staging, ignore_errors=True)
     with zipfile.ZipFile(archive) as zipped:
-        zipped.extractall(data_dir)
+        zipped.extractall(staging)
+    for entry in staging.iterdir():
+        shutil.rmtree(data_dir / entry.name, ignore_errors=True)
+        os.replace(entry, data_dir / entry.name)
+    staging.rmdir()
 
 
 def get_data_root(data_dir, download, num_images, prefer_synthetic=False):
@@ -153,7 +160,10 @@ def load_colormap(root, num_classes):
         colormap = np.asarray(loadmat(path)["colormap"], dtype=np.float64)
     except (ValueError, KeyError, TypeError, OSError) as error:
         raise UserError(f"cannot read a colormap from {path} ({error})") from None
-    if colormap.shape != (num_classes, 3) or not (0 <= colormap).all() <= 1:
+    if (
+        colormap.shape != (num_classes, 3)
+        or not ((colormap >= 0) & (colormap <= 1)).all()
+    ):
         raise UserError(
             f"{path} holds a colormap of shape {colormap.shape}; expected "
             f"({num_classes}, 3) values in [0, 1]. Delete it to use the built-in one"

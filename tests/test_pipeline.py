@@ -1,5 +1,7 @@
 """The tf.data pipeline: decoding, resizing, pairing and batching."""
 
+import zipfile
+
 import cv2
 import numpy as np
 import pytest
@@ -109,3 +111,18 @@ def test_the_official_zips_nested_root_is_found(tmp_path):
     assert checks.find_cihp_root(tmp_path) == nested
     assert checks.find_cihp_root(nested.parent) == nested
     assert checks.find_cihp_root(nested) == nested
+
+
+def test_download_extracts_the_official_nested_layout(toy_root, tmp_path, monkeypatch):
+    archive = tmp_path / "cihp.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        for path in toy_root.rglob("*"):
+            name = "instance-level_human_parsing/instance-level_human_parsing/"
+            zipped.write(path, name + str(path.relative_to(toy_root)))
+    monkeypatch.setattr(dl, "CIHP_URL", archive.as_uri())
+    dl.download_cihp(tmp_path / "data")
+    root = checks.find_cihp_root(tmp_path / "data")
+    assert root.name == "instance-level_human_parsing"
+    train, val = checks.list_pairs(root, 12, 4)
+    assert len(train) == 12 and len(val) == 4
+    assert not (tmp_path / "data" / ".extracting").exists()

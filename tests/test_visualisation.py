@@ -41,7 +41,10 @@ def test_missing_colormap_falls_back_to_the_cihp_palette(tmp_path, capsys):
     assert "built-in CIHP palette" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("content", [{"colormap": np.ones((5, 3))}, {"other": 1}])
+@pytest.mark.parametrize(
+    "content",
+    [{"colormap": np.ones((5, 3))}, {"colormap": np.full((20, 3), 100.0)}, {"x": 1}],
+)
 def test_malformed_colormap_is_an_error(tmp_path, content):
     savemat(tmp_path / "human_colormap.mat", content)
     with pytest.raises(UserError, match="human_colormap.mat"):
