@@ -795,8 +795,10 @@ def training_run(args):
     root, (train_pairs, train_orient), (val_pairs, val_orient) = prepare_data(args)
     colormap = load_colormap(root, NUM_CLASSES)
     output_dir = checks.check_output_dir(args.output_dir)
-    if not args.resume:  # --overwrite: forget the earlier run's checkpoints
+    if not args.resume:  # --overwrite: forget the earlier run entirely
         shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)
+        for name in [training_state.STATE_FILE, "model.keras", "best_model.keras"]:
+            (output_dir / name).unlink(missing_ok=True)
         state["config"] = {k: getattr(args, k) for k in training_state.RUN_CONFIG}
     state["config"]["epochs"] = args.epochs
     size, batch = args.image_size, args.batch_size
