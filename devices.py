@@ -50,7 +50,7 @@ def distribution_scope(distribute, batch_size):
             keras.distribution.DataParallel(devices=devices)
         )
         print(
-            f"Data-parallel training over {len(devices)} devices: "
+            f"Data-parallel training over {len(devices)} device(s): "
             f"{batch_size // len(devices)} images each per step."
         )
         return contextlib.nullcontext()
@@ -59,8 +59,11 @@ def distribution_scope(distribute, batch_size):
 
         strategy = tf_distribute.MirroredStrategy()
         print(
-            f"Data-parallel training over {strategy.num_replicas_in_sync} devices "
+            f"Data-parallel training over {strategy.num_replicas_in_sync} device(s) "
             "(MirroredStrategy)."
         )
         return strategy.scope()
-    raise UserError("--distribute needs KERAS_BACKEND=jax or tensorflow")
+    raise UserError(
+        f"--distribute is not supported on the {backend} backend; run with "
+        "KERAS_BACKEND=jax (or tensorflow), or drop --distribute"
+    )

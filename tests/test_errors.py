@@ -127,3 +127,11 @@ def test_download_without_network_says_what_to_do(capsys, tmp_path, monkeypatch)
     argv = ["--download", "--data-dir", str(tmp_path / "cihp"), "--output-dir",
             str(tmp_path / "out"), *TINY]  # fmt: skip
     fails_with(capsys, argv, "could not download CIHP", "--data-dir")
+
+
+def test_distribute_on_an_unsupported_backend_says_which_to_use(monkeypatch):
+    import devices
+
+    monkeypatch.setattr(devices.keras.backend, "backend", lambda: "torch")
+    with pytest.raises(dl.UserError, match="KERAS_BACKEND=jax"):
+        devices.distribution_scope(True, 8)
