@@ -836,10 +836,8 @@ def report(model, state, progress, splits, val_dataset, colormap, args):
     matrix = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
     for images, masks in val_dataset.as_numpy_iterator():
         predicted = np.argmax(np.asarray(model.predict_on_batch(images)), axis=-1)
-        matrix += evaluation.confusion_matrix(np.asarray(masks), predicted, NUM_CLASSES)
-    images_per_second = progress.images_per_second() or state.get(
-        "images_per_second", 0.0
-    )
+        matrix += evaluation.confusion_matrix(masks, predicted, NUM_CLASSES)
+    images_per_second = progress.images_per_second()
     metrics = {
         "val_loss": scores["loss"],
         "val_accuracy": scores["accuracy"],

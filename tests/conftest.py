@@ -1,6 +1,7 @@
 """Shared fixtures: a tiny synthetic CIHP folder and one tiny end-to-end run."""
 
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -21,6 +22,12 @@ def toy_root(tmp_path_factory):
     """Sixteen small synthetic images in the CIHP layout, made once per session."""
     root = tmp_path_factory.mktemp("toy") / "cihp"
     return toy_people.generate(root, num_images=16, min_size=64, max_size=112)
+
+
+@pytest.fixture
+def cihp_copy(toy_root, tmp_path):
+    """A private copy of the tiny data set that a test may break."""
+    return shutil.copytree(toy_root, tmp_path / "cihp")
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,5 @@
 """User errors: one `error: ...` line on stderr, exit code 2, no traceback."""
 
-import shutil
 import subprocess
 import sys
 
@@ -20,12 +19,6 @@ def fails_with(capsys, argv, *phrases):
     for phrase in phrases:
         assert phrase in err
     return err
-
-
-@pytest.fixture
-def cihp_copy(toy_root, tmp_path):
-    """A private copy of the tiny data set that a test may break."""
-    return shutil.copytree(toy_root, tmp_path / "cihp")
 
 
 def run_args(data_dir, output_dir, *extra):

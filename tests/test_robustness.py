@@ -1,7 +1,6 @@
 """Bad files, bad weights, non-finite losses and second runs."""
 
 import json
-import shutil
 
 import keras
 import numpy as np
@@ -11,12 +10,6 @@ from PIL import Image
 import deeplabv3_plus as dl
 import training_state
 from test_errors import fails_with, run_args
-
-
-@pytest.fixture
-def cihp_copy(toy_root, tmp_path):
-    """A private copy of the tiny data set that a test may break."""
-    return shutil.copytree(toy_root, tmp_path / "cihp")
 
 
 def nth_file(root, folder, n, pattern):
