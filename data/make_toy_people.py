@@ -25,7 +25,7 @@ an interrupted run never looks finished.  An existing ``root`` is replaced when
 it is empty or holds a previous toy-people set; anything else is left alone and
 ``generate`` raises ``FileExistsError``.
 
-Run ``python -m data.toy_people --help`` to generate a set from the shell.
+Run ``python -m data.make_toy_people --help`` to generate a set from the shell.
 """
 
 from __future__ import annotations
@@ -559,7 +559,7 @@ def _parse_args(argv=None):
     """Parse the command line of the generator script."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     options = (
-        ("--root", pathlib.Path, "datasets/toy_people", "directory to write to"),
+        ("--root", pathlib.Path, "data/toy_people", "directory to write to"),
         ("--num-images", int, 250, "number of image/mask pairs"),
         ("--seed", int, 0, "random seed"),
         ("--min-size", int, 96, "smallest image height or width in pixels"),

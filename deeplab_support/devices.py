@@ -9,7 +9,7 @@ import os
 
 import keras
 
-from checks import UserError
+from deeplab_support import UserError
 
 
 def choose_precision(precision):
@@ -32,9 +32,12 @@ def choose_precision(precision):
     return "mixed_bfloat16" if on_accelerator else "float32"
 
 
+_strategies = {}  # one tf.distribute strategy per process, made on first use
+
+
 def distribution_scope(distribute, batch_size):
     """Set up data-parallel training with Keras's distribution API, if asked."""
-    if not distribute:
+    if not distribute or keras.distribution.distribution() is not None:
         return contextlib.nullcontext()
     backend = keras.backend.backend()
     if backend == "jax":
@@ -57,12 +60,11 @@ def distribution_scope(distribute, batch_size):
     if backend == "tensorflow":
         from tensorflow import distribute as tf_distribute
 
-        strategy = tf_distribute.MirroredStrategy()
-        print(
-            f"Data-parallel training over {strategy.num_replicas_in_sync} device(s) "
-            "(MirroredStrategy)."
-        )
-        return strategy.scope()
+        if "tf" not in _strategies:
+            _strategies["tf"] = tf_distribute.MirroredStrategy()
+            count = _strategies["tf"].num_replicas_in_sync
+            print(f"Data-parallel training over {count} device(s) (MirroredStrategy).")
+        return _strategies["tf"].scope()
     raise UserError(
         f"--distribute is not supported on the {backend} backend; run with "
         "KERAS_BACKEND=jax (or tensorflow), or drop --distribute"

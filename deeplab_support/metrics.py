@@ -5,16 +5,48 @@ way segmentation benchmarks report them; averaging per-batch scores instead woul
 weigh a batch of small images as much as a batch of large ones.
 """
 
+import cv2
 import numpy as np
+
+CHUNK = 1 << 22  # pixels handled at once, so huge images need bounded memory
 
 
 def confusion_matrix(labels, predictions, num_classes):
     """Count (true class, predicted class) pairs: rows are truth, columns guesses."""
-    labels = np.asarray(labels, dtype=np.int64).ravel()
-    predictions = np.asarray(predictions, dtype=np.int64).ravel()
-    pairs = labels * num_classes + predictions
-    counts = np.bincount(pairs, minlength=num_classes * num_classes)
+    labels, predictions = np.ravel(labels), np.ravel(predictions)
+    counts = np.zeros(num_classes * num_classes, dtype=np.int64)
+    for start in range(0, labels.size, CHUNK):
+        pairs = labels[start : start + CHUNK].astype(np.int64) * num_classes
+        pairs += predictions[start : start + CHUNK]
+        counts += np.bincount(pairs, minlength=num_classes * num_classes)
     return counts.reshape(num_classes, num_classes)
+
+
+def upsample_argmax(logits, shape, band=64):
+    """Resize (h, w, classes) logits bilinearly to shape, then take the argmax.
+
+    Equal to `cv2.resize` of the whole logit map followed by `argmax`, but done a
+    band of output rows at a time, so a 10,000 x 10,000 image never needs its
+    8 GB of full-size logits at once.
+    """
+    height, width = shape
+    h = logits.shape[0]
+    # Output row y samples source row (y + 0.5) * h / height - 0.5 (half-pixel
+    # centres, as cv2.resize), clamped to the map.
+    rows = np.clip((np.arange(height) + 0.5) * h / height - 0.5, 0, h - 1)
+    low = np.floor(rows).astype(int)
+    high = np.minimum(low + 1, h - 1)
+    weight = (rows - low)[:, None, None].astype(np.float32)
+    labels = np.empty((height, width), dtype=np.uint8)
+    for start in range(0, height, band):
+        stop = min(start + band, height)
+        first, last = low[start], high[stop - 1]
+        wide = cv2.resize(logits[first : last + 1], (width, last + 1 - first))
+        wide = wide.reshape(last + 1 - first, width, -1)
+        top, bottom = wide[low[start:stop] - first], wide[high[start:stop] - first]
+        mixed = top + (bottom - top) * weight[start:stop]
+        labels[start:stop] = np.argmax(mixed, axis=-1)
+    return labels
 
 
 def _ratio(numerator, denominator):

@@ -1,0 +1,279 @@
+"""The tutorial's command line: flags, modes, and one clear line for every error.
+
+`python deeplabv3_plus.py [flags]` trains; `--predict`, `--evaluate` and `--export`
+use a saved model instead. In a notebook the kernel's own arguments are ignored,
+so the defaults apply unless a cell sets `sys.argv` first.
+
+A user error (`UserError`) prints one `error: ...` line on stderr and exits with
+code 2, without a traceback; Ctrl-C or SIGTERM during training says how to
+resume and exits with code 130.
+"""
+
+import argparse
+import json
+import math
+import os
+import runpy
+import signal
+import sys
+from pathlib import Path
+
+import cv2
+import keras
+import matplotlib
+from deeplab_support import UserError, devices, files, metrics, runs
+
+TUTORIAL = Path(__file__).resolve().parent.parent / "deeplabv3_plus.py"
+# A first run on a laptop CPU: synthetic data, small images, a few epochs.
+QUICK = dict(
+    image_size=96,
+    batch_size=8,
+    epochs=5,
+    num_train_images=96,
+    num_val_images=16,
+    weights="none",
+)
+PRECISIONS = ["auto", "float32", "mixed_bfloat16", "mixed_float16"]
+SIZES = ["image_size", "batch_size", "epochs", "num_train_images", "num_val_images"]
+ON_OFF = dict(action=argparse.BooleanOptionalAction, default=True)
+FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
+    ("--data-dir", dict(help="CIHP folder (default: data/, else synthetic data)")),
+    ("--download", dict(action="store_true", help="download and extract CIHP first")),
+    ("--output-dir", dict(default="outputs", help="where outputs go (outputs)")),
+    ("--image-size", dict(type=int, help="input side, a multiple of 16 (512)")),
+    ("--batch-size", dict(type=int, help="global batch size (4)")),
+    ("--epochs", dict(type=int, help="training epochs (25)")),
+    ("--num-train-images", dict(type=int, help="the first N files (200)")),
+    ("--num-val-images", dict(type=int, help="the next N files (50)")),
+    ("--learning-rate", dict(type=float, help="Adam's learning rate (0.001)")),
+    (
+        "--lr-schedule",
+        dict(
+            choices=["constant", "poly"],
+            default="constant",
+            help="constant, or DeepLab's polynomial decay",
+        ),
+    ),
+    ("--weights", dict(help="imagenet, none, or a .keras/.weights.h5 file (imagenet)")),
+    (
+        "--precision",
+        dict(
+            choices=PRECISIONS,
+            default="auto",
+            help="mixed_bfloat16 on GPUs, else float32 (auto)",
+        ),
+    ),
+    ("--augment", dict(ON_OFF, help="augment training images (on)")),
+    ("--cache", dict(ON_OFF, help="cache decoded images in memory (on)")),
+    ("--distribute", dict(action="store_true", help="data-parallel on all devices")),
+    ("--seed", dict(type=int, help="random seed (42)")),
+    ("--resume", dict(action="store_true", help="continue the run in --output-dir")),
+    ("--overwrite", dict(action="store_true", help="replace the run in --output-dir")),
+    (
+        "--tta",
+        dict(
+            choices=["none", "flip"],
+            default="none",
+            help="test-time augmentation for evaluation and prediction",
+        ),
+    ),
+    ("--evaluate", dict(metavar="MODEL", help="only evaluate this .keras model")),
+    ("--predict", dict(nargs="+", metavar="IMAGE", help="only segment these photos")),
+    ("--model", dict(default="outputs/model.keras", help="the model for --predict")),
+    ("--show", dict(action="store_true", help="also open the plots in windows")),
+    ("--quick", dict(action="store_true", help="a first run in minutes on a CPU")),
+]
+
+
+def in_notebook():
+    """Whether this runs in a Jupyter kernel (which has its own sys.argv)."""
+    return "ipykernel" in sys.modules
+
+
+def parse_args(constants, argv=None):
+    """Read the command line; unset flags take the tutorial's UPPER_CASE values."""
+    parser = argparse.ArgumentParser(
+        prog="deeplabv3_plus.py", description="Train DeepLabV3+ on CIHP."
+    )
+    for flag, options in FLAGS:
+        parser.add_argument(flag, **options)
+    if argv is None and in_notebook():  # the kernel's -f connection-file argument
+        args, _ = parser.parse_known_args(sys.argv[1:])
+    else:
+        args = parser.parse_args(argv)
+    return apply_defaults(args, constants)
+
+
+def apply_defaults(args, constants):
+    """Fill unset flags from --quick, then from the tutorial's constants."""
+    args.epochs_given = args.epochs is not None
+    preset = QUICK if args.quick else {}  # explicit flags beat the preset
+    for name in SIZES + ["learning_rate", "seed"]:
+        if getattr(args, name) is None:
+            setattr(args, name, preset.get(name, constants[name.upper()]))
+    if args.weights is None:
+        args.weights = preset.get("weights", "imagenet")
+    args.flip = args.tta == "flip"
+    args.train = not (args.predict or args.evaluate)
+    return args
+
+
+def check_args(args):
+    """Reject sizes and counts that cannot work, before any work is done."""
+    for name in SIZES:
+        if getattr(args, name) <= 0:
+            raise UserError(
+                f"--{name.replace('_', '-')} must be positive, "
+                f"got {getattr(args, name)}"
+            )
+    if args.image_size % 16:
+        raise UserError(
+            f"--image-size must be a multiple of 16 (the encoder's output stride), "
+            f"got {args.image_size}; try {max(16, round(args.image_size / 16) * 16)}"
+        )
+    if args.num_train_images < args.batch_size:
+        raise UserError(
+            f"--num-train-images ({args.num_train_images}) is smaller than "
+            f"--batch-size ({args.batch_size}); no full batch could be formed"
+        )
+    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
+        raise UserError(
+            f"--learning-rate must be a positive number, got {args.learning_rate}"
+        )
+
+
+def start(args):
+    """Check the flags, seed everything, pick the precision; read --resume."""
+    if not in_notebook():
+        sys.excepthook = excepthook
+        if not args.show:  # write PNGs only; never wait on a window
+            matplotlib.use("Agg")
+    check_args(args)
+    if args.train:
+        runs.prepare_resume(args)
+    signal.signal(signal.SIGTERM, interrupt)  # job schedulers stop jobs this way
+    keras.utils.set_random_seed(args.seed)
+    keras.config.set_dtype_policy(devices.choose_precision(args.precision))
+    start.args = args
+
+
+def interrupt(signum, frame):
+    """Treat SIGTERM like Ctrl-C."""
+    raise KeyboardInterrupt
+
+
+def explain(error):
+    """Print the one line that an error deserves; return the exit code."""
+    args = getattr(start, "args", None)
+    output_dir = getattr(args, "output_dir", "outputs")
+    if isinstance(error, KeyboardInterrupt):
+        message = runs.interrupted_message(output_dir)
+        print(f"\n{message}", file=sys.stderr)
+        return 130
+    if isinstance(error, RuntimeError) and "NaN or Inf loss" in str(error):
+        done = runs.completed_epochs(output_dir)
+        kept = f"the last good epoch ({done})" if done else "no epoch was completed"
+        error = UserError(
+            f"the loss became NaN or infinite ({str(error).split('.')[0]}); "
+            f"{kept} is kept in {output_dir}. Lower --learning-rate, then "
+            + ("continue with --resume" if done else "start again with --overwrite")
+        )
+    if isinstance(error, UserError):
+        print("error: " + " ".join(str(error).split()), file=sys.stderr)
+        return 2
+    return None
+
+
+def excepthook(kind, error, traceback):
+    """Uncaught exceptions of the script: one line for the user's, else as usual."""
+    code = explain(error)
+    if code is None:
+        return sys.__excepthook__(kind, error, traceback)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # the stack has unwound already; only the exit code is left
+
+
+def run_tutorial(argv):
+    """Run deeplabv3_plus.py with these flags in this process, as the script would."""
+    saved = sys.argv
+    sys.argv = [str(TUTORIAL), *argv]
+    try:
+        return runpy.run_path(str(TUTORIAL), run_name="__main__")
+    except (UserError, KeyboardInterrupt, RuntimeError) as error:
+        code = explain(error)
+        if code is None:
+            raise
+        raise SystemExit(code) from None
+    finally:
+        sys.argv = saved
+
+
+def load_model(path, flag):
+    """Load a .keras model saved by this script, or explain why not."""
+    if not Path(path).is_file():
+        raise UserError(
+            f"model file {path} does not exist; check {flag} (train first?)"
+        )
+    try:
+        model = keras.saving.load_model(path)
+    except Exception as error:  # Keras raises many kinds for a wrong file
+        raise UserError(
+            f"cannot load model {path} ({str(error)[:200]}); check {flag}"
+        ) from None
+    shape = tuple(model.input_shape)
+    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] != 3:
+        raise UserError(
+            f"model {path} takes inputs of shape {shape}; a DeepLabV3+ from this "
+            f"script takes (None, size, size, 3). Check {flag}"
+        )
+    if model.output_shape[-1] != len(files.CLASS_NAMES):
+        raise UserError(
+            f"model {path} predicts {model.output_shape[-1]} classes, not CIHP's "
+            f"{len(files.CLASS_NAMES)}; check {flag}"
+        )
+    return model
+
+
+def photo_outputs(paths, output_dir):
+    """Yield (photo, output prefix) for each photo named or found in a folder."""
+    output_dir = runs.check_output_dir(output_dir)
+    photos = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            photos += sorted(
+                p for p in path.iterdir() if p.suffix.lower() in files.IMAGE_EXTENSIONS
+            )
+        elif not path.is_file():
+            raise UserError(f"photo {path} does not exist; check --predict")
+        else:
+            photos.append(path)
+    if not photos:
+        raise UserError(f"no .jpg or .png images in {' '.join(paths)}; check --predict")
+    used = set()
+    for photo in photos:  # two photos called x.jpg must not share x_mask.png
+        stem, n = photo.stem, 1
+        while stem in used:
+            n += 1
+            stem = f"{photo.stem}-{n}"
+        used.add(stem)
+        yield photo, output_dir / stem
+
+
+def save_prediction(prefix, colored, overlay, predicted):
+    """Write <prefix>_mask.png and <prefix>_overlay.png; print the classes found."""
+    for suffix, picture in [("mask", colored), ("overlay", overlay)]:
+        path = prefix.with_name(f"{prefix.name}_{suffix}.png")
+        with runs.atomic_path(path) as tmp:
+            if not cv2.imwrite(str(tmp), picture[..., ::-1]):
+                raise UserError(f"cannot write {path}; check --output-dir")
+    shares = metrics.class_shares(predicted, files.CLASS_NAMES)
+    print(f"{prefix.name}: " + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()))
+
+
+def print_scores(scores, matrix, output_dir):
+    """Write evaluation.json and its plots; print the scores as one JSON line."""
+    output_dir = runs.check_output_dir(output_dir)
+    runs.write_json(output_dir / "evaluation.json", scores)
+    runs.save_evaluation_plots(scores, matrix, output_dir)
+    print(json.dumps({k: v for k, v in scores.items() if k != "per_class_iou"}))

@@ -1,0 +1,301 @@
+"""The tutorial's files: CIHP's download and layout, photos, masks, colormaps, weights.
+
+Every chosen image and mask is decoded once before training, so that a broken file
+stops the run with its name instead of crashing it halfway through. Files that the
+tf.data pipeline would misread (a JPEG with an EXIF rotation, a 16-bit or palette
+mask, a name that is not UTF-8) are read correctly here and handed to the pipeline
+as plain copies in a cache folder.
+"""
+
+import hashlib
+import os
+import shutil
+import tempfile
+import zipfile
+from pathlib import Path
+
+import keras
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+from scipy.io import loadmat
+
+from data import make_toy_people
+from deeplab_support import UserError
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = PROJECT_DIR / "data" / "instance-level_human_parsing"  # --download here
+TOY_DATA_DIR = PROJECT_DIR / "data" / "toy_people"  # synthetic set, made on first use
+CONVERTED_DIR = Path(tempfile.gettempdir()) / "deeplabv3_plus_inputs"  # plain copies
+CIHP_URL = (  # the tutorial's Google Drive copy of CIHP, about 2.7 GB zipped
+    "https://drive.usercontent.google.com/download"
+    "?id=1B9A9UCJYMwTL4oBEo4RZfbMZMaZhKJaz&export=download&confirm=t"
+)
+RESNET50_WEIGHTS = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
+RESNET50_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
+CLASS_NAMES = make_toy_people.CLASS_NAMES  # CIHP's 20 classes, in id order
+CIHP_PALETTE = make_toy_people.CIHP_PALETTE  # the colours of human_colormap.mat
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+DECODABLE = ("JPEG", "PNG")  # what tf.image.decode_image reads and we accept
+MAX_PIXELS = 100_000_000  # larger images are refused (10,000 x 10,000 is fine)
+EXIF_ORIENTATION = 0x0112  # the EXIF tag that says how a camera held the photo
+Image.MAX_IMAGE_PIXELS = None  # we check the size ourselves, with a clear message
+
+
+def download_cihp(data_dir):
+    """Fetch the CIHP zip with a progress bar and extract it into data_dir."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        archive = keras.utils.get_file(
+            "instance-level-human-parsing.zip",
+            CIHP_URL,
+            cache_dir=data_dir,
+            cache_subdir=".",
+        )
+    except Exception as error:  # get_file wraps every network failure this way
+        raise UserError(
+            f"could not download CIHP into {data_dir} ({error}); check the network, "
+            "or download the zip by hand (see README) and pass --data-dir"
+        ) from None
+    # Extract beside the target, then move into place: never a half-extracted set.
+    staging = data_dir / ".extracting"
+    shutil.rmtree(staging, ignore_errors=True)
+    with zipfile.ZipFile(archive) as zipped:
+        zipped.extractall(staging)
+    for entry in staging.iterdir():
+        shutil.rmtree(data_dir / entry.name, ignore_errors=True)
+        os.replace(entry, data_dir / entry.name)
+    staging.rmdir()
+
+
+def get_data_root(args):
+    """Return the CIHP root to read, falling back to the synthetic set."""
+    if args.download:
+        download_cihp(Path(args.data_dir or DATA_DIR))
+    quick = args.quick and not args.download  # --quick trains on synthetic data
+    if args.data_dir is None and (quick or not DATA_DIR.exists()):
+        print(
+            f"No CIHP data in {DATA_DIR}: using the synthetic toy-people set in "
+            f"{TOY_DATA_DIR} (add --download to fetch CIHP, about 2.7 GB)."
+        )
+        wanted = max(250, args.num_train_images + args.num_val_images)
+        return make_toy_people.ensure(TOY_DATA_DIR, num_images=wanted)
+    return find_cihp_root(args.data_dir or DATA_DIR)
+
+
+def find_cihp_root(data_dir):
+    """Return the folder holding `Training/Images`, searching two levels down."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise UserError(
+            f"data folder {data_dir} does not exist; pass --data-dir pointing to a "
+            "CIHP folder, add --download to fetch CIHP, or omit --data-dir to use "
+            "the synthetic data set"
+        )
+    # The official zip nests the root: instance-level_human_parsing/ twice.
+    for candidate in [data_dir, *data_dir.glob("*"), *data_dir.glob("*/*")]:
+        if (candidate / "Training" / "Images").is_dir():
+            return candidate
+    raise UserError(
+        f"{data_dir} holds no CIHP data (no Training/Images folder found up to two "
+        "levels down); point --data-dir at the extracted CIHP folder or add "
+        "--download"
+    )
+
+
+def list_pairs(root, num_train, num_val):
+    """Pair sorted images with their masks by file stem; split train/validation."""
+    image_dir = root / "Training" / "Images"
+    mask_dir = root / "Training" / "Category_ids"
+    images = sorted(
+        p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS
+    )
+    if not images:
+        raise UserError(f"{image_dir} holds no .jpg or .png images; check --data-dir")
+    masks = {p.stem: p for p in mask_dir.glob("*.png")} if mask_dir.is_dir() else {}
+    unpaired = [p.stem for p in images if p.stem not in masks]
+    if unpaired:
+        raise UserError(
+            f"{len(unpaired)} of {len(images)} images in {image_dir} have no mask in "
+            f"{mask_dir} (first: {', '.join(unpaired[:5])}); add the masks as "
+            "<stem>.png or remove those images"
+        )
+    wanted = num_train + num_val
+    if len(images) < wanted:
+        raise UserError(
+            f"{image_dir} holds {len(images)} images but {num_train} training + "
+            f"{num_val} validation images were asked for; lower --num-train-images "
+            "or --num-val-images"
+        )
+    pairs = [(p, masks[p.stem]) for p in images[:wanted]]
+    return pairs[:num_train], pairs[num_train:]
+
+
+def get_pairs(root, args):
+    """The checked (image, mask) paths for training and validation."""
+    train, val = list_pairs(root, args.num_train_images, args.num_val_images)
+    return check_pairs(train, len(CLASS_NAMES)), check_pairs(val, len(CLASS_NAMES))
+
+
+def check_pairs(pairs, num_classes):
+    """Decode every image and mask once; return paths that tf.data reads right."""
+    return [
+        (check_image(image_path), check_mask(mask_path, num_classes))
+        for image_path, mask_path in pairs
+    ]
+
+
+def open_checked(path, what):
+    """Open and fully decode an image file with Pillow, or explain the problem."""
+    try:
+        with Image.open(path) as image:
+            if image.width * image.height > MAX_PIXELS:
+                raise UserError(
+                    f"{what} {path} is {image.width}x{image.height} pixels, more than "
+                    f"{MAX_PIXELS // 1_000_000} megapixels; downscale it or remove it"
+                )
+            image.load()  # decodes every pixel, so truncated files fail here
+            return image
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise UserError(
+            f"cannot decode {what} {path} ({error}); replace or remove the file"
+        ) from None
+
+
+def check_image(path):
+    """Check an image; return a path the pipeline decodes upright and in RGB."""
+    image = open_checked(path, "image")
+    if image.format not in DECODABLE:
+        raise UserError(
+            f"image {path} is a {image.format} file; convert it to JPEG or PNG"
+        )
+    if exif_orientation(image) == 1 and is_utf8(path):
+        return str(path)
+    return plain_copy(path, ImageOps.exif_transpose(image).convert("RGB"))
+
+
+def check_mask(path, num_classes):
+    """Check a mask's class ids; return a path the pipeline reads as 8-bit ids."""
+    mask = open_checked(path, "mask")
+    if mask.mode not in ("L", "P", "I", "I;16", "I;16B"):
+        raise UserError(
+            f"mask {path} has {len(mask.getbands())} channels (mode {mask.mode}); "
+            "masks must be single-channel PNGs of class ids"
+        )
+    ids = np.asarray(mask)
+    bad = np.unique(ids[(ids < 0) | (ids >= num_classes)])
+    if bad.size:
+        raise UserError(
+            f"mask {path} holds class ids {bad.tolist()[:10]} outside "
+            f"0..{num_classes - 1}; fix the mask or remove the pair"
+        )
+    if mask.mode == "L" and is_utf8(path):
+        return str(path)
+    return plain_copy(path, Image.fromarray(ids.astype(np.uint8)))
+
+
+def exif_orientation(image):
+    """Return the EXIF orientation (1..8) of an opened image, 1 when absent."""
+    orientation = image.getexif().get(EXIF_ORIENTATION, 1)
+    return orientation if orientation in range(1, 9) else 1
+
+
+def is_utf8(path):
+    """Whether TensorFlow can take this path as a string."""
+    try:
+        str(path).encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def plain_copy(path, image):
+    """Save an 8-bit PNG copy of a decoded file in the cache; return its path."""
+    stat = Path(path).stat()
+    key = f"{os.fsencode(path)!r}{stat.st_size}{stat.st_mtime_ns}".encode()
+    copy = CONVERTED_DIR / f"{hashlib.sha1(key).hexdigest()[:20]}.png"
+    if not copy.exists():
+        CONVERTED_DIR.mkdir(parents=True, exist_ok=True)
+        tmp = copy.with_name(f".tmp-{os.getpid()}-{copy.name}")
+        image.save(tmp, format="PNG")
+        os.replace(tmp, copy)
+    return str(copy)
+
+
+def read_photo(path):
+    """Read a photo as upright RGB uint8 at its own size."""
+    image = open_checked(path, "image")
+    if image.format not in DECODABLE:
+        raise UserError(
+            f"image {path} is a {image.format} file; convert it to JPEG or PNG"
+        )
+    return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+
+
+def read_mask(path, shape):
+    """Read a mask's class ids at its image's size (nearest neighbour if needed)."""
+    mask = Image.fromarray(np.asarray(open_checked(path, "mask")).astype(np.uint8))
+    if mask.size != (shape[1], shape[0]):
+        mask = mask.resize((shape[1], shape[0]), Image.Resampling.NEAREST)
+    return np.asarray(mask)
+
+
+def load_colormap(root, num_classes):
+    """Read the class colours from human_colormap.mat as 0..255 integers."""
+    path = Path(root or TOY_DATA_DIR) / "human_colormap.mat"
+    if not path.exists():
+        return CIHP_PALETTE[:num_classes]  # the same colours CIHP's file holds
+    try:
+        colormap = np.asarray(loadmat(path)["colormap"], dtype=np.float64)
+    except Exception as error:  # scipy raises many kinds for a broken .mat
+        raise UserError(
+            f"cannot read a colormap from {path} ({error}); delete the file to use "
+            "the built-in CIHP colours"
+        ) from None
+    if (
+        colormap.shape != (num_classes, 3)
+        or not ((colormap >= 0) & (colormap <= 1)).all()
+    ):
+        raise UserError(
+            f"{path} holds a colormap of shape {colormap.shape}; expected "
+            f"({num_classes}, 3) values in [0, 1]. Delete it to use the built-in one"
+        )
+    # Scale by 255, not 100 as the original tutorial did: full-strength colours.
+    return np.round(colormap * 255).astype(np.uint8)
+
+
+def backbone_weights(weights):
+    """The ImageNet ResNet50 weights file for --weights imagenet, else None."""
+    if weights != "imagenet":
+        return None
+    cache_dir = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
+    try:
+        return keras.utils.get_file(
+            RESNET50_WEIGHTS,
+            RESNET50_URL + RESNET50_WEIGHTS,
+            cache_dir=cache_dir,
+            cache_subdir="models",
+            file_hash="4d473c1dd8becc155b73f8504c6f6626",
+        )
+    except Exception as error:  # get_file wraps every network failure this way
+        raise UserError(
+            f"could not download the ImageNet ResNet50 weights ({error}); train from "
+            f"scratch with --weights none, or put the file at "
+            f"{cache_dir / 'models' / RESNET50_WEIGHTS}"
+        ) from None
+
+
+def load_weights(model, weights):
+    """Load --weights FILE (a .keras or .weights.h5 file) into the built model."""
+    if weights in ("imagenet", "none"):
+        return
+    if not Path(weights).is_file():
+        raise UserError(f"weights file {weights} does not exist; check --weights")
+    size, classes = model.input_shape[1], model.output_shape[-1]
+    try:
+        model.load_weights(weights)
+    except Exception as error:  # Keras raises many kinds for a wrong file
+        raise UserError(
+            f"cannot load --weights {weights} into a {size}x{size}, {classes}-class "
+            f"DeepLabV3+ ({str(error)[:200]}); pass a .keras or .weights.h5 file "
+            "saved by this script"
+        ) from None

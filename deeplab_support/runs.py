@@ -1,0 +1,372 @@
+"""The training run in `--output-dir`: a lock, atomic backups, resume and reports.
+
+Keras's own callbacks do the work: `BackupAndRestore` (weights, optimizer state
+and epoch, so `--resume` continues where a run stopped), `ModelCheckpoint` (the
+latest and the best model), `CSVLogger` and `TerminateOnNaN`. What they lack is
+added here, each with its reason: atomic writes, a lock against a second run in
+the same folder, a history that stays consistent with the backup, and a clear
+message when a run is interrupted.
+
+A run's folder holds `run.json` (the settings `--resume` keeps), `backup` (a link
+to the last committed `backup-NNN` folder), `history.csv`, `model.keras`,
+`best_model.keras`, and after training the figures, `metrics.json` and
+`evaluation.json`.
+"""
+
+import csv
+import fcntl
+import json
+import os
+import shutil
+import statistics
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import keras
+import matplotlib
+import matplotlib.pyplot as plt
+
+from deeplab_support import UserError, metrics
+
+RUN_FILE = "run.json"
+# Settings that an interrupted run keeps when resumed (--epochs may extend it).
+RUN_CONFIG = [
+    "data_dir",
+    "image_size",
+    "batch_size",
+    "num_train_images",
+    "num_val_images",
+    "learning_rate",
+    "lr_schedule",
+    "augment",
+    "cache",
+    "seed",
+    "quick",
+    "weights",
+    "precision",
+]
+RUN_FILES = [RUN_FILE, "backup", "history.csv", "model.keras", "best_model.keras"]
+_held_locks = []  # open lock files; the OS releases them when the process ends
+
+
+@contextmanager
+def atomic_path(path):
+    """Yield a temporary path beside `path`; move it into place only on success."""
+    path = Path(path)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_json(path, data):
+    """Write `data` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+
+
+def completed_epochs(output_dir):
+    """How many epochs the backup in output_dir holds (0 if none)."""
+    metadata = Path(output_dir) / "backup" / "training_metadata.json"
+    try:
+        return int(json.loads(metadata.read_text())["epoch"])
+    except FileNotFoundError:
+        return 0
+    except (ValueError, KeyError, TypeError):
+        raise UserError(
+            f"the backup in {metadata.parent} is damaged; start again with "
+            "--overwrite (the last model is still in model.keras)"
+        ) from None
+
+
+def read_history(output_dir):
+    """The rows of history.csv, one per completed epoch."""
+    path = Path(output_dir) / "history.csv"
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return [row for row in csv.DictReader(f) if None not in row.values()]
+
+
+def lock(output_dir):
+    """Hold the folder's lock for the rest of the process, or refuse."""
+    handle = open(Path(output_dir) / ".lock", "a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise UserError(
+            f"another training run is using {output_dir}; wait for it to finish "
+            "or choose another --output-dir"
+        ) from None
+    _held_locks.append(handle)
+
+
+def check_output_dir(output_dir):
+    """Make sure the output folder is, or can become, a writable folder."""
+    output_dir = Path(output_dir)
+    if output_dir.exists() and not output_dir.is_dir():
+        raise UserError(
+            f"--output-dir {output_dir} is a file, not a folder; choose another path"
+        )
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(
+            f"cannot create --output-dir {output_dir} ({error.strerror}); choose a "
+            "writable folder"
+        ) from None
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise UserError(
+            f"--output-dir {output_dir} is not writable; choose a writable folder"
+        )
+    return output_dir
+
+
+def prepare_resume(args):
+    """For --resume, take the interrupted run's settings; else refuse to clobber."""
+    output_dir = Path(args.output_dir)
+    run_file = output_dir / RUN_FILE
+    if args.resume:
+        try:
+            config = json.loads(run_file.read_text())["config"]
+        except FileNotFoundError:
+            raise UserError(
+                f"nothing to resume: {output_dir} holds no {RUN_FILE}; run again "
+                "without --resume"
+            ) from None
+        except (ValueError, KeyError, TypeError):
+            raise UserError(
+                f"{run_file} is damaged; start again with --overwrite"
+            ) from None
+        vars(args).update({k: config[k] for k in RUN_CONFIG})
+        args.epochs = args.epochs if args.epochs_given else config["epochs"]
+        done = completed_epochs(output_dir)
+        if done >= args.epochs:
+            raise UserError(
+                f"the run in {output_dir} has already completed {done} epochs; pass "
+                f"--epochs larger than {done} to train it further"
+            )
+        print(f"Resuming {output_dir} after epoch {done}.")
+    elif not args.overwrite and any((output_dir / n).exists() for n in RUN_FILES):
+        raise UserError(
+            f"{output_dir} already holds a run; add --resume to continue it, "
+            "--overwrite to replace it, or choose another --output-dir"
+        )
+
+
+def open_run(args):
+    """Take --output-dir for this training run and return the Run."""
+    output_dir = check_output_dir(args.output_dir)
+    lock(output_dir)
+    if not args.resume:  # --overwrite: forget the earlier run entirely
+        for name in RUN_FILES + [p.name for p in output_dir.glob("backup-*")]:
+            path = output_dir / name
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        config = {k: getattr(args, k) for k in RUN_CONFIG + ["epochs"]}
+        write_json(output_dir / RUN_FILE, {"config": config})
+    return Run(args, output_dir)
+
+
+class Run:
+    """One training run: its callbacks, figures and final report."""
+
+    def __init__(self, args, output_dir):
+        self.args, self.dir = args, output_dir
+        self.progress = None
+
+    def callbacks(self, num_train_images):
+        """Keras callbacks that log, keep the best model and back up every epoch."""
+        done = completed_epochs(self.dir)
+        history = read_history(self.dir)[:done]  # rows past the backup are redone
+        rewrite_history(self.dir / "history.csv", history)
+        best = [float(row["val_mean_iou"]) for row in history]
+        images = num_train_images // self.args.batch_size * self.args.batch_size
+        self.progress = ProgressLog(images, self.args.epochs)
+        return [
+            self.progress,
+            # raise_error: stop at once, before a NaN epoch can be saved.
+            keras.callbacks.TerminateOnNaN(raise_error=True),
+            keras.callbacks.CSVLogger(str(self.dir / "history.csv"), append=True),
+            AtomicModelCheckpoint(self.dir / "model.keras"),
+            AtomicModelCheckpoint(
+                self.dir / "best_model.keras",
+                monitor="val_mean_iou",
+                mode="max",
+                save_best_only=True,
+                initial_value_threshold=max(best) if best else None,
+            ),
+            AtomicBackupAndRestore(self.dir),  # last: it commits the epoch
+        ]
+
+    def save_figure(self, figure, name):
+        """Save a figure as a PNG in the run's folder."""
+        save_figure(figure, self.dir / name, self.args.show)
+
+    def plot_history(self):
+        """Plot loss, accuracy and mean IoU per epoch, train against validation."""
+        history = read_history(self.dir)
+        epochs = [int(row["epoch"]) + 1 for row in history]
+        figure, axes = plt.subplots(1, 3, figsize=(15, 4))
+        for ax, metric in zip(axes, ["loss", "accuracy", "mean_iou"]):
+            ax.plot(epochs, [float(row[metric]) for row in history], label="train")
+            validation = [float(row[f"val_{metric}"]) for row in history]
+            ax.plot(epochs, validation, label="validation")
+            ax.set(title=metric.replace("_", " "), xlabel="epoch")
+            ax.legend()
+        self.save_figure(figure, "training_curves.png")
+
+    def report(self, model, val_dataset, scores, matrix):
+        """Write metrics.json, evaluation.json and their plots; print a summary."""
+        at_size = model.evaluate(val_dataset, return_dict=True, verbose=0)
+        summary = {f"val_{k}": float(v) for k, v in at_size.items()}
+        summary["full_resolution_mean_iou"] = scores["mean_iou"]
+        summary.update(self.progress.timing())
+        write_json(self.dir / "metrics.json", summary)
+        write_json(self.dir / "evaluation.json", scores)
+        save_evaluation_plots(scores, matrix, self.dir, self.args.show)
+        print(
+            f"Validation at {self.args.image_size}px: accuracy "
+            f"{summary['val_accuracy']:.3f}, mean IoU {summary['val_mean_iou']:.3f}; "
+            f"at full resolution: mean IoU {scores['mean_iou']:.3f}. Outputs in "
+            f"{self.dir}/."
+        )
+        if self.args.show:
+            plt.show()
+
+
+def rewrite_history(path, rows):
+    """Write history.csv again with just these rows (atomically)."""
+    if not path.exists():
+        return
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+        if rows:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+
+
+def save_figure(figure, path, keep_open=False):
+    """Write a figure to PNG atomically; show it inline in a notebook."""
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", bbox_inches="tight", dpi=100)
+    if "inline" in matplotlib.get_backend():
+        plt.show()  # a notebook shows the figure right under its cell
+    elif not keep_open:  # --show keeps figures for one window call at the end
+        plt.close(figure)
+
+
+def save_evaluation_plots(scores, matrix, output_dir, keep_open=False):
+    """Save the per-class IoU bars and the confusion matrix."""
+    figure, axes = plt.subplots(figsize=(7, 7))
+    metrics.plot_per_class_iou(scores["per_class_iou"], axes)
+    save_figure(figure, Path(output_dir) / "per_class_iou.png", keep_open)
+    figure, axes = plt.subplots(figsize=(9, 8))
+    metrics.plot_confusion_matrix(matrix, list(scores["per_class_iou"]), figure, axes)
+    save_figure(figure, Path(output_dir) / "confusion_matrix.png", keep_open)
+
+
+class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
+    """ModelCheckpoint that writes to a temporary file, then renames it.
+
+    Keras writes the .keras file in place, so a crash while saving would leave a
+    broken model where a good one was.
+    """
+
+    def __init__(self, path, **kwargs):
+        super().__init__(str(path), **kwargs)
+        self.target = Path(path)
+
+    def _save_model(self, epoch, batch, logs):
+        tmp = self.target.with_name(f".tmp-{os.getpid()}-{self.target.name}")
+        self.filepath = str(tmp)
+        try:
+            super()._save_model(epoch, batch, logs)
+            if tmp.exists():  # save_best_only writes nothing without a new best
+                os.replace(tmp, self.target)
+        finally:
+            self.filepath = str(self.target)
+            tmp.unlink(missing_ok=True)
+
+
+class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """BackupAndRestore whose epoch commit is atomic, kept after training.
+
+    Keras writes the weights and then the epoch counter in place: a crash between
+    the two, or during either, leaves a backup that cannot be loaded or that names
+    the wrong epoch. Here both go into a fresh `backup-NNN` folder, and the `backup`
+    link moves to it in one rename. The backup stays after training, so
+    `--resume --epochs N` can extend a finished run.
+    """
+
+    def __init__(self, output_dir):
+        super().__init__(str(Path(output_dir) / "backup"), delete_checkpoint=False)
+        self.dir = Path(output_dir)
+
+    def _save_model(self):
+        fresh = self.dir / f"backup-{self._current_epoch:03d}"
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir()
+        self.model.save_weights(str(fresh / "latest.weights.h5"))
+        metadata = {"epoch": self._current_epoch, "batch": 0}
+        (fresh / "training_metadata.json").write_text(json.dumps(metadata))
+        link = self.dir / f".tmp-{os.getpid()}-backup"
+        link.unlink(missing_ok=True)
+        os.symlink(fresh.name, link)
+        os.replace(link, self.dir / "backup")  # the commit point
+        for old in self.dir.glob("backup-*"):
+            if old != fresh:
+                shutil.rmtree(old, ignore_errors=True)
+
+
+class ProgressLog(keras.callbacks.Callback):
+    """Print one line per epoch and time the training steps (not validation)."""
+
+    def __init__(self, images_per_epoch, epochs):
+        super().__init__()
+        self.images_per_epoch, self.epochs, self.seconds = images_per_epoch, epochs, []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.start = time.perf_counter()
+
+    def on_test_begin(self, logs=None):
+        self.seconds.append(time.perf_counter() - self.start)
+
+    def on_epoch_end(self, epoch, logs=None):
+        print(
+            f"epoch {epoch + 1}/{self.epochs}  loss {logs['loss']:.4f}  "
+            f"val_loss {logs['val_loss']:.4f}  "
+            f"val_accuracy {logs['val_accuracy']:.3f}  "
+            f"val_mean_iou {logs['val_mean_iou']:.3f}  "
+            f"{self.images_per_epoch / self.seconds[-1]:.1f} images/s",
+            flush=True,
+        )
+
+    def timing(self):
+        """Training seconds and images/s, leaving out the first (compiling) epoch."""
+        steady = self.seconds[1:] or self.seconds
+        rate = self.images_per_epoch / statistics.median(steady) if steady else 0.0
+        return {
+            "train_seconds": round(sum(self.seconds), 2),
+            "images_per_second": round(rate, 2),
+        }
+
+
+def interrupted_message(output_dir):
+    """What to tell the user after Ctrl-C or SIGTERM."""
+    done = completed_epochs(output_dir) if Path(output_dir).is_dir() else 0
+    if not done:
+        return (
+            f"Interrupted before the first epoch was complete; nothing was saved in "
+            f"{output_dir}. Start again with --overwrite."
+        )
+    return (
+        f"Interrupted. {done} completed epoch(s) are saved in {output_dir}; continue "
+        f"with: python deeplabv3_plus.py --resume --output-dir {output_dir}"
+    )
