@@ -38,9 +38,7 @@ clear error messages) lives in the `deeplab_support` package beside this file.
 ## Setup
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # hide TensorFlow's start-up logs
+from deeplab_support import cli, devices, files, metrics, runs  # first: quiets TensorFlow
 
 import cv2
 import keras
@@ -53,8 +51,6 @@ from tensorflow import image as tf_image
 from tensorflow import io as tf_io
 from tensorflow import math as tf_math
 from tensorflow import random as tf_random
-
-from deeplab_support import cli, devices, files, metrics, runs
 
 IMAGE_SIZE = 512  # side of the square training input; a multiple of 16
 BATCH_SIZE = 4  # images per training step

@@ -12,6 +12,32 @@
 Each of them raises `UserError` for problems the user can fix.
 """
 
+import os
+import sys
+
+
+def _import_tensorflow_quietly():
+    """Import TensorFlow once with its C++ start-up log lines silenced.
+
+    TensorFlow's C++ logs go straight to file descriptor 2 at import time and
+    ignore TF_CPP_MIN_LOG_LEVEL, so they would stand before every error message.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    if "tensorflow" in sys.modules:
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+_import_tensorflow_quietly()
+
 
 class UserError(Exception):
     """A problem with the user's input, reported as one line without a traceback."""

@@ -9,19 +9,43 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from data import toy_people  # noqa: E402
+from data import make_toy_people  # noqa: E402
+from deeplab_support import cli  # noqa: E402
 
 TINY = "--image-size 64 --batch-size 4 --epochs 1 --num-train-images 8".split()
 TINY += "--num-val-images 4 --weights none".split()
+
+
+def run_tutorial(*argv):
+    """Run deeplabv3_plus.py in this process with these flags, as the script does."""
+    return cli.run_tutorial([str(a) for a in argv])
+
+
+def fails_with(capsys, argv, *phrases):
+    """Run the tutorial; check it exits 2 with one error line naming the phrases."""
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        run_tutorial(*argv)
+    err = capsys.readouterr().err.strip()
+    assert exit_info.value.code == 2, err
+    assert err.startswith("error: ") and "\n" not in err and "Traceback" not in err
+    for phrase in phrases:
+        assert phrase in err, err
+    return err
+
+
+def run_args(data_dir, output_dir, *extra):
+    """Command-line arguments for a tiny run."""
+    return ["--data-dir", str(data_dir), "--output-dir", str(output_dir), *TINY, *extra]
 
 
 @pytest.fixture(scope="session")
 def toy_root(tmp_path_factory):
     """Sixteen small synthetic images in the CIHP layout, made once per session."""
     root = tmp_path_factory.mktemp("toy") / "cihp"
-    return toy_people.generate(root, num_images=16, min_size=64, max_size=112)
+    return make_toy_people.generate(root, num_images=16, min_size=64, max_size=112)
 
 
 @pytest.fixture
@@ -33,13 +57,9 @@ def cihp_copy(toy_root, tmp_path):
 @pytest.fixture(scope="session")
 def tiny_run(toy_root, tmp_path_factory):
     """Train once, in-process, over a stale earlier run; return the output folder."""
-    import deeplabv3_plus
-
     output_dir = tmp_path_factory.mktemp("run") / "outputs"
-    (output_dir / "checkpoints").mkdir(parents=True)
-    (output_dir / "checkpoints" / "epoch-007.keras").write_text("stale")
+    (output_dir / "backup-007").mkdir(parents=True)
     (output_dir / "model.keras").write_text("stale")
-    argv = ["--data-dir", str(toy_root), "--output-dir", str(output_dir), *TINY]
-    argv.append("--overwrite")  # tests/test_robustness.py checks what it replaced
-    deeplabv3_plus.main(deeplabv3_plus.parse_args(argv))
+    argv = run_args(toy_root, output_dir, "--overwrite")  # replaces the stale run
+    run_tutorial(*argv)
     return output_dir
