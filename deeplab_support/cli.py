@@ -144,14 +144,14 @@ def check_args(args):
 
 def start(args):
     """Check the flags, seed everything, pick the precision; read --resume."""
-    if not in_notebook():
+    if not in_notebook():  # a notebook shows errors and figures in its cells
         sys.excepthook = excepthook
+        signal.signal(signal.SIGTERM, interrupt)  # schedulers stop jobs this way
         if not args.show:  # write PNGs only; never wait on a window
             matplotlib.use("Agg")
     check_args(args)
     if args.train:
         runs.prepare_resume(args)
-    signal.signal(signal.SIGTERM, interrupt)  # job schedulers stop jobs this way
     keras.utils.set_random_seed(args.seed)
     keras.config.set_dtype_policy(devices.choose_precision(args.precision))
     start.args = args

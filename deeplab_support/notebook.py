@@ -1,0 +1,80 @@
+"""Turn the tutorial into a Jupyter notebook, the way keras.io does.
+
+Each top-level triple-quoted block becomes a markdown cell, a `\"\"\"shell` block a
+code cell of `!` commands, and the code between them a code cell. The header's
+fields (Title, Author, ...) become the notebook's first markdown cell.
+
+    python -m deeplab_support.notebook            # writes deeplabv3_plus.ipynb
+"""
+
+import argparse
+import json
+import os
+import re
+from pathlib import Path
+
+TUTORIAL = Path(__file__).resolve().parent.parent / "deeplabv3_plus.py"
+BLOCK = re.compile(r'^"""(shell)?\n(.*?)^"""\n', re.DOTALL | re.MULTILINE)
+
+
+def split_cells(source):
+    """Split tutorial source into (kind, text) cells: markdown, code or shell."""
+    cells, position = [], 0
+    for match in BLOCK.finditer(source):
+        cells.append(("code", source[position : match.start()]))
+        kind = "shell" if match.group(1) else "markdown"
+        cells.append((kind, match.group(2)))
+        position = match.end()
+    cells.append(("code", source[position:]))
+    return [(kind, text.strip("\n")) for kind, text in cells if text.strip()]
+
+
+def header_markdown(text):
+    """The header fields as markdown: a title, then one line per field."""
+    fields = dict(line.split(": ", 1) for line in text.splitlines() if ": " in line)
+    lines = [f"# {fields.pop('Title', 'DeepLabV3+')}", ""]
+    lines += [f"**{name}:** {value}<br>" for name, value in fields.items()]
+    return "\n".join(lines)
+
+
+def to_notebook(source):
+    """Build the notebook (as a dict in nbformat 4) from tutorial source."""
+    cells = []
+    for index, (kind, text) in enumerate(split_cells(source)):
+        if kind == "markdown":
+            text = header_markdown(text) if index == 0 else text
+            cells.append({"cell_type": "markdown", "metadata": {}, "source": text})
+            continue
+        if kind == "shell":
+            text = "\n".join(f"!{line}" for line in text.splitlines())
+        cells.append(
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": text,
+            }
+        )
+    kernel = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    metadata = {"kernelspec": kernel, "language_info": {"name": "python"}}
+    return {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
+
+
+def write_notebook(source_path=TUTORIAL, target_path=None):
+    """Write the notebook next to the tutorial (atomically); return its path."""
+    source_path = Path(source_path)
+    target_path = Path(target_path or source_path.with_suffix(".ipynb"))
+    notebook = to_notebook(source_path.read_text(encoding="utf-8"))
+    tmp = target_path.with_name(f".tmp-{os.getpid()}-{target_path.name}")
+    tmp.write_text(json.dumps(notebook, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, target_path)
+    return target_path
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="Write the tutorial as a notebook.")
+    parser.add_argument("--source", default=TUTORIAL, help="the tutorial .py file")
+    parser.add_argument("--output", help="the .ipynb to write (beside the source)")
+    options = parser.parse_args()
+    print(f"Wrote {write_notebook(options.source, options.output)}")
