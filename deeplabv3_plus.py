@@ -38,13 +38,8 @@ clear error messages) lives in the `deeplab_support` package beside this file.
 ## Setup
 """
 
-from deeplab_support import (
-    cli,
-    devices,
-    files,
-    metrics,
-    runs,
-)  # first: quiets TensorFlow
+# First, so that importing it quiets TensorFlow's start-up logs.
+from deeplab_support import cli, devices, files, metrics, runs
 
 import cv2
 import keras
