@@ -117,6 +117,7 @@ def test_padding_copies_weigh_nothing_and_every_image_counts(monkeypatch):
 def test_resumed_poly_schedule_keeps_learning_in_the_extra_epochs(toy_root, tmp_path):
     output_dir = tmp_path / "out"
     run_tutorial(*run_args(toy_root, output_dir, "--lr-schedule", "poly"))
+    runs._held_locks.pop().close()  # as if the first run's process had ended
     before = keras.saving.load_model(output_dir / "model.keras")
     run_tutorial(*run_args(toy_root, output_dir, "--resume", "--epochs", "2"))
     after = keras.saving.load_model(output_dir / "model.keras")
