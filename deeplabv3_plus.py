@@ -200,6 +200,7 @@ if RUN and args.train:
     val_dataset = data_generator(
         val_pairs, args.image_size, args.batch_size, cache=args.cache
     )
+    val_dataset = devices.pad_batches(val_dataset, args.distribute)  # see Training
     print("Train Dataset:", train_dataset)
     print("Val Dataset:", val_dataset)
 
@@ -329,6 +330,10 @@ and with `--precision mixed_bfloat16` (the default on GPUs) layers compute in
 bfloat16 and keep float32 weights. Keras callbacks save the run as it goes: a
 backup after every epoch (so `--resume` continues an interrupted run), the best
 model by validation mean IoU, and a CSV log.
+
+With `--distribute` on JAX every batch must split evenly over the devices, so the
+last validation batch is padded with copies weighted 0. The loss averages over the
+weights (`mean_with_sample_weight`), so those copies change no score.
 """
 
 
@@ -345,7 +350,9 @@ def compile_model(model, optimizer, num_classes):
     """Attach the loss, the optimizer and the pixel accuracy and mean IoU metrics."""
     model.compile(
         optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight"
+        ),
         metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
             keras.metrics.MeanIoU(num_classes, sparse_y_pred=False, name="mean_iou"),

@@ -10,6 +10,7 @@ resume and exits with code 130.
 """
 
 import argparse
+import errno
 import json
 import math
 import os
@@ -171,17 +172,46 @@ def explain(error):
         print(f"\n{message}", file=sys.stderr)
         return 130
     if isinstance(error, RuntimeError) and "NaN or Inf loss" in str(error):
-        done = runs.completed_epochs(output_dir)
-        kept = f"the last good epoch ({done})" if done else "no epoch was completed"
         error = UserError(
-            f"the loss became NaN or infinite ({str(error).split('.')[0]}); "
-            f"{kept} is kept in {output_dir}. Lower --learning-rate, then "
-            + ("continue with --resume" if done else "start again with --overwrite")
+            f"the loss became NaN or infinite ({str(error).split('.')[0]}); lower "
+            f"--learning-rate. {what_is_kept(output_dir)}"
         )
+    if isinstance(error, OSError):
+        error = output_error(error, output_dir)
     if isinstance(error, UserError):
         print("error: " + " ".join(str(error).split()), file=sys.stderr)
         return 2
     return None
+
+
+def what_is_kept(output_dir):
+    """Say which epoch a stopped run keeps, and how to go on from there."""
+    done = runs.completed_epochs(output_dir) if Path(output_dir).is_dir() else 0
+    if not done:
+        return (
+            f"No epoch was completed, so nothing is kept in {output_dir}; start again "
+            "with --overwrite."
+        )
+    return (
+        f"The last good epoch ({done}) is kept in {output_dir}; continue with "
+        "--resume."
+    )
+
+
+def output_error(error, output_dir):
+    """A UserError for a failed write under --output-dir, else the error itself."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(error):
+        return UserError(
+            f"the disk holding {output_dir} is full; free some space. "
+            + what_is_kept(output_dir)
+        )
+    where = Path(os.fsdecode(error.filename or "")).resolve()
+    if error.filename and Path(output_dir).resolve() in where.parents:
+        return UserError(
+            f"cannot write {error.filename} ({error.strerror}); check the space and "
+            f"permissions of {output_dir}. {what_is_kept(output_dir)}"
+        )
+    return error
 
 
 def excepthook(kind, error, traceback):
@@ -200,7 +230,7 @@ def run_tutorial(argv):
     sys.argv = [str(TUTORIAL), *argv]
     try:
         return runpy.run_path(str(TUTORIAL), run_name="__main__")
-    except (UserError, KeyboardInterrupt, RuntimeError) as error:
+    except (UserError, KeyboardInterrupt, RuntimeError, OSError) as error:
         code = explain(error)
         if code is None:
             raise

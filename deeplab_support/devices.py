@@ -69,3 +69,29 @@ def distribution_scope(distribute, batch_size):
         f"--distribute is not supported on the {backend} backend; run with "
         "KERAS_BACKEND=jax (or tensorflow), or drop --distribute"
     )
+
+
+def pad_batches(dataset, distribute):
+    """Pad each batch to a multiple of the device count with zero-weight copies.
+
+    JAX splits every batch evenly over the devices, so a last validation batch of
+    two images cannot run on four. Copies of the batch's first image fill it, and a
+    per-pixel weight of 0 keeps them out of the loss, the accuracy and the mean IoU,
+    so every real image is scored exactly once.
+    """
+    if not distribute or keras.backend.backend() != "jax":
+        return dataset  # TensorFlow's MirroredStrategy splits uneven batches itself
+    from tensorflow import concat, ones, repeat, shape, zeros
+
+    count = len(keras.distribution.list_devices())
+
+    def pad(images, masks):
+        missing = (-shape(images)[0]) % count
+        weights = concat(
+            [ones(shape(masks)[:3]), zeros([missing, *masks.shape[1:3]])], 0
+        )
+        images = concat([images, repeat(images[:1], missing, axis=0)], 0)
+        masks = concat([masks, repeat(masks[:1], missing, axis=0)], 0)
+        return images, masks, weights
+
+    return dataset.map(pad)

@@ -138,10 +138,40 @@ def get_pairs(root, args):
 
 def check_pairs(pairs, num_classes):
     """Decode every image and mask once; return paths that tf.data reads right."""
-    return [
-        (check_image(image_path), check_mask(mask_path, num_classes))
-        for image_path, mask_path in pairs
-    ]
+    checked, scaled = [], []
+    for image_path, mask_path in pairs:
+        image, mask = check_image(image_path), check_mask(mask_path, num_classes)
+        if not same_shape(image_path, image, mask_path, mask):
+            scaled.append(mask_path)
+        checked.append((image, mask))
+    if scaled:
+        warn(
+            f"{len(scaled)} mask(s) differ in size from their images by a uniform "
+            f"scale (first: {scaled[0]}); they are resized by nearest neighbour"
+        )
+    return checked
+
+
+def same_shape(image_path, image, mask_path, mask):
+    """Whether a mask fits its upright image; refuse one that only fits rotated."""
+    with Image.open(image) as upright, Image.open(mask) as labels:
+        (width, height), (mask_width, mask_height) = upright.size, labels.size
+    if (width, height) == (mask_width, mask_height):
+        return True
+    # A uniformly scaled mask keeps the aspect ratio, up to a pixel of rounding.
+    if abs(mask_height * width / mask_width - height) <= 1:
+        return False
+    raise UserError(
+        f"mask {mask_path} is {mask_width}x{mask_height} pixels but its image "
+        f"{image_path} is {width}x{height} upright; the mask may be transposed or in "
+        "the camera's raw orientation (see the photo's EXIF rotation). Fix the mask "
+        "to match the upright photo, or remove the pair"
+    )
+
+
+def warn(message):
+    """Print a one-line warning; a name that is not UTF-8 is shown escaped."""
+    print("warning: " + message.encode("utf-8", "backslashreplace").decode())
 
 
 def open_checked(path, what):
@@ -188,7 +218,12 @@ def check_mask(path, num_classes):
             f"mask {path} holds class ids {bad.tolist()[:10]} outside "
             f"0..{num_classes - 1}; fix the mask or remove the pair"
         )
-    if mask.mode == "L" and is_utf8(path):
+    if mask.format == "JPEG":  # lossy compression blurs ids into their neighbours
+        warn(
+            f"mask {path} is a JPEG file; its edges may hold class ids that nobody "
+            "drew. Save masks as PNG"
+        )
+    if mask.mode == "L" and mask.format == "PNG" and is_utf8(path):
         return str(path)
     return plain_copy(path, Image.fromarray(ids.astype(np.uint8)))
 

@@ -145,6 +145,12 @@ def prepare_resume(args):
         vars(args).update({k: config[k] for k in RUN_CONFIG})
         args.epochs = args.epochs if args.epochs_given else config["epochs"]
         done = completed_epochs(output_dir)
+        weights = output_dir / "backup" / "latest.weights.h5"
+        if done and not weights.is_file():  # Keras would silently start afresh
+            raise UserError(
+                f"the backup in {output_dir} says {done} epoch(s) are done but its "
+                f"weights file {weights} is missing; start again with --overwrite"
+            )
         if done >= args.epochs:
             raise UserError(
                 f"the run in {output_dir} has already completed {done} epochs; pass "
@@ -162,6 +168,7 @@ def open_run(args):
     """Take --output-dir for this training run and return the Run."""
     output_dir = check_output_dir(args.output_dir)
     lock(output_dir)
+    remove_leftovers(output_dir)
     if not args.resume:  # --overwrite: forget the earlier run entirely
         for name in RUN_FILES + [p.name for p in output_dir.glob("backup-*")]:
             path = output_dir / name
@@ -172,6 +179,19 @@ def open_run(args):
         config = {k: getattr(args, k) for k in RUN_CONFIG + ["epochs"]}
         write_json(output_dir / RUN_FILE, {"config": config})
     return Run(args, output_dir)
+
+
+def remove_leftovers(output_dir):
+    """Delete what a killed run left half-written: temporary files, stale backups."""
+    current = (output_dir / "backup").resolve()
+    for path in output_dir.glob(".tmp-*"):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+    for path in output_dir.glob("backup-*"):
+        if path.resolve() != current:  # only the linked backup is committed
+            shutil.rmtree(path, ignore_errors=True)
 
 
 class Run:
