@@ -480,8 +480,8 @@ more pixels, as they do in the benchmarks.
 def predict_full_resolution(model, image_path, image_size, flip=False):
     """Return the image at its own size and its predicted class ids."""
     image = files.read_photo(image_path)  # RGB, upright as the camera meant it
-    small = np.asarray(tf_image.resize(image, [image_size, image_size]))
-    logits = predict_logits(model, np.round(small)[None], flip)[0]
+    small = cv2.resize(image, (image_size, image_size), interpolation=cv2.INTER_LINEAR)
+    logits = predict_logits(model, small[None].astype("float32"), flip)[0]
     return image, metrics.upsample_argmax(logits, image.shape[:2])
 
 

@@ -47,7 +47,7 @@ RUN_CONFIG = [
     "precision",
 ]
 RUN_FILES = [RUN_FILE, "backup", "history.csv", "model.keras", "best_model.keras"]
-_held_locks = []  # open lock files; the OS releases them when the process ends
+_held_locks = {}  # folder -> open lock file; the OS releases them at process exit
 
 
 @contextmanager
@@ -93,7 +93,10 @@ def read_history(output_dir):
 
 def lock(output_dir):
     """Hold the folder's lock for the rest of the process, or refuse."""
-    handle = open(Path(output_dir) / ".lock", "a+")
+    key = Path(output_dir).resolve()
+    if key in _held_locks:  # a notebook may run its training cell again
+        return
+    handle = open(key / ".lock", "a+")
     try:
         fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError:
@@ -102,7 +105,14 @@ def lock(output_dir):
             f"another training run is using {output_dir}; wait for it to finish "
             "or choose another --output-dir"
         ) from None
-    _held_locks.append(handle)
+    _held_locks[key] = handle
+
+
+def unlock(output_dir):
+    """Release the folder's lock before the process ends."""
+    handle = _held_locks.pop(Path(output_dir).resolve(), None)
+    if handle:
+        handle.close()
 
 
 def check_output_dir(output_dir):

@@ -117,7 +117,7 @@ def test_padding_copies_weigh_nothing_and_every_image_counts(monkeypatch):
 def test_resumed_poly_schedule_keeps_learning_in_the_extra_epochs(toy_root, tmp_path):
     output_dir = tmp_path / "out"
     run_tutorial(*run_args(toy_root, output_dir, "--lr-schedule", "poly"))
-    runs._held_locks.pop().close()  # as if the first run's process had ended
+    runs.unlock(output_dir)  # as if the first run's process had ended
     before = keras.saving.load_model(output_dir / "model.keras")
     run_tutorial(*run_args(toy_root, output_dir, "--resume", "--epochs", "2"))
     after = keras.saving.load_model(output_dir / "model.keras")
@@ -380,7 +380,7 @@ def test_the_lock_of_a_killed_run_is_released(tmp_path):
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=60)
     runs.lock(tmp_path)  # the OS released the dead run's lock
-    runs._held_locks.pop().close()
+    runs.unlock(tmp_path)
 
 
 # 14. Damaged run files: --overwrite recovers, --resume says what is wrong.
@@ -413,7 +413,7 @@ def test_overwrite_recovers_from_any_damage(tmp_path):
     args = resume_args(output_dir, resume=False, overwrite=True)
     runs.prepare_resume(args)
     runs.open_run(args)
-    runs._held_locks.pop().close()
+    runs.unlock(output_dir)
     assert runs.completed_epochs(output_dir) == 0
     assert sorted(p.name for p in output_dir.iterdir()) == [".lock", runs.RUN_FILE]
 
@@ -431,7 +431,7 @@ def test_leftovers_of_a_killed_run_are_cleaned_on_resume(tmp_path):
     (output_dir / ".tmp-999-model.keras").write_text("half")
     (output_dir / "backup-002").mkdir()  # written, never committed
     runs.open_run(resume_args(output_dir))
-    runs._held_locks.pop().close()
+    runs.unlock(output_dir)
     names = sorted(p.name for p in output_dir.iterdir())
     assert names == [".lock", "backup", "backup-001", runs.RUN_FILE]
 
