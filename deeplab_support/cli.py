@@ -80,6 +80,14 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
     ("--evaluate", dict(metavar="MODEL", help="only evaluate this .keras model")),
     ("--predict", dict(nargs="+", metavar="IMAGE", help="only segment these photos")),
     ("--model", dict(default="outputs/model.keras", help="the model for --predict")),
+    (
+        "--val-split",
+        dict(
+            choices=["train-tail", "official"],
+            default="train-tail",
+            help="validate on the files after the training ones, or on Validation/",
+        ),
+    ),
     ("--show", dict(action="store_true", help="also open the plots in windows")),
     ("--quick", dict(action="store_true", help="a first run in minutes on a CPU")),
 ]
