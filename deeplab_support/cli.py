@@ -80,6 +80,7 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
     ("--evaluate", dict(metavar="MODEL", help="only evaluate this .keras model")),
     ("--predict", dict(nargs="+", metavar="IMAGE", help="only segment these photos")),
     ("--model", dict(default="outputs/model.keras", help="the model for --predict")),
+    ("--export", dict(metavar="FORMAT", help="only export --model: onnx, saved_model")),
     (
         "--val-split",
         dict(
@@ -122,7 +123,7 @@ def apply_defaults(args, constants):
     if args.weights is None:
         args.weights = preset.get("weights", "imagenet")
     args.flip = args.tta == "flip"
-    args.train = not (args.predict or args.evaluate)
+    args.train = not (args.predict or args.evaluate or args.export)
     return args
 
 
