@@ -39,13 +39,13 @@ clear error messages) lives in the `deeplab_support` package beside this file.
 """
 
 # The support package comes first: it keeps TensorFlow's start-up logs quiet.
-from deeplab_support import cli, devices, files, metrics, runs
+from deeplab_support import cli, devices, export, files, metrics, runs
 
 import cv2
 import keras
 import matplotlib.pyplot as plt
 import numpy as np
-from keras import layers
+from keras import layers, ops
 from tensorflow import data as tf_data
 from tensorflow import dtypes as tf_dtypes
 from tensorflow import image as tf_image
@@ -62,6 +62,7 @@ EPOCHS = 25  # passes over the training images
 LEARNING_RATE = 1e-3  # Adam's step size
 SEED = 42  # repeatable data order, augmentation and initial weights
 CLASS_NAMES = files.CLASS_NAMES  # CIHP's 20 class names, in id order
+IMAGENET_MEAN_BGR = [-103.939, -116.779, -123.68]  # ResNet50's mean pixel, negated
 
 RUN = __name__ == "__main__"  # a script or a notebook; False when imported
 if RUN:
@@ -285,7 +286,10 @@ def DeeplabV3Plus(
 ):
     """Build DeepLabV3+ on a ResNet50 backbone; it returns logits at input size."""
     model_input = keras.Input(shape=(image_size, image_size, 3))
-    preprocessed = keras.applications.resnet50.preprocess_input(model_input)
+    # ResNet50's ImageNet preprocessing: RGB to BGR, minus the mean pixel. As a layer
+    # it keeps the mean inside exported graphs instead of asking for it as an input.
+    bgr = ops.flip(model_input, axis=-1)
+    preprocessed = layers.Rescaling(1.0, IMAGENET_MEAN_BGR, dtype="float32")(bgr)
     resnet50 = keras.applications.ResNet50(
         weights=backbone_weights, include_top=False, input_tensor=preprocessed
     )
@@ -538,3 +542,7 @@ if RUN and args.evaluate:
     pairs = files.get_pairs(files.get_data_root(args), args)[1]
     scores, matrix = evaluate(model, pairs, model.input_shape[1], args.flip)
     cli.print_scores(scores, matrix, args.output_dir)
+
+if RUN and args.export:
+    model = cli.load_model(args.model, "--model")
+    export.export_model(model, args.export, args.output_dir, DeeplabV3Plus)

@@ -7,6 +7,8 @@ Human Parsing (CIHP) data set, so the tutorial can train and be tested offline::
     <root>/human_colormap.mat                # "colormap": (20, 3) float64 in [0, 1]
     <root>/Training/Images/0000000.jpg       # RGB JPEG, varied non-square sizes
     <root>/Training/Category_ids/0000000.png # 8-bit mask, pixel = class id 0..19
+    <root>/Validation/Images/1000000.jpg     # held-out images, as CIHP's official
+    <root>/Validation/Category_ids/1000000.png  # validation split
     <root>/toy_people.json                   # marker: the generation parameters
 
 Left/right convention: as in CIHP the people face the camera, so a person's
@@ -19,9 +21,10 @@ its class id) in the same call, back to front, so overlaps agree exactly.  Masks
 are exact; images carry JPEG artefacts, blur and pixel noise.
 
 Generation is deterministic: image ``i`` depends only on ``(seed, i)`` and the
-size range, and the same arguments give byte-identical files.  Files are written
-into a temporary sibling directory that replaces ``root`` only when complete, so
-an interrupted run never looks finished.  An existing ``root`` is replaced when
+size range (validation image ``j`` is sample ``VAL_OFFSET + j``), and the same
+arguments give byte-identical files.  Files are written into a temporary sibling
+directory that replaces ``root`` only when complete, so an interrupted run never
+looks finished.  An existing ``root`` is replaced when
 it is empty or holds a previous toy-people set; anything else is left alone and
 ``generate`` raises ``FileExistsError``.
 
@@ -92,6 +95,7 @@ CIHP_PALETTE = np.array(
 )
 
 MARKER_NAME = "toy_people.json"
+VAL_OFFSET = 1_000_000  # validation samples come from their own index range
 
 BACKGROUND, HAT, HAIR, GLOVE, SUNGLASSES, UPPER, DRESS, COAT, SOCKS, PANTS = range(10)
 TORSO_SKIN, SCARF, SKIRT, FACE, L_ARM, R_ARM, L_LEG, R_LEG, L_SHOE, R_SHOE = range(
@@ -484,12 +488,13 @@ def _colormap_bytes():
     return bytes(data)
 
 
-def _parameters(num_images, seed, min_size, max_size):
+def _parameters(num_images, seed, min_size, max_size, num_val_images=0):
     """Return the marker contents for a set of generation parameters."""
-    if num_images < 0 or not 16 <= min_size <= max_size:
-        raise ValueError("need num_images >= 0 and 16 <= min_size <= max_size")
+    if min(num_images, num_val_images) < 0 or not 16 <= min_size <= max_size:
+        raise ValueError("need image counts >= 0 and 16 <= min_size <= max_size")
     return {
         "num_images": int(num_images),
+        "num_val_images": int(num_val_images),
         "seed": int(seed),
         "min_size": int(min_size),
         "max_size": int(max_size),
@@ -498,20 +503,28 @@ def _parameters(num_images, seed, min_size, max_size):
 
 def _write_set(directory, params):
     """Write the colormap, all samples and, last, the marker into a directory."""
-    images = directory / "Training" / "Images"
-    masks = directory / "Training" / "Category_ids"
-    images.mkdir(parents=True)
-    masks.mkdir(parents=True)
+    directory.mkdir(parents=True)
     (directory / "human_colormap.mat").write_bytes(_colormap_bytes())
-    sizes = params["min_size"], params["max_size"]
-    for index in range(params["num_images"]):
-        image, mask = render_sample(params["seed"], index, *sizes)
-        stem = f"{index:07d}"
-        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-        cv2.imwrite(str(images / f"{stem}.jpg"), bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
-        cv2.imwrite(str(masks / f"{stem}.png"), mask)
+    _write_samples(directory / "Training", range(params["num_images"]), params)
+    val = range(VAL_OFFSET, VAL_OFFSET + params["num_val_images"])
+    _write_samples(directory / "Validation", val, params)
     marker = json.dumps(params, sort_keys=True)
     (directory / MARKER_NAME).write_text(marker + "\n", encoding="utf-8")
+
+
+def _write_samples(split_dir, indices, params):
+    """Write samples with these indices as Images/*.jpg and Category_ids/*.png."""
+    images, masks = split_dir / "Images", split_dir / "Category_ids"
+    images.mkdir(parents=True)
+    masks.mkdir(parents=True)
+    for index in indices:
+        image, mask = render_sample(
+            params["seed"], index, params["min_size"], params["max_size"]
+        )
+        bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
+        quality = [cv2.IMWRITE_JPEG_QUALITY, 90]
+        cv2.imwrite(str(images / f"{index:07d}.jpg"), bgr, quality)
+        cv2.imwrite(str(masks / f"{index:07d}.png"), mask)
 
 
 def _swap_in(temporary, root):
@@ -527,10 +540,12 @@ def _swap_in(temporary, root):
         os.replace(temporary, root)
 
 
-def generate(root, num_images=250, seed=0, min_size=96, max_size=160):
+def generate(
+    root, num_images=250, seed=0, min_size=96, max_size=160, num_val_images=50
+):
     """Write a toy-people data set in the CIHP layout under root and return root."""
     root = pathlib.Path(root)
-    params = _parameters(num_images, seed, min_size, max_size)
+    params = _parameters(num_images, seed, min_size, max_size, num_val_images)
     root.parent.mkdir(parents=True, exist_ok=True)
     temporary = root.parent / (root.name + f".tmp-{os.getpid()}")
     shutil.rmtree(temporary, ignore_errors=True)
@@ -542,17 +557,17 @@ def generate(root, num_images=250, seed=0, min_size=96, max_size=160):
     return root
 
 
-def ensure(root, num_images=250, seed=0, min_size=96, max_size=160):
+def ensure(root, num_images=250, seed=0, min_size=96, max_size=160, num_val_images=50):
     """Return root, generating the set first unless its marker matches."""
     root = pathlib.Path(root)
-    params = _parameters(num_images, seed, min_size, max_size)
+    params = _parameters(num_images, seed, min_size, max_size, num_val_images)
     try:
         marker = json.loads((root / MARKER_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         marker = None
     if marker == params:
         return root
-    return generate(root, num_images, seed, min_size, max_size)
+    return generate(root, num_images, seed, min_size, max_size, num_val_images)
 
 
 def _parse_args(argv=None):
@@ -561,6 +576,7 @@ def _parse_args(argv=None):
     options = (
         ("--root", pathlib.Path, "data/toy_people", "directory to write to"),
         ("--num-images", int, 250, "number of image/mask pairs"),
+        ("--num-val-images", int, 50, "number of validation pairs"),
         ("--seed", int, 0, "random seed"),
         ("--min-size", int, 96, "smallest image height or width in pixels"),
         ("--max-size", int, 160, "largest image height or width in pixels"),
@@ -573,5 +589,9 @@ def _parse_args(argv=None):
 
 if __name__ == "__main__":
     args = _parse_args()
-    generate(args.root, args.num_images, args.seed, args.min_size, args.max_size)
-    print(f"Wrote {args.num_images} toy-people images to {args.root}")
+    sizes = args.min_size, args.max_size
+    generate(args.root, args.num_images, args.seed, *sizes, args.num_val_images)
+    print(
+        f"Wrote {args.num_images} + {args.num_val_images} validation toy-people "
+        f"images to {args.root}"
+    )

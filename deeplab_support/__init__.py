@@ -8,6 +8,8 @@
   up atomically after every epoch, `--resume`, figures and reports.
 - `metrics`: confusion-matrix scores and their plots.
 - `devices`: mixed precision and data-parallel training with Keras's own APIs.
+- `export`: `--export onnx|saved_model`, a float32 graph with one input.
+- `demo`: the Gradio page that `demo.py` serves.
 
 Each of them raises `UserError` for problems the user can fix.
 """

@@ -89,6 +89,15 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
     ("--evaluate", dict(metavar="MODEL", help="only evaluate this .keras model")),
     ("--predict", dict(nargs="+", metavar="IMAGE", help="only segment these photos")),
     ("--model", dict(default="outputs/model.keras", help="the model for --predict")),
+    ("--export", dict(metavar="FORMAT", help="only export --model: onnx, saved_model")),
+    (
+        "--val-split",
+        dict(
+            choices=["train-tail", "official"],
+            default="train-tail",
+            help="validate on the files after the training ones, or on Validation/",
+        ),
+    ),
     ("--show", dict(action="store_true", help="also open the plots in windows")),
     ("--quick", dict(action="store_true", help="a first run in minutes on a CPU")),
 ]
@@ -125,7 +134,7 @@ def apply_defaults(args, constants):
     if args.augment is None:
         args.augment = preset.get("augment", True)
     args.flip = args.tta == "flip"
-    args.train = not (args.predict or args.evaluate)
+    args.train = not (args.predict or args.evaluate or args.export)
     return args
 
 

@@ -132,8 +132,34 @@ def list_pairs(root, num_train, num_val):
 
 def get_pairs(root, args):
     """The checked (image, mask) paths for training and validation."""
-    train, val = list_pairs(root, args.num_train_images, args.num_val_images)
+    official = getattr(args, "val_split", "train-tail") == "official"
+    num_val = 0 if official else args.num_val_images  # official: not from Training
+    train, val = list_pairs(root, args.num_train_images, num_val)
+    if official:
+        val = official_val_pairs(root, args.num_val_images)
     return check_pairs(train, len(CLASS_NAMES)), check_pairs(val, len(CLASS_NAMES))
+
+
+def official_val_pairs(root, num_val):
+    """The first num_val (image, mask) pairs of CIHP's Validation folder."""
+    image_dir = Path(root) / "Validation" / "Images"
+    mask_dir = Path(root) / "Validation" / "Category_ids"
+    if not image_dir.is_dir():
+        raise UserError(
+            f"--val-split official needs {image_dir}, which does not exist; use "
+            "--val-split train-tail or a CIHP copy with its Validation folder"
+        )
+    images = sorted(
+        p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS
+    )[:num_val]
+    missing = [p.stem for p in images if not (mask_dir / f"{p.stem}.png").is_file()]
+    if not images or missing:
+        raise UserError(
+            f"{image_dir} holds {len(images)} images, {len(missing)} of them without "
+            f"a mask in {mask_dir} (first: {', '.join(missing[:5])}); fix the "
+            "Validation folder or use --val-split train-tail"
+        )
+    return [(p, mask_dir / f"{p.stem}.png") for p in images]
 
 
 def check_pairs(pairs, num_classes):

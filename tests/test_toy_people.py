@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from data import toy_people
+from data import make_toy_people as toy_people
 
 SMALL = 12
 
@@ -48,12 +48,24 @@ def test_class_names_and_palette_follow_cihp():
 
 def test_layout_is_exactly_cihp(small_set):
     top_level = sorted(p.name for p in small_set.iterdir())
-    assert top_level == ["Training", "human_colormap.mat", "toy_people.json"]
+    assert top_level == [
+        "Training",
+        "Validation",
+        "human_colormap.mat",
+        "toy_people.json",
+    ]
     training = sorted(p.name for p in (small_set / "Training").iterdir())
     assert training == ["Category_ids", "Images"]
     images = _stems(small_set / "Training" / "Images", ".jpg")
     masks = _stems(small_set / "Training" / "Category_ids", ".png")
     assert images == masks == [f"{i:07d}" for i in range(SMALL)]
+
+
+def test_validation_images_come_from_their_own_index_range(small_set):
+    images = _stems(small_set / "Validation" / "Images", ".jpg")
+    masks = _stems(small_set / "Validation" / "Category_ids", ".png")
+    first = toy_people.VAL_OFFSET
+    assert images == masks == [f"{i:07d}" for i in range(first, first + 50)]
 
 
 def test_colormap_mat_holds_the_palette_in_unit_range(small_set):
@@ -115,7 +127,8 @@ def test_left_arm_is_on_the_image_right(small_set):
 
 def test_marker_records_parameters(small_set):
     marker = json.loads((small_set / "toy_people.json").read_text())
-    assert marker == {"num_images": SMALL, "seed": 0, "min_size": 96, "max_size": 160}
+    sizes = {"min_size": 96, "max_size": 160}
+    assert marker == {"num_images": SMALL, "num_val_images": 50, "seed": 0, **sizes}
 
 
 def test_ensure_keeps_a_matching_set(tmp_path):

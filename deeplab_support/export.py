@@ -1,0 +1,86 @@
+"""Export a trained model for use without Keras: ONNX or a TensorFlow SavedModel.
+
+Both are written with Keras's own `model.export`. The exported graph always
+computes in float32, takes one input, a batch of raw 0..255 RGB pixels at the
+model's own input size (`image`, shape (batch, size, size, 3)), and returns the
+20 class logits per pixel.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from deeplab_support import UserError, runs
+
+FORMATS = {"onnx": "model.onnx", "saved_model": "saved_model"}  # format: file name
+
+
+def float32_copy(model, build):
+    """Rebuild the model with `build` in float32 and give it the model's weights."""
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("float32")  # export supports float32 graphs only
+    try:
+        copy = build(model.input_shape[1], model.output_shape[-1])
+    finally:
+        keras.config.set_dtype_policy(policy)
+    try:
+        copy.set_weights([np.asarray(w, dtype="float32") for w in model.get_weights()])
+    except ValueError as error:
+        raise UserError(
+            f"the model's weights do not fit a DeepLabV3+ of its size ({error}); "
+            "export a model trained by this script"
+        ) from None
+    return copy
+
+
+def input_signature(size):
+    """The one input of the exported graph: raw RGB pixels, any batch size."""
+    return [keras.InputSpec(shape=(None, size, size, 3), dtype="float32", name="image")]
+
+
+def export_model(model, fmt, output_dir, build):
+    """Write the model as model.onnx or saved_model/ in output_dir; return the path."""
+    if fmt not in FORMATS:
+        raise UserError(
+            f"unknown export format {fmt!r}; use --export onnx or --export saved_model"
+        )
+    path = runs.check_output_dir(output_dir) / FORMATS[fmt]
+    copy = float32_copy(model, build)
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    try:
+        copy.export(
+            str(tmp),
+            format="onnx" if fmt == "onnx" else "tf_saved_model",
+            input_signature=input_signature(model.input_shape[1]),
+            verbose=False,
+        )
+        remove(path)
+        os.replace(tmp, path)  # never a half-written export under the real name
+    except OSError as error:
+        raise UserError(
+            f"cannot write {path} ({error.strerror}); check --output-dir"
+        ) from None
+    finally:
+        remove(tmp)
+    size = model.input_shape[1]
+    print(f"Exported {path} ({size_mb(path):.1f} MB): {size}x{size} RGB in, logits out")
+    return path
+
+
+def remove(path):
+    """Delete a file or a folder if it exists."""
+    path = Path(path)
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+def size_mb(path):
+    """The size of a file, or of all files in a folder, in megabytes."""
+    path = Path(path)
+    paths = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
+    return sum(p.stat().st_size for p in paths) / 1e6

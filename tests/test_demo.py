@@ -1,0 +1,99 @@
+"""demo.py: the prediction behind the page, and the page served on loopback."""
+
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, run_tutorial
+from deeplab_support import UserError, demo
+
+
+@pytest.fixture(scope="module")
+def segmenter(tiny_run):
+    """The demo's prediction function with the tiny trained model loaded."""
+    return demo.Segmenter(tiny_run / "model.keras")
+
+
+@pytest.fixture(scope="module")
+def example():
+    """The first bundled synthetic example photo."""
+    return demo.write_examples()[0]
+
+
+@pytest.mark.slow
+def test_a_photo_gives_overlay_mask_legend_and_time(segmenter, example):
+    overlay, mask, legend, message = segmenter(example)
+    height, width = np.asarray(Image.open(example)).shape[:2]
+    assert overlay.shape == mask.shape == (height, width, 3)
+    assert "%" in legend and " ms " in message
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["L", "RGBA"])
+def test_grey_and_rgba_photos_are_segmented(segmenter, example, tmp_path, mode):
+    path = tmp_path / f"photo_{mode}.png"
+    Image.open(example).convert(mode).save(path)
+    overlay, mask, _, message = segmenter(str(path))
+    assert mask.shape[2] == 3 and overlay.shape == mask.shape, message
+
+
+@pytest.mark.slow
+def test_a_file_that_is_not_an_image_gets_a_message(segmenter, tmp_path):
+    path = tmp_path / "notes.png"
+    path.write_text("not an image")
+    overlay, mask, _, message = segmenter(str(path))
+    assert overlay is None and mask is None and "not an image" in message
+
+
+@pytest.mark.slow
+def test_a_huge_image_is_refused_before_decoding(segmenter, tmp_path):
+    path = tmp_path / "huge.png"
+    Image.new("L", (6000, 5000)).save(path)  # 30 megapixels
+    overlay, _, _, message = segmenter(str(path))
+    assert overlay is None and "6000x5000" in message and "downscale" in message
+
+
+def wait_for_page(process, url, seconds=180):
+    """Wait until the demo answers on url; fail if it exits or takes too long."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read()
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except OSError:
+            time.sleep(1)
+    pytest.fail(f"the demo did not answer on {url} within {seconds} s")
+
+
+@pytest.mark.slow
+def test_the_served_page_predicts_what_predict_writes(tiny_run, example, tmp_path):
+    from gradio_client import Client, handle_file
+
+    model, port = tiny_run / "model.keras", demo.free_port()
+    command = [sys.executable, "demo.py", "--model", str(model), "--port", str(port)]
+    process = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        wait_for_page(process, url)
+        client = Client(url, verbose=False, download_files=str(tmp_path))
+        _, mask, legend, _ = client.predict(handle_file(example), api_name="/segment")
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    run_tutorial("--predict", example, "--model", model, "--output-dir", tmp_path)
+    written = np.asarray(Image.open(tmp_path / "person_3_mask.png").convert("RGB"))
+    assert np.array_equal(np.asarray(Image.open(mask).convert("RGB")), written)
+    assert "%" in legend
+
+
+def test_a_missing_model_is_one_error_before_serving(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        demo.main(["--model", str(tmp_path / "none.keras")])

@@ -1,0 +1,97 @@
+"""--export: ONNX and SavedModel graphs that match the Keras model."""
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from PIL import Image
+
+from conftest import fails_with, run_tutorial
+from deeplab_support import cli
+
+
+@pytest.fixture(scope="module")
+def photos(toy_root):
+    """Four synthetic photos at the tiny model's 64 px input size, as float32."""
+    paths = sorted((toy_root / "Training" / "Images").glob("*.jpg"))[:4]
+    resized = [np.asarray(Image.open(p).convert("RGB").resize((64, 64))) for p in paths]
+    return np.stack(resized).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def keras_logits(tiny_run, photos):
+    """What the trained Keras model predicts for the photos."""
+    model = cli.load_model(tiny_run / "model.keras", "--model")
+    return np.asarray(model.predict_on_batch(photos), dtype=np.float32)
+
+
+def export(tiny_run, fmt, output_dir):
+    """Export the tiny trained model in this format to output_dir."""
+    run_tutorial(
+        "--export", fmt, "--model", tiny_run / "model.keras", "--output-dir", output_dir
+    )
+
+
+def agree(logits, reference):
+    """Check logits within 1e-3 and at least 99.9% of pixels with the same class."""
+    assert np.abs(logits - reference).max() < 1e-3
+    same = np.mean(logits.argmax(-1) == reference.argmax(-1))
+    assert same >= 0.999, same
+
+
+@pytest.mark.slow
+def test_onnx_has_one_input_and_matches_keras(tiny_run, photos, keras_logits, tmp_path):
+    export(tiny_run, "onnx", tmp_path)
+    graph = onnx.load(tmp_path / "model.onnx").graph
+    assert [i.name for i in graph.input] == ["image"]
+    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
+    agree(session.run(None, {"image": photos})[0], keras_logits)
+
+
+@pytest.mark.slow
+def test_saved_model_matches_keras(tiny_run, photos, keras_logits, tmp_path):
+    import tensorflow as tf
+
+    export(tiny_run, "saved_model", tmp_path)
+    loaded = tf.saved_model.load(str(tmp_path / "saved_model"))  # keep it alive
+    agree(np.asarray(loaded.serve(photos)), keras_logits)
+
+
+@pytest.mark.slow
+def test_export_size_is_the_model_s_not_image_size(tiny_run, tmp_path):
+    run_tutorial(
+        "--export",
+        "onnx",
+        "--model",
+        tiny_run / "model.keras",
+        "--output-dir",
+        tmp_path,
+        "--image-size",
+        "512",
+    )
+    shape = onnx.load(tmp_path / "model.onnx").graph.input[0].type.tensor_type.shape
+    assert [d.dim_value for d in shape.dim][1:] == [64, 64, 3]
+
+
+@pytest.mark.slow
+def test_unknown_format(capsys, tiny_run, tmp_path):
+    argv = ["--export", "tflite", "--model", tiny_run / "model.keras"]
+    fails_with(capsys, argv + ["--output-dir", tmp_path], "'tflite'", "onnx")
+
+
+def test_missing_model(capsys, tmp_path):
+    argv = ["--export", "onnx", "--model", tmp_path / "none.keras"]
+    fails_with(capsys, argv, "does not exist", "--model")
+
+
+def test_model_file_that_is_not_a_model(capsys, tmp_path):
+    (tmp_path / "bad.keras").write_text("not a model")
+    argv = ["--export", "onnx", "--model", tmp_path / "bad.keras"]
+    fails_with(capsys, argv, "cannot load model", "--model")
+
+
+@pytest.mark.slow
+def test_output_dir_that_is_a_file(capsys, tiny_run, tmp_path):
+    (tmp_path / "file").write_text("")
+    argv = ["--export", "onnx", "--model", tiny_run / "model.keras"]
+    fails_with(capsys, argv + ["--output-dir", tmp_path / "file"], "is a file")
