@@ -132,7 +132,7 @@ def list_pairs(root, num_train, num_val):
 
 def get_pairs(root, args):
     """The checked (image, mask) paths for training and validation."""
-    official = getattr(args, "val_split", "train-tail") == "official"
+    official = args.val_split == "official"
     num_val = 0 if official else args.num_val_images  # official: not from Training
     train, val = list_pairs(root, args.num_train_images, num_val)
     if official:

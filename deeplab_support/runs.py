@@ -45,6 +45,7 @@ RUN_CONFIG = [
     "quick",
     "weights",
     "precision",
+    "val_split",
 ]
 RUN_FILES = [RUN_FILE, "backup", "history.csv", "model.keras", "best_model.keras"]
 _held_locks = {}  # folder -> open lock file; the OS releases them at process exit
@@ -152,7 +153,7 @@ def prepare_resume(args):
             raise UserError(
                 f"{run_file} is damaged; start again with --overwrite"
             ) from None
-        vars(args).update({k: config[k] for k in RUN_CONFIG})
+        vars(args).update({k: config[k] for k in RUN_CONFIG if k in config})
         args.epochs = args.epochs if args.epochs_given else config["epochs"]
         done = completed_epochs(output_dir)
         weights = output_dir / "backup" / "latest.weights.h5"
