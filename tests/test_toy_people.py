@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import scipy.io
 
-from data import toy_people
+from data import make_toy_people
 
 SMALL = 12
 
@@ -16,7 +16,7 @@ SMALL = 12
 @pytest.fixture(scope="module")
 def small_set(tmp_path_factory):
     """A small generated data set shared by the read-only tests."""
-    return toy_people.generate(tmp_path_factory.mktemp("toy") / "cihp", SMALL)
+    return make_toy_people.generate(tmp_path_factory.mktemp("toy") / "cihp", SMALL)
 
 
 def _stems(directory, suffix):
@@ -38,12 +38,12 @@ def _file_bytes(root):
 
 
 def test_class_names_and_palette_follow_cihp():
-    assert len(toy_people.CLASS_NAMES) == 20
-    assert toy_people.CLASS_NAMES[0] == "Background"
-    assert toy_people.CLASS_NAMES[14:16] == ("Left-arm", "Right-arm")
-    assert toy_people.CIHP_PALETTE.shape == (20, 3)
-    assert toy_people.CIHP_PALETTE.dtype == np.uint8
-    assert toy_people.CIHP_PALETTE[13].tolist() == [0, 0, 255]
+    assert len(make_toy_people.CLASS_NAMES) == 20
+    assert make_toy_people.CLASS_NAMES[0] == "Background"
+    assert make_toy_people.CLASS_NAMES[14:16] == ("Left-arm", "Right-arm")
+    assert make_toy_people.CIHP_PALETTE.shape == (20, 3)
+    assert make_toy_people.CIHP_PALETTE.dtype == np.uint8
+    assert make_toy_people.CIHP_PALETTE[13].tolist() == [0, 0, 255]
 
 
 def test_layout_is_exactly_cihp(small_set):
@@ -61,7 +61,7 @@ def test_colormap_mat_holds_the_palette_in_unit_range(small_set):
     assert colormap.shape == (20, 3)
     assert colormap.dtype == np.float64
     assert colormap.min() >= 0 and colormap.max() <= 1
-    np.testing.assert_array_equal(colormap, toy_people.CIHP_PALETTE / 255.0)
+    np.testing.assert_array_equal(colormap, make_toy_people.CIHP_PALETTE / 255.0)
 
 
 def test_masks_are_8bit_single_channel_class_ids_sized_like_images(small_set):
@@ -83,20 +83,20 @@ def test_image_sizes_vary_within_range_and_are_not_all_square(small_set):
 
 
 def test_same_seed_gives_identical_bytes(tmp_path):
-    first = toy_people.generate(tmp_path / "a", 4, seed=3)
-    second = toy_people.generate(tmp_path / "b", 4, seed=3)
+    first = make_toy_people.generate(tmp_path / "a", 4, seed=3)
+    second = make_toy_people.generate(tmp_path / "b", 4, seed=3)
     assert _file_bytes(first) == _file_bytes(second)
 
 
 def test_different_seed_gives_different_images(tmp_path):
-    first = _file_bytes(toy_people.generate(tmp_path / "a", 4, seed=3))
-    second = _file_bytes(toy_people.generate(tmp_path / "b", 4, seed=4))
+    first = _file_bytes(make_toy_people.generate(tmp_path / "a", 4, seed=3))
+    second = _file_bytes(make_toy_people.generate(tmp_path / "b", 4, seed=4))
     assert first["Training/Images/0000000.jpg"] != second["Training/Images/0000000.jpg"]
 
 
 def test_sample_does_not_depend_on_num_images(tmp_path):
-    short = _file_bytes(toy_people.generate(tmp_path / "a", 2))
-    long = _file_bytes(toy_people.generate(tmp_path / "b", 5))
+    short = _file_bytes(make_toy_people.generate(tmp_path / "a", 2))
+    long = _file_bytes(make_toy_people.generate(tmp_path / "b", 5))
     assert short["Training/Images/0000001.jpg"] == long["Training/Images/0000001.jpg"]
 
 
@@ -104,8 +104,8 @@ def test_left_arm_is_on_the_image_right(small_set):
     checked = 0
     for mask in _read_masks(small_set):
         count, _ = cv2.connectedComponents((mask > 0).astype(np.uint8))
-        left_x = np.nonzero(mask == toy_people.L_ARM)[1]
-        right_x = np.nonzero(mask == toy_people.R_ARM)[1]
+        left_x = np.nonzero(mask == make_toy_people.L_ARM)[1]
+        right_x = np.nonzero(mask == make_toy_people.R_ARM)[1]
         # One component means one person, so the arms belong together.
         if count == 2 and left_x.size and right_x.size:
             assert left_x.mean() > right_x.mean()
@@ -119,22 +119,22 @@ def test_marker_records_parameters(small_set):
 
 
 def test_ensure_keeps_a_matching_set(tmp_path):
-    root = toy_people.generate(tmp_path / "cihp", 3)
+    root = make_toy_people.generate(tmp_path / "cihp", 3)
     marker = root / "toy_people.json"
     os.utime(marker, (1, 1))
-    assert toy_people.ensure(root, 3) == root
+    assert make_toy_people.ensure(root, 3) == root
     assert marker.stat().st_mtime == 1
 
 
 def test_ensure_regenerates_when_parameters_differ(tmp_path):
-    root = toy_people.generate(tmp_path / "cihp", 3)
-    toy_people.ensure(root, 5, seed=1)
+    root = make_toy_people.generate(tmp_path / "cihp", 3)
+    make_toy_people.ensure(root, 5, seed=1)
     assert len(_read_masks(root)) == 5
     assert json.loads((root / "toy_people.json").read_text())["seed"] == 1
 
 
 def test_generate_leaves_no_temporary_directory(tmp_path):
-    toy_people.generate(tmp_path / "cihp", 2)
+    make_toy_people.generate(tmp_path / "cihp", 2)
     assert [p.name for p in tmp_path.iterdir()] == ["cihp"]
 
 
@@ -143,13 +143,13 @@ def test_generate_refuses_to_replace_unrelated_directory(tmp_path):
     root.mkdir()
     (root / "precious.txt").write_text("keep me")
     with pytest.raises(FileExistsError):
-        toy_people.generate(root, 2)
+        make_toy_people.generate(root, 2)
     assert (root / "precious.txt").read_text() == "keep me"
     assert [p.name for p in tmp_path.iterdir()] == ["cihp"]
 
 
 def test_every_class_appears_in_250_images(tmp_path):
-    root = toy_people.generate(tmp_path / "cihp", 250)
+    root = make_toy_people.generate(tmp_path / "cihp", 250)
     present = set()
     for mask in _read_masks(root):
         present.update(np.unique(mask).tolist())
