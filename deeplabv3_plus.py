@@ -38,7 +38,7 @@ clear error messages) lives in the `deeplab_support` package beside this file.
 ## Setup
 """
 
-from deeplab_support import cli, devices, files, metrics, runs  # first: quiets TensorFlow
+from deeplab_support import cli, devices, files, metrics, runs  # first: quiets TF
 
 import cv2
 import keras

@@ -1,21 +1,10 @@
 """The DeepLabV3+ model: size, parameters, and two exact rewrites of keras-io's."""
 
-import importlib.util
-
 import keras
 import numpy as np
 
 import deeplabv3_plus as dl
-from conftest import ROOT
-
-
-def keras_io_original():
-    """The keras-io example's model code, imported from benchmarks/ (no package)."""
-    path = ROOT / "benchmarks" / "keras_io_original.py"
-    spec = importlib.util.spec_from_file_location("keras_io_original", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from benchmarks import keras_io_original
 
 
 def random_images(size):
@@ -44,7 +33,7 @@ def test_classifying_before_upsampling_gives_the_same_logits():
 
 def test_weights_of_the_keras_io_model_load_and_give_the_same_logits(tmp_path):
     keras.utils.set_random_seed(0)
-    original = keras_io_original().DeeplabV3Plus(64, 20, backbone_weights=None)
+    original = keras_io_original.DeeplabV3Plus(64, 20, backbone_weights=None)
     original.save_weights(tmp_path / "keras_io.weights.h5")
     tutorial = dl.DeeplabV3Plus(64, 20)
     tutorial.load_weights(tmp_path / "keras_io.weights.h5")
