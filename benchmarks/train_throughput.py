@@ -3,8 +3,10 @@
 Measures, on whatever backend `KERAS_BACKEND` selects:
 
 1. Training steps on synthetic in-memory batches (no input pipeline), for the
-   keras-io order (classify after the last upsampling, "original") and for the
-   tutorial's rewrite (classify at 1/4 resolution, then upsample, "rewrite"):
+   keras-io example's model ("original": plain dilated convolutions, classify
+   after the last upsampling; `keras_io_original.py`) and for the tutorial's
+   ("rewrite": dilation clamped to the feature map, classify at 1/4 resolution,
+   then upsample):
    compile + first-step time, then the median images/s and step time over several
    timed windows of `model.train_on_batch` calls.
 2. Training FLOPs per image, counted analytically from the built model's Conv2D
@@ -45,10 +47,10 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from tensorflow import config as tf_config  # noqa: E402
 
-import checks  # noqa: E402
 import deeplabv3_plus  # noqa: E402
-import devices  # noqa: E402
-from data import toy_people  # noqa: E402
+from benchmarks import keras_io_original  # noqa: E402
+from data import make_toy_people  # noqa: E402
+from deeplab_support import devices, files  # noqa: E402
 
 IMAGE_SIZE = 512  # side of the square input, as in the tutorial
 BATCH_SIZE = 16  # images per training step
@@ -60,26 +62,29 @@ WINDOWS = 5  # timed windows; the median is reported
 PIPELINE_IMAGES = 256  # toy images for the input-pipeline measurement
 DATA_DIR = Path(tempfile.gettempdir()) / "deeplabv3_bench_data"  # toy images here
 SEED = 42  # same synthetic batches and initial weights every run
-ORDERS = {"original": False, "rewrite": True}  # order -> classify_then_upsample
+# order -> the function that builds the model: keras-io's, or the tutorial's
+ORDERS = {
+    "original": keras_io_original.DeeplabV3Plus,
+    "rewrite": deeplabv3_plus.DeeplabV3Plus,
+}
 JIT = {"auto": "auto", "on": True, "off": False}  # --jit-compile -> compile()
 
 
 PRECISIONS = ["auto", "float32", "mixed_bfloat16", "mixed_float16"]
+ORDER_HELP = "rewrite: the tutorial's model; original: keras-io's; both: original first"
+JIT_HELP = "XLA-compile the step; auto: as Keras decides (JAX yes, TF only on a GPU)"
 FLAGS = [  # flag, type, default, choices, help (the default is appended)
     ("--image-size", int, IMAGE_SIZE, None, "input side, a multiple of 16"),
     ("--batch-size", int, BATCH_SIZE, None, "images per training step"),
     ("--precision", str, "auto", PRECISIONS, "auto: bfloat16 on GPUs, else float32"),
-    ("--order", str, "both", ["rewrite", "original", "both"], "rewrite: classify "
-     "then upsample; original: the keras-io order; both: original first"),
+    ("--order", str, "both", ["rewrite", "original", "both"], ORDER_HELP),
     ("--warmup-steps", int, WARMUP_STEPS, None, "untimed steps; the first compiles"),
     ("--steps", int, STEPS, None, "training steps per timed window"),
     ("--windows", int, WINDOWS, None, "timed windows; the median is reported"),
-    ("--pipeline-images", int, PIPELINE_IMAGES, None, "toy images for the tf.data "
-     "measurement; 0 skips it"),
+    ("--pipeline-images", int, PIPELINE_IMAGES, None, "toy images; 0 skips tf.data"),
     ("--data-dir", Path, DATA_DIR, None, "folder to make or reuse the toy images in"),
-    ("--jit-compile", str, "auto", list(JIT), "XLA-compile the training step; "
-     "auto: as Keras decides (on for JAX, TensorFlow only on a GPU)"),
-]  # fmt: skip
+    ("--jit-compile", str, "auto", list(JIT), JIT_HELP),
+]
 
 
 def parse_args(argv=None):
@@ -87,9 +92,12 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     for flag, kind, default, choices, text in FLAGS:
         parser.add_argument(
-            flag, type=kind, default=default, choices=choices,
+            flag,
+            type=kind,
+            default=default,
+            choices=choices,
             help=f"{text} (default: %(default)s)",
-        )  # fmt: skip
+        )
     args = parser.parse_args(argv)
     check_args(parser, args)
     return args
@@ -120,7 +128,7 @@ def check_args(parser, args):
         and (
             not data_dir.is_dir()
             or any(data_dir.iterdir())
-            and not (data_dir / toy_people.MARKER_NAME).is_file()
+            and not (data_dir / make_toy_people.MARKER_NAME).is_file()
         )
     ):
         parser.error(
@@ -201,15 +209,12 @@ def synthetic_batch(image_size, batch_size, num_classes):
     return keras.ops.convert_to_tensor(images), keras.ops.convert_to_tensor(labels)
 
 
-def build_compiled_model(args, classify_then_upsample, policy):
-    """Build the tutorial's model with random weights; compile it like training."""
+def build_compiled_model(args, order, policy):
+    """Build one order's model with random weights; compile it like training."""
     keras.backend.clear_session()  # also resets the policy, so set it after
     keras.utils.set_random_seed(SEED)
     keras.config.set_dtype_policy(policy)
-    model = deeplabv3_plus.DeeplabV3Plus(
-        args.image_size, NUM_CLASSES, backbone_weights=None,
-        classify_then_upsample=classify_then_upsample,
-    )  # fmt: skip
+    model = ORDERS[order](args.image_size, NUM_CLASSES, backbone_weights=None)
     optimizer = deeplabv3_plus.make_optimizer(LEARNING_RATE, "constant", 1)
     deeplabv3_plus.compile_model(model, optimizer, NUM_CLASSES)
     if args.jit_compile != "auto":  # compile_model always asks for "auto"
@@ -231,7 +236,7 @@ def timed_steps(model, batch, steps):
 def measure_training(args, order, policy):
     """Compile, warm up, and time the training steps of one model order."""
     log(f"[{order}] building a {args.image_size}px DeepLabV3+ ({policy})")
-    model = build_compiled_model(args, ORDERS[order], policy)
+    model = build_compiled_model(args, order, policy)
     forward = conv_flops(model)
     batch = synthetic_batch(args.image_size, args.batch_size, NUM_CLASSES)
     compile_seconds = timed_steps(model, batch, 1)
@@ -269,12 +274,11 @@ def measure_pipeline(args):
         return {"first": None, "cached": None}
     n, size = args.pipeline_images, args.image_size
     log(f"[pipeline] toy images in {args.data_dir} ({n} of them, made once)")
-    root = toy_people.ensure(args.data_dir, n, SEED, max(64, size // 2), size)
-    pairs, _ = checks.list_pairs(root, n, 0)
+    root = make_toy_people.ensure(args.data_dir, n, SEED, max(64, size // 2), size)
+    pairs = files.check_pairs(files.list_pairs(root, n, 0)[0], NUM_CLASSES)
     dataset = deeplabv3_plus.data_generator(
-        pairs, [1] * n, size, args.batch_size, training=True, augmented=True,
-        cache=True,
-    )  # fmt: skip
+        pairs, size, args.batch_size, training=True, augmented=True, cache=True
+    )
     first = epoch_images_per_second(dataset)
     cached = epoch_images_per_second(dataset)
     log(f"[pipeline] {first:.1f} images/s decoding, {cached:.1f} images/s cached")
@@ -295,15 +299,19 @@ def main(args):
     for order in orders:
         result = measure_training(args, order, policy)
         cached = pipeline["cached"]
+        input_bound = None if cached is None else cached < result["images_per_second"]
         record = {
-            "backend": keras.backend.backend(), "device": device_name(),
-            "image_size": args.image_size, "batch_size": args.batch_size,
-            "precision": policy, "order": order, **result,
+            "backend": keras.backend.backend(),
+            "device": device_name(),
+            "image_size": args.image_size,
+            "batch_size": args.batch_size,
+            "precision": policy,
+            "order": order,
+            **result,
             "pipeline_first_epoch_images_per_second": pipeline["first"],
             "pipeline_cached_images_per_second": cached,
-            "input_bound": None if cached is None
-            else cached < result["images_per_second"],
-        }  # fmt: skip
+            "input_bound": input_bound,
+        }
         print(json.dumps({k: rounded(v) for k, v in record.items()}), flush=True)
 
 

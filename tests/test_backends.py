@@ -11,15 +11,21 @@ import pytest
 
 from conftest import ROOT, TINY
 
+pytestmark = pytest.mark.slow
+
 
 def run(backend, *args, extra_env=None, timeout=900):
     """Run a Python script of this project under a Keras backend."""
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3",
-           "PYTHONPATH": str(ROOT), **(extra_env or {})}  # fmt: skip
+    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env.update(PYTHONPATH=str(ROOT), **(extra_env or {}))
     result = subprocess.run(
-        [sys.executable, *map(str, args)], env=env, capture_output=True, text=True,
-        timeout=timeout, cwd=ROOT,
-    )  # fmt: skip
+        [sys.executable, *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result
 
@@ -27,8 +33,8 @@ def run(backend, *args, extra_env=None, timeout=900):
 @pytest.mark.parametrize("backend", ["jax", "torch"])
 def test_the_tiny_run_completes_on_each_backend(backend, toy_root, tiny_run, tmp_path):
     output_dir = tmp_path / "out"
-    run(backend, ROOT / "deeplabv3_plus.py", "--data-dir", toy_root,
-        "--output-dir", output_dir, *TINY)  # fmt: skip
+    tutorial = ROOT / "deeplabv3_plus.py"
+    run(backend, tutorial, "--data-dir", toy_root, "--output-dir", output_dir, *TINY)
     metrics = json.loads((output_dir / "metrics.json").read_text())
     assert np.isfinite(metrics["val_loss"]) and (output_dir / "model.keras").is_file()
     # A model saved on TensorFlow predicts the same classes here.

@@ -15,15 +15,16 @@ from pathlib import Path
 import keras
 import pytest
 
+import deeplabv3_plus
+from benchmarks import keras_io_original
+
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "benchmarks" / "train_throughput.py"
-KEYS = {
-    "backend", "device", "image_size", "batch_size", "precision", "order",
-    "jit_compile", "compile_seconds", "images_per_second", "step_ms",
-    "forward_gflop_per_image", "train_gflop_per_image", "tflops",
-    "pipeline_first_epoch_images_per_second", "pipeline_cached_images_per_second",
-    "input_bound",
-}  # fmt: skip
+KEYS = {"backend", "device", "image_size", "batch_size", "precision", "order"}
+KEYS |= {"jit_compile", "compile_seconds", "images_per_second", "step_ms"}
+KEYS |= {"forward_gflop_per_image", "train_gflop_per_image", "tflops"}
+KEYS |= {"pipeline_first_epoch_images_per_second", "input_bound"}
+KEYS |= {"pipeline_cached_images_per_second"}
 TIMED = ["compile_seconds", "images_per_second", "step_ms", "tflops"]
 PIPELINE = [
     "pipeline_first_epoch_images_per_second",
@@ -50,12 +51,15 @@ def records(tmp_path_factory):
         [sys.executable, str(SCRIPT), *flags.split(), "--data-dir", str(data_dir)],
         cwd=REPO,
         env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "torch"},
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
+@pytest.mark.slow
 def test_prints_one_complete_json_line_per_order_original_first(records):
     assert [r["order"] for r in records] == ["original", "rewrite"]
     for record in records:
@@ -63,6 +67,7 @@ def test_prints_one_complete_json_line_per_order_original_first(records):
         assert (record["image_size"], record["batch_size"]) == (64, 2)
 
 
+@pytest.mark.slow
 def test_reports_positive_finite_numbers(records):
     for record in records:
         for key in TIMED + PIPELINE + ["train_gflop_per_image"]:
@@ -71,21 +76,29 @@ def test_reports_positive_finite_numbers(records):
         assert isinstance(record["jit_compile"], bool)
 
 
+@pytest.mark.slow
 def test_training_flops_are_three_times_the_forward_flops(records):
     for record in records:
         ratio = record["train_gflop_per_image"] / record["forward_gflop_per_image"]
         assert ratio == pytest.approx(3, rel=1e-3)
 
 
+@pytest.mark.slow
 def test_rewrite_order_does_fewer_flops_than_original(records):
     original, rewrite = records
     assert rewrite["train_gflop_per_image"] < original["train_gflop_per_image"]
 
 
+@pytest.mark.slow
 def test_pipeline_is_measured_once_for_all_orders(records):
     original, rewrite = records
     for key in PIPELINE + ["backend", "device", "precision"]:
         assert original[key] == rewrite[key], key
+
+
+def test_original_order_is_the_keras_io_model_and_rewrite_the_tutorials(throughput):
+    assert throughput.ORDERS["original"] is keras_io_original.DeeplabV3Plus
+    assert throughput.ORDERS["rewrite"] is deeplabv3_plus.DeeplabV3Plus
 
 
 def test_flop_counter_counts_a_single_convolution(throughput):

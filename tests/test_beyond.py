@@ -6,25 +6,24 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import checks
 import deeplabv3_plus as dl
-import evaluation
-from data import toy_people
+from conftest import run_tutorial
+from deeplab_support import files, metrics
 
 
 def test_metrics_match_a_hand_computed_confusion_matrix():
     labels = np.array([0, 0, 0, 0, 1, 1, 2, 2])
     predictions = np.array([0, 0, 0, 1, 1, 1, 2, 0])
-    matrix = evaluation.confusion_matrix(labels, predictions, 4)
+    matrix = metrics.confusion_matrix(labels, predictions, 4)
     np.testing.assert_array_equal(matrix[:3, :3], [[3, 1, 0], [0, 2, 0], [1, 0, 1]])
-    metrics = evaluation.segmentation_metrics(matrix, ["a", "b", "c", "d"])
+    scores = metrics.segmentation_metrics(matrix, ["a", "b", "c", "d"])
     iou = {"a": 3 / 5, "b": 2 / 3, "c": 1 / 2, "d": None}  # d: never seen, no IoU
-    assert metrics["per_class_iou"] == pytest.approx(iou)
-    assert metrics["pixel_accuracy"] == pytest.approx(6 / 8)
-    assert metrics["mean_accuracy"] == pytest.approx((3 / 4 + 1 + 1 / 2) / 3)
-    assert metrics["mean_iou"] == pytest.approx((3 / 5 + 2 / 3 + 1 / 2) / 3)
+    assert scores["per_class_iou"] == pytest.approx(iou)
+    assert scores["pixel_accuracy"] == pytest.approx(6 / 8)
+    assert scores["mean_accuracy"] == pytest.approx((3 / 4 + 1 + 1 / 2) / 3)
+    assert scores["mean_iou"] == pytest.approx((3 / 5 + 2 / 3 + 1 / 2) / 3)
     weighted = 4 / 8 * 3 / 5 + 2 / 8 * 2 / 3 + 2 / 8 * 1 / 2
-    assert metrics["frequency_weighted_iou"] == pytest.approx(weighted)
+    assert scores["frequency_weighted_iou"] == pytest.approx(weighted)
 
 
 def test_mirroring_swaps_left_and_right_classes():
@@ -36,8 +35,9 @@ def test_mirroring_swaps_left_and_right_classes():
 
 
 def test_augmentation_keeps_masks_integer_and_ids_known(toy_root):
-    (image_path, mask_path), *_ = checks.list_pairs(toy_root, 1, 0)[0]
-    image, mask = dl.load_data(image_path, mask_path, 1, 64)
+    train, _ = files.list_pairs(toy_root, 1, 0)
+    (image_path, mask_path), *_ = files.check_pairs(train, 20)
+    image, mask = dl.load_data(image_path, mask_path, 64)
     source_ids = set(np.unique(mask).tolist())
     allowed = source_ids | {dl.FLIP_CLASSES[i] for i in source_ids}
     for _ in range(10):
@@ -56,14 +56,13 @@ def test_poly_schedule_decays_to_zero_with_power_0_9():
 
 
 def test_evaluate_scores_a_saved_model_at_full_resolution(tiny_run, toy_root, tmp_path):
-    argv = ["--evaluate", str(tiny_run / "model.keras"), "--data-dir", str(toy_root),
-            "--output-dir", str(tmp_path), "--num-train-images", "8",
-            "--num-val-images", "4"]  # fmt: skip
-    dl.main(dl.parse_args(argv))
-    metrics = json.loads((tmp_path / "evaluation.json").read_text())
+    argv = ["--evaluate", tiny_run / "model.keras", "--data-dir", toy_root]
+    argv += ["--output-dir", tmp_path, "--num-train-images", 8, "--num-val-images", 4]
+    run_tutorial(*argv)
+    scores = json.loads((tmp_path / "evaluation.json").read_text())
     keys = {"pixel_accuracy", "mean_accuracy", "mean_iou", "frequency_weighted_iou"}
-    assert keys <= set(metrics) and 0 <= metrics["pixel_accuracy"] <= 1
-    assert list(metrics["per_class_iou"]) == list(toy_people.CLASS_NAMES)
+    assert keys <= set(scores) and 0 <= scores["pixel_accuracy"] <= 1
+    assert list(scores["per_class_iou"]) == list(files.CLASS_NAMES)
     assert (tmp_path / "per_class_iou.png").is_file()
     assert (tmp_path / "confusion_matrix.png").is_file()
 
@@ -75,17 +74,10 @@ def test_predict_writes_mask_and_overlay_at_the_photos_size(
     folder = tmp_path / "album"
     folder.mkdir()
     Image.open(photos[2]).convert("L").save(folder / "grey.png")
-    argv = [
-        "--predict",
-        str(photos[0]),
-        str(photos[1]),
-        str(folder),
-        "--model",
-        str(tiny_run / "model.keras"),
-        "--output-dir",
-        str(tmp_path / "out"),
-    ]
-    dl.main(dl.parse_args(argv))
+    capsys.readouterr()
+    argv = ["--predict", photos[0], photos[1], folder]
+    argv += ["--model", tiny_run / "model.keras", "--output-dir", tmp_path / "out"]
+    run_tutorial(*argv)
     for stem, source in [(photos[0].stem, photos[0]), ("grey", folder / "grey.png")]:
         for kind in ["mask", "overlay"]:
             written = Image.open(tmp_path / "out" / f"{stem}_{kind}.png")

@@ -4,9 +4,11 @@ import gc
 
 import pytest
 
-import checks
 import deeplabv3_plus as dl
-from data import toy_people
+from data import make_toy_people
+from deeplab_support import files
+
+pytestmark = pytest.mark.slow
 
 NUM_IMAGES, IMAGE_SIZE = 2000, 64
 CACHE_BYTES = NUM_IMAGES * IMAGE_SIZE * IMAGE_SIZE * 4  # uint8 RGB + uint8 mask
@@ -33,15 +35,15 @@ def epoch_memory(dataset, epochs):
 def big_set(tmp_path_factory):
     """2,000 small synthetic images, paired and validated like a real run."""
     root = tmp_path_factory.mktemp("load") / "cihp"
-    toy_people.generate(root, num_images=NUM_IMAGES, min_size=64, max_size=96)
-    train, _ = checks.list_pairs(root, NUM_IMAGES, 0)
-    return train
+    make_toy_people.generate(root, num_images=NUM_IMAGES, min_size=64, max_size=96)
+    train, _ = files.list_pairs(root, NUM_IMAGES, 0)
+    return files.check_pairs(train, 20)
 
 
 @pytest.mark.parametrize("cache", [True, False])
 def test_memory_stays_flat_across_epochs(big_set, cache):
     dataset = dl.data_generator(
-        big_set, [1] * NUM_IMAGES, IMAGE_SIZE, 50, True, augmented=True, cache=cache
+        big_set, IMAGE_SIZE, 50, training=True, augmented=True, cache=cache
     )
     start = resident_bytes()
     first, second, third, fourth = epoch_memory(dataset, 4)

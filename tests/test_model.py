@@ -1,9 +1,16 @@
-"""The DeepLabV3+ model: size, parameters and the exact classifier rewrite."""
+"""The DeepLabV3+ model: size, parameters, and two exact rewrites of keras-io's."""
 
 import keras
 import numpy as np
 
 import deeplabv3_plus as dl
+from benchmarks import keras_io_original
+
+
+def random_images(size):
+    """Two random 0..255 images, the model's input."""
+    rng = np.random.default_rng(0)
+    return rng.uniform(0, 255, (2, size, size, 3)).astype("float32")
 
 
 def test_model_has_the_tutorials_parameter_count_at_512():
@@ -17,11 +24,24 @@ def test_classifying_before_upsampling_gives_the_same_logits():
     original = dl.DeeplabV3Plus(64, 20, classify_then_upsample=False)
     rewritten = dl.DeeplabV3Plus(64, 20, classify_then_upsample=True)
     rewritten.set_weights(original.get_weights())
-    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    images = random_images(64)
     expected = np.asarray(original.predict_on_batch(images))
     found = np.asarray(rewritten.predict_on_batch(images))
     assert np.abs(expected).max() > 0.1  # the comparison is not between zeros
     np.testing.assert_allclose(found, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_weights_of_the_keras_io_model_load_and_give_the_same_logits(tmp_path):
+    keras.utils.set_random_seed(0)
+    original = keras_io_original.DeeplabV3Plus(64, 20, backbone_weights=None)
+    original.save_weights(tmp_path / "keras_io.weights.h5")
+    tutorial = dl.DeeplabV3Plus(64, 20)
+    tutorial.load_weights(tmp_path / "keras_io.weights.h5")
+    images = random_images(64)
+    expected = np.asarray(original.predict_on_batch(images))
+    found = np.asarray(tutorial.predict_on_batch(images))
+    assert np.abs(expected).max() > 0.1
+    np.testing.assert_allclose(found, expected, atol=1e-4)
 
 
 def test_logits_stay_float32_under_mixed_precision():
@@ -35,15 +55,29 @@ def test_logits_stay_float32_under_mixed_precision():
     assert any(layer.compute_dtype == "bfloat16" for layer in model.layers)
 
 
-def test_atrous_convolution_equals_keras_conv2d_when_dilation_exceeds_the_map():
-    inputs = np.random.default_rng(1).normal(size=(2, 4, 4, 8)).astype("float32")
-    for rate in [2, 4, 6]:  # smaller than, equal to and larger than the 4x4 map
-        plain = keras.layers.Conv2D(5, 3, dilation_rate=rate, padding="same")
-        atrous = dl.AtrousConv2D(5, 3, dilation_rate=rate, padding="same")
-        plain.build(inputs.shape), atrous.build(inputs.shape)
-        weights = [
-            np.random.default_rng(rate).normal(size=w.shape)
-            for w in plain.get_weights()
-        ]
-        plain.set_weights(weights), atrous.set_weights(weights)
-        np.testing.assert_allclose(atrous(inputs), plain(inputs), rtol=1e-5, atol=1e-5)
+def block_convolution(input_shape, rate):
+    """The Conv2D layer that convolution_block builds for this input and rate."""
+    inputs = keras.Input(input_shape)
+    outputs = dl.convolution_block(inputs, num_filters=5, dilation_rate=rate)
+    model = keras.Model(inputs, outputs)
+    (conv,) = [lay for lay in model.layers if isinstance(lay, keras.layers.Conv2D)]
+    return conv
+
+
+def test_dilation_is_clamped_to_the_feature_map_on_each_axis():
+    assert block_convolution((4, 6, 8), 12).dilation_rate == (4, 6)
+    assert block_convolution((4, 6, 8), 5).dilation_rate == (4, 5)
+    assert block_convolution((32, 32, 8), 18).dilation_rate == (18, 18)
+
+
+def test_clamped_dilation_equals_a_plain_dilated_convolution_on_a_small_map():
+    inputs = np.random.default_rng(1).normal(size=(2, 4, 6, 8)).astype("float32")
+    for rate in [2, 4, 6, 12]:  # inside, at and beyond the 4x6 map
+        clamped = block_convolution(inputs.shape[1:], rate)
+        plain = keras.layers.Conv2D(
+            5, 3, dilation_rate=rate, padding="same", use_bias=False
+        )
+        plain.build(inputs.shape)
+        kernel = np.random.default_rng(rate).normal(size=(3, 3, 8, 5))
+        clamped.set_weights([kernel]), plain.set_weights([kernel])
+        np.testing.assert_allclose(clamped(inputs), plain(inputs), rtol=1e-5, atol=1e-5)

@@ -6,9 +6,11 @@ import cv2
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
+from tensorflow import image as tf_image
+from tensorflow import io as tf_io
 
-import checks
 import deeplabv3_plus as dl
+from deeplab_support import files
 
 
 def mask_ids(path):
@@ -16,8 +18,14 @@ def mask_ids(path):
     return set(np.unique(np.asarray(Image.open(path))).tolist())
 
 
+def checked_pairs(root, num_train, num_val):
+    """Training and validation pairs as the tutorial gets them: listed, checked."""
+    train, val = files.list_pairs(root, num_train, num_val)
+    return files.check_pairs(train, 20), files.check_pairs(val, 20)
+
+
 def test_masks_keep_only_their_own_ids_after_resizing(toy_root):
-    train, val = checks.list_pairs(toy_root, 12, 4)
+    train, val = checked_pairs(toy_root, 12, 4)
     for _, mask_path in train + val:
         resized = np.asarray(dl.read_image(mask_path, 48, mask=True))
         assert resized.dtype == np.uint8 and resized.shape == (48, 48, 1)
@@ -26,14 +34,14 @@ def test_masks_keep_only_their_own_ids_after_resizing(toy_root):
 
 def test_bilinear_resizing_would_invent_ids(toy_root):
     """The property above is not trivial: a bilinear resize breaks it."""
-    _, mask_path = checks.list_pairs(toy_root, 1, 0)[0][0]
+    _, mask_path = files.list_pairs(toy_root, 1, 0)[0][0]
     mask = np.asarray(Image.open(mask_path)).astype(np.float32)
     blurred = np.round(cv2.resize(mask, (48, 48), interpolation=cv2.INTER_LINEAR))
     assert set(np.unique(blurred).astype(int).tolist()) - mask_ids(mask_path)
 
 
 def test_images_are_resized_to_square_rgb_uint8(toy_root):
-    (image_path, _), *_ = checks.list_pairs(toy_root, 4, 0)[0]
+    (image_path, _), *_ = checked_pairs(toy_root, 4, 0)[0]
     image = np.asarray(dl.read_image(image_path, 64))
     assert image.shape == (64, 64, 3) and image.dtype == np.uint8
 
@@ -48,23 +56,25 @@ def test_grey_rgba_and_16_bit_pngs_decode_to_rgb(tmp_path, mode):
     else:
         image = Image.fromarray(pixels)
     image.save(tmp_path / "image.png")
-    decoded = np.asarray(dl.decode_image(str(tmp_path / "image.png")))
+    decoded = np.asarray(dl.read_image(files.check_image(tmp_path / "image.png"), 8))
     assert decoded.shape == (8, 8, 3)
     np.testing.assert_allclose(decoded, np.dstack([pixels] * 3), atol=1)
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_exif_rotated_jpegs_decode_upright(tmp_path, orientation):
+def test_exif_rotated_jpegs_reach_the_pipeline_upright(tmp_path, orientation):
     rng = np.random.default_rng(orientation)
     pixels = cv2.resize(rng.integers(0, 255, (3, 4, 3), dtype=np.uint8), (32, 24))
     exif = Image.Exif()
-    exif[checks.EXIF_ORIENTATION] = orientation
+    exif[files.EXIF_ORIENTATION] = orientation
     path = tmp_path / "photo.jpg"
     Image.fromarray(pixels).save(path, exif=exif, quality=100)
     expected = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
-    found = checks.check_image(path)
-    decoded = np.asarray(dl.decode_image(str(path), found))
-    assert found == orientation and decoded.shape == expected.shape
+    checked = files.check_image(path)
+    # The pipeline's decoder ignores EXIF; the checked file needs no rotation.
+    decoded = tf_image.decode_image(tf_io.read_file(checked), channels=3)
+    decoded = np.asarray(decoded)
+    assert decoded.shape == expected.shape
     assert np.abs(decoded.astype(int) - expected).mean() < 10  # JPEG decoders differ
 
 
@@ -80,15 +90,15 @@ def test_images_pair_with_masks_by_stem_not_position(tmp_path, toy_root):
         (root / "Training" / "Category_ids" / mask.name).write_bytes(mask.read_bytes())
     extra = root / "Training" / "Category_ids" / "0000000_extra.png"
     extra.write_bytes(mask.read_bytes())  # sorts between the real masks
-    train, val = checks.list_pairs(root, 2, 1)
+    train, val = files.list_pairs(root, 2, 1)
     for image_path, mask_path in train + val:
         assert Image.open(image_path).size == Image.open(mask_path).size
-        assert image_path.split("/")[-1][:-4] == mask_path.split("/")[-1][:-4]
+        assert image_path.stem == mask_path.stem
 
 
 def test_training_batches_have_fixed_shapes_and_types(toy_root):
-    train, _ = checks.list_pairs(toy_root, 10, 0)
-    dataset = dl.data_generator(train, [1] * 10, 64, 4, training=True, augmented=True)
+    train, _ = checked_pairs(toy_root, 10, 0)
+    dataset = dl.data_generator(train, 64, 4, training=True, augmented=True)
     batches = [(np.asarray(x), np.asarray(y)) for x, y in dataset]
     assert len(batches) == 2  # 10 images, batch 4: the remainder is dropped
     for images, masks in batches:
@@ -98,8 +108,8 @@ def test_training_batches_have_fixed_shapes_and_types(toy_root):
 
 
 def test_validation_batches_keep_every_image_in_order(toy_root):
-    _, val = checks.list_pairs(toy_root, 6, 6)
-    dataset = dl.data_generator(val, [1] * 6, 64, 4, training=False)
+    _, val = checked_pairs(toy_root, 6, 6)
+    dataset = dl.data_generator(val, 64, 4, training=False)
     images = np.concatenate([np.asarray(x) for x, _ in dataset])
     assert len(images) == 6
     np.testing.assert_array_equal(images[0], dl.read_image(val[0][0], 64))
@@ -108,9 +118,9 @@ def test_validation_batches_keep_every_image_in_order(toy_root):
 def test_the_official_zips_nested_root_is_found(tmp_path):
     nested = tmp_path / "instance-level_human_parsing" / "instance-level_human_parsing"
     (nested / "Training" / "Images").mkdir(parents=True)
-    assert checks.find_cihp_root(tmp_path) == nested
-    assert checks.find_cihp_root(nested.parent) == nested
-    assert checks.find_cihp_root(nested) == nested
+    assert files.find_cihp_root(tmp_path) == nested
+    assert files.find_cihp_root(nested.parent) == nested
+    assert files.find_cihp_root(nested) == nested
 
 
 def test_download_extracts_the_official_nested_layout(toy_root, tmp_path, monkeypatch):
@@ -119,10 +129,10 @@ def test_download_extracts_the_official_nested_layout(toy_root, tmp_path, monkey
         for path in toy_root.rglob("*"):
             name = "instance-level_human_parsing/instance-level_human_parsing/"
             zipped.write(path, name + str(path.relative_to(toy_root)))
-    monkeypatch.setattr(dl, "CIHP_URL", archive.as_uri())
-    dl.download_cihp(tmp_path / "data")
-    root = checks.find_cihp_root(tmp_path / "data")
+    monkeypatch.setattr(files, "CIHP_URL", archive.as_uri())
+    files.download_cihp(tmp_path / "data")
+    root = files.find_cihp_root(tmp_path / "data")
     assert root.name == "instance-level_human_parsing"
-    train, val = checks.list_pairs(root, 12, 4)
+    train, val = files.list_pairs(root, 12, 4)
     assert len(train) == 12 and len(val) == 4
     assert not (tmp_path / "data" / ".extracting").exists()

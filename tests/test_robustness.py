@@ -1,6 +1,7 @@
 """Bad files, bad weights, non-finite losses and second runs."""
 
 import json
+from types import SimpleNamespace
 
 import keras
 import numpy as np
@@ -8,8 +9,8 @@ import pytest
 from PIL import Image
 
 import deeplabv3_plus as dl
-import training_state
-from test_errors import fails_with, run_args
+from conftest import fails_with, run_args
+from deeplab_support import files, runs
 
 
 def nth_file(root, folder, n, pattern):
@@ -45,16 +46,12 @@ def test_mask_ids_outside_the_classes_are_listed(capsys, cihp_copy, tmp_path):
 
 
 def test_mask_of_another_size_is_resized_not_rejected(tmp_path):
-    Image.fromarray(
-        np.kron(np.array([[0, 5], [13, 0]], np.uint8), np.ones((4, 4), np.uint8))
-    ).save(tmp_path / "m.png")
-    mask = dl.read_mask(str(tmp_path / "m.png"), (16, 12))
+    blocks = np.kron(np.array([[0, 5], [13, 0]], np.uint8), np.ones((4, 4), np.uint8))
+    Image.fromarray(blocks).save(tmp_path / "m.png")
+    mask = files.read_mask(tmp_path / "m.png", (16, 12))
     assert mask.shape == (16, 12) and set(np.unique(mask)) == {0, 5, 13}
-    assert np.asarray(dl.read_image(str(tmp_path / "m.png"), 32, mask=True)).shape == (
-        32,
-        32,
-        1,
-    )
+    resized = dl.read_image(str(tmp_path / "m.png"), 32, mask=True)
+    assert np.asarray(resized).shape == (32, 32, 1)
 
 
 def test_weights_of_another_model_do_not_load(capsys, toy_root, tmp_path):
@@ -66,24 +63,25 @@ def test_weights_of_another_model_do_not_load(capsys, toy_root, tmp_path):
     fails_with(capsys, argv, "cannot load --weights")
 
 
-def tiny_model():
-    """A two-layer model that trains in milliseconds."""
+def tiny_classifier():
+    """A one-layer, three-class model with the tutorial's metrics; trains at once."""
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    model.compile(optimizer="adam", loss="mse")
+    dl.compile_model(model, keras.optimizers.Adam(), 3)
     return model
 
 
 def test_a_nan_loss_stops_at_once_and_keeps_the_last_good_epoch(tmp_path):
-    model, state = tiny_model(), {"completed_epochs": 0, "history": []}
-    checkpoint = training_state.RunCheckpoint(tmp_path, state, monitor="val_loss")
-    good = np.ones((8, 4), "float32"), np.ones((8, 3), "float32")
-    model.fit(*good, validation_data=good, epochs=1, callbacks=[checkpoint], verbose=0)
+    model, run = tiny_classifier(), runs.Run(
+        SimpleNamespace(batch_size=2, epochs=2), tmp_path
+    )
+    good = np.ones((8, 4), "float32"), np.zeros((8,), "int32")
+    fit = dict(validation_data=good, batch_size=2, verbose=0)
+    model.fit(*good, epochs=1, callbacks=run.callbacks(8), **fit)
     poisoned = np.full((8, 4), np.nan, "float32"), good[1]
-    with pytest.raises(training_state.NonFiniteLoss, match="epoch 2, batch 0"):
-        model.fit(*poisoned, validation_data=good, epochs=2, initial_epoch=1,
-                  batch_size=2, callbacks=[checkpoint], verbose=0)  # fmt: skip
-    saved = json.loads((tmp_path / training_state.STATE_FILE).read_text())
-    assert saved["completed_epochs"] == 1
+    with pytest.raises(RuntimeError, match="NaN or Inf loss"):
+        model.fit(*poisoned, epochs=2, callbacks=run.callbacks(8), **fit)
+    assert runs.completed_epochs(tmp_path) == 1
+    assert [row["epoch"] for row in runs.read_history(tmp_path)] == ["0"]
     restored = keras.saving.load_model(tmp_path / "model.keras")
     assert np.isfinite(restored.predict_on_batch(good[0])).all()
 
@@ -93,10 +91,12 @@ def test_a_second_run_refuses_to_overwrite(capsys, tiny_run, toy_root):
 
 
 def test_overwrite_replaces_the_earlier_run(tiny_run):
-    state = json.loads((tiny_run / training_state.STATE_FILE).read_text())
-    assert state["completed_epochs"] == 1 and len(state["history"]) == 1
-    checkpoints = sorted(p.name for p in (tiny_run / "checkpoints").iterdir())
-    assert checkpoints == ["epoch-001.keras"]
+    assert json.loads((tiny_run / "run.json").read_text())["config"]["epochs"] == 1
+    assert runs.completed_epochs(tiny_run) == 1
+    backups = sorted(p.name for p in tiny_run.glob("backup-*"))
+    assert backups == ["backup-001"]  # the stale backup-007 is gone
+    assert (tiny_run / "backup").is_symlink()
+    assert (tiny_run / "backup").resolve() == tiny_run / "backup-001"
     keras.saving.load_model(tiny_run / "model.keras")
 
 

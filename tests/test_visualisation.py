@@ -5,8 +5,8 @@ import pytest
 from scipy.io import savemat
 
 import deeplabv3_plus as dl
-from checks import UserError
-from data import toy_people
+from data import make_toy_people
+from deeplab_support import UserError, files
 
 COLORMAP = np.array([[0, 0, 0], [255, 0, 0], [0, 128, 255]], dtype=np.uint8)
 
@@ -27,18 +27,16 @@ def test_overlay_blends_35_percent_image_with_65_percent_mask():
 
 
 def test_colormap_is_scaled_to_full_brightness(tmp_path):
-    savemat(
-        tmp_path / "human_colormap.mat", {"colormap": toy_people.CIHP_PALETTE / 255}
-    )
-    colormap = dl.load_colormap(tmp_path, 20)
-    np.testing.assert_array_equal(colormap, toy_people.CIHP_PALETTE)
+    palette = make_toy_people.CIHP_PALETTE
+    savemat(tmp_path / "human_colormap.mat", {"colormap": palette / 255})
+    colormap = files.load_colormap(tmp_path, 20)
+    np.testing.assert_array_equal(colormap, palette)
     assert colormap.max() == 255
 
 
-def test_missing_colormap_falls_back_to_the_cihp_palette(tmp_path, capsys):
-    colormap = dl.load_colormap(tmp_path, 20)
-    np.testing.assert_array_equal(colormap, toy_people.CIHP_PALETTE)
-    assert "built-in CIHP palette" in capsys.readouterr().out
+def test_missing_colormap_falls_back_to_the_cihp_palette(tmp_path):
+    colormap = files.load_colormap(tmp_path, 20)
+    np.testing.assert_array_equal(colormap, make_toy_people.CIHP_PALETTE)
 
 
 @pytest.mark.parametrize(
@@ -48,4 +46,4 @@ def test_missing_colormap_falls_back_to_the_cihp_palette(tmp_path, capsys):
 def test_malformed_colormap_is_an_error(tmp_path, content):
     savemat(tmp_path / "human_colormap.mat", content)
     with pytest.raises(UserError, match="human_colormap.mat"):
-        dl.load_colormap(tmp_path, 20)
+        files.load_colormap(tmp_path, 20)

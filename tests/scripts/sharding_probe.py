@@ -11,9 +11,8 @@ import jax
 import keras
 import numpy as np
 
-import checks
 import deeplabv3_plus as dl
-import devices
+from deeplab_support import devices, files
 
 shard_shapes = []
 
@@ -35,16 +34,20 @@ def train_one_epoch(root, distribute):
     """Train one epoch from the same seed; return loss, logits and shard shapes."""
     shard_shapes.clear()
     keras.utils.set_random_seed(0)
-    train, _ = checks.list_pairs(checks.find_cihp_root(root), 8, 0)
-    dataset = dl.data_generator(train, [1] * 8, 64, 8, training=False)
+    train, _ = files.list_pairs(files.find_cihp_root(root), 8, 0)
+    train = files.check_pairs(train, 20)
+    dataset = dl.data_generator(train, 64, 8, training=False)
     with devices.distribution_scope(distribute, 8):
         deeplab = dl.DeeplabV3Plus(64, 20)
         model = keras.Sequential([keras.Input((64, 64, 3)), ShardingProbe(), deeplab])
         dl.compile_model(model, dl.make_optimizer(1e-3, "constant", 1), 20)
     history = model.fit(dataset, epochs=1, verbose=0)
     logits = np.asarray(model.predict_on_batch(next(iter(dataset))[0].numpy()))
-    return {"loss": history.history["loss"][0], "logits_mean": float(logits.mean()),
-            "shard_shapes": list(shard_shapes)}  # fmt: skip
+    return {
+        "loss": history.history["loss"][0],
+        "logits_mean": float(logits.mean()),
+        "shard_shapes": list(shard_shapes),
+    }
 
 
 single = train_one_epoch(sys.argv[1], distribute=False)  # before any distribution
