@@ -2,15 +2,14 @@
 
 Keras's own callbacks do the work: `BackupAndRestore` (weights, optimizer state
 and epoch, so `--resume` continues where a run stopped), `ModelCheckpoint` (the
-latest and the best model), `CSVLogger` and `TerminateOnNaN`. What they lack is
+best model by validation mean IoU), `CSVLogger` and `TerminateOnNaN`. What they lack is
 added here, each with its reason: atomic writes, a lock against a second run in
 the same folder, a history that stays consistent with the backup, and a clear
 message when a run is interrupted.
 
 A run's folder holds `run.json` (the settings `--resume` keeps), `backup` (a link
-to the last committed `backup-NNN` folder), `history.csv`, `model.keras`,
-`best_model.keras`, and after training the figures, `metrics.json` and
-`evaluation.json`.
+to the last committed `backup-NNN` folder), `history.csv`, `best_model.keras`, and
+after training `model.keras`, the figures, `metrics.json` and `evaluation.json`.
 """
 
 import csv
@@ -225,7 +224,7 @@ class Run:
             # raise_error: stop at once, before a NaN epoch can be saved.
             keras.callbacks.TerminateOnNaN(raise_error=True),
             keras.callbacks.CSVLogger(str(self.dir / "history.csv"), append=True),
-            AtomicModelCheckpoint(self.dir / "model.keras"),
+            SaveAtEnd(self.dir / "model.keras"),  # the backup covers the epochs
             AtomicModelCheckpoint(
                 self.dir / "best_model.keras",
                 monitor="val_mean_iou",
@@ -301,6 +300,18 @@ def save_evaluation_plots(scores, matrix, output_dir, keep_open=False):
     figure, axes = plt.subplots(figsize=(9, 8))
     metrics.plot_confusion_matrix(matrix, list(scores["per_class_iou"]), figure, axes)
     save_figure(figure, Path(output_dir) / "confusion_matrix.png", keep_open)
+
+
+class SaveAtEnd(keras.callbacks.Callback):
+    """Save the model when training ends (not on errors or interruptions)."""
+
+    def __init__(self, path):
+        super().__init__()
+        self.path = Path(path)
+
+    def on_train_end(self, logs=None):
+        with atomic_path(self.path) as tmp:  # tmp ends in .keras, as save() wants
+            self.model.save(tmp)
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
