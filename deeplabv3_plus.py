@@ -16,22 +16,17 @@ are the 20 human parts of the
 set: hair, face, left arm, right shoe, and so on, plus the background.
 
 [DeepLabV3+](https://arxiv.org/abs/1802.02611) is an encoder-decoder network. Its
-encoder is [DeepLabV3](https://arxiv.org/abs/1706.05587): a classification backbone
-(ResNet50 here) whose last layers are replaced by *atrous* (dilated) convolutions,
-so the feature map stays at 1/16 of the input resolution (the *output stride*)
-instead of shrinking to 1/32. A dilated 3x3 convolution spreads its nine taps over a
-wider window, so it sees more context without losing resolution and without extra
-parameters. The encoder ends in *Dilated Spatial Pyramid Pooling*: the same
-features seen at several dilation rates at once, so that both small parts (a glove)
-and large ones (a coat) get the right context. The decoder then upsamples the
-coarse encoder output by 4, mixes in sharp low-level features from early in the
-backbone, and upsamples to the input size, which recovers crisp boundaries.
+encoder, [DeepLabV3](https://arxiv.org/abs/1706.05587), uses *atrous* (dilated)
+convolutions: a dilated 3x3 convolution spreads its nine taps over a wider window,
+so it sees more context with no extra parameters and no loss of resolution; the
+feature map stays at 1/16 of the input (the *output stride*). The decoder upsamples
+it and mixes in sharp low-level features, which recovers crisp boundaries.
 
-This file is a script, a notebook and a module at once: each section defines its
-functions and then runs them in an `if RUN:` block, so a notebook shows every
-result under the text that explains it, while `import deeplabv3_plus` runs nothing.
-Everything that is not DeepLabV3+ itself (downloads, file checks, flags, resuming,
-clear error messages) lives in the `deeplab_support` package beside this file.
+This file is a script, a notebook and a module: each section defines its functions,
+then runs them in an `if RUN:` block, so a notebook shows every result under the
+text that explains it, while `import deeplabv3_plus` runs nothing. What is not
+DeepLabV3+ itself (downloads, file checks, flags, resuming, error messages) lives in
+the `deeplab_support` package beside this file.
 """
 
 """
@@ -72,9 +67,8 @@ if RUN:
 """
 ## Downloading the data
 
-CIHP has 38,280 images of people, each labelled pixel by pixel. We train on a small
-subset, which is enough to see the model learn. `--download` fetches and extracts
-the official zip, as this shell block would:
+CIHP has 38,280 images of people, each labelled pixel by pixel; a subset of it is
+enough to see the model learn. `--download` fetches and extracts it, as here:
 """
 
 """shell
@@ -86,10 +80,8 @@ unzip -q instance-level-human-parsing.zip -d data/
 The extracted folder holds `Training/Images/*.jpg`, the matching label masks in
 `Training/Category_ids/*.png` (one class id per pixel) and `human_colormap.mat`, the
 colour of each class. Without CIHP on disk, a synthetic set of cartoon people is
-written in the very same layout, so everything below also runs offline.
-
-Before training, every chosen image and mask is decoded once, so that a broken
-file stops the run with its name instead of crashing it halfway through.
+written in the same layout, so everything below also runs offline. Every chosen
+file is decoded once first, so a broken one stops the run with its name.
 """
 
 if RUN and args.train:
@@ -100,21 +92,16 @@ if RUN and args.train:
 """
 ## Creating a TensorFlow Dataset
 
-Images are decoded as three channels whatever their format and resized bilinearly.
-Masks must be treated differently: their pixels are class *ids*, not intensities.
-Bilinear resizing would blend a "Face" pixel (13) and a "Background" pixel (0)
-into a 6 or a 7, a "Dress" or a "Coat", along every boundary: labels that are not
-in the annotation. Nearest-neighbour resizing only ever copies an existing id.
+Images are resized bilinearly, but masks must not be: their pixels are class
+*ids*, not intensities. Bilinear resizing would blend a "Face" pixel (13) and a
+"Background" pixel (0) into a 6 or a 7, a "Dress" or a "Coat", along every
+boundary. Nearest-neighbour resizing only ever copies an existing id.
 
-Decoded, resized images are cached as `uint8`, so every epoch after the first reads
-from memory. Training batches are shuffled and drop the last partial batch so every
-step has the same shape; validation keeps every image.
-
+Resized images are cached as `uint8`, so epochs after the first read from memory.
 With 200 images a model soon memorises its training set, so training images are
-*augmented*: randomly mirrored, zoomed in and cropped, and slightly recoloured.
-Mirroring needs care in human parsing: a mirrored person's left arm becomes their
-right arm, so the mask's left and right classes must swap too, or the model would
-learn that left and right are the same thing.
+*augmented*: mirrored, zoomed and cropped, recoloured. Mirroring needs care: a
+mirrored person's left arm becomes their right arm, so the mask's left and right
+classes must swap too, or the model would learn that they are the same thing.
 """
 
 # A mirrored person swaps sides: Left-arm (14) becomes Right-arm (15), and so on.
@@ -123,21 +110,16 @@ FLIP_CLASSES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 14, 17, 16, 19
 
 def read_image(image_path, image_size, mask=False):
     """Read an image (bilinear resize) or a mask (nearest neighbour) as uint8."""
-    size = [image_size, image_size]
+    size, data = [image_size, image_size], tf_io.read_file(image_path)
     if mask:
-        mask = tf_image.decode_png(tf_io.read_file(image_path), channels=1)
-        return tf_image.resize(mask, size, method="nearest")
-    image = tf_image.decode_image(
-        tf_io.read_file(image_path), channels=3, expand_animations=False
-    )
+        return tf_image.resize(tf_image.decode_png(data, 1), size, method="nearest")
+    image = tf_image.decode_image(data, channels=3, expand_animations=False)
     return tf_dtypes.saturate_cast(tf_math.round(tf_image.resize(image, size)), "uint8")
 
 
 def load_data(image_path, mask_path, image_size):
     """Load one (image, mask) pair at the training size."""
-    image = read_image(image_path, image_size)
-    mask = read_image(mask_path, image_size, mask=True)
-    return image, mask
+    return read_image(image_path, image_size), read_image(mask_path, image_size, True)
 
 
 def mirror(image, mask):
@@ -160,9 +142,8 @@ def augment(image, mask, image_size):
     image = tf_image.crop_to_bounding_box(image, top, left, image_size, image_size)
     mask = tf_image.crop_to_bounding_box(mask, top, left, image_size, image_size)
     image = tf_image.random_brightness(image / 255, 0.1)
-    image = tf_image.random_saturation(
-        tf_image.random_contrast(image, 0.8, 1.2), 0.8, 1.2
-    )
+    image = tf_image.random_contrast(image, 0.8, 1.2)
+    image = tf_image.random_saturation(image, 0.8, 1.2)
     return tf_dtypes.saturate_cast(tf_math.round(image * 255), "uint8"), mask
 
 
@@ -173,18 +154,13 @@ def data_generator(
     image_paths, mask_paths = (list(paths) for paths in zip(*pairs))
     dataset = tf_data.Dataset.from_tensor_slices((image_paths, mask_paths))
     if training and not cache:  # shuffle file names, not decoded images
-        dataset = dataset.shuffle(len(pairs), reshuffle_each_iteration=True)
-    dataset = dataset.map(
-        lambda i, m: load_data(i, m, image_size), num_parallel_calls=tf_data.AUTOTUNE
-    )
+        dataset = dataset.shuffle(len(pairs))
+    dataset = dataset.map(lambda i, m: load_data(i, m, image_size), tf_data.AUTOTUNE)
     if cache:
         dataset = dataset.cache()
-        if training:
-            dataset = dataset.shuffle(len(pairs), reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(len(pairs)) if training else dataset
     if augmented:
-        dataset = dataset.map(
-            lambda i, m: augment(i, m, image_size), num_parallel_calls=tf_data.AUTOTUNE
-        )
+        dataset = dataset.map(lambda i, m: augment(i, m, image_size), tf_data.AUTOTUNE)
     dataset = dataset.batch(batch_size, drop_remainder=training)
     return dataset.map(to_model_inputs).prefetch(tf_data.AUTOTUNE)
 
@@ -195,35 +171,31 @@ def to_model_inputs(images, masks):
 
 
 if RUN and args.train:
+    size, batch = args.image_size, args.batch_size
     train_dataset = data_generator(
-        train_pairs, args.image_size, args.batch_size, True, args.augment, args.cache
+        train_pairs, size, batch, True, args.augment, args.cache
     )
-    val_dataset = data_generator(
-        val_pairs, args.image_size, args.batch_size, cache=args.cache
-    )
+    val_dataset = data_generator(val_pairs, size, batch, cache=args.cache)
     val_dataset = devices.pad_batches(val_dataset, args.distribute)  # see Training
     print("Train Dataset:", train_dataset)
-    print("Val Dataset:", val_dataset)
 
 """
 ## Building the DeepLabV3+ model
 
-DeepLabV3+ reuses a ResNet50 pretrained on ImageNet. Its ImageNet preprocessing
-(RGB to BGR, subtract the mean pixel) sits inside the model, so the model takes raw
-0..255 pixels. We tap two layers of the backbone: `conv4_block6_2_relu`, at 1/16 of
-the input, feeds the encoder; `conv2_block3_2_relu`, at 1/4, gives the decoder its
-low-level detail.
+The backbone is a ResNet50 pretrained on ImageNet, with its preprocessing (RGB to
+BGR, minus the mean pixel) inside the model, which takes raw 0..255 pixels. Its
+`conv4_block6_2_relu` layer, at 1/16 of the input, feeds the encoder;
+`conv2_block3_2_relu`, at 1/4, gives the decoder its low-level detail.
 
-The *Dilated Spatial Pyramid Pooling* module looks at the encoder features five
-ways at once: globally (average pooling of the whole map, broadcast back), with a
-1x1 convolution, and with 3x3 convolutions dilated by 6, 12 and 18. A 1x1 block
-fuses the five views.
+*Dilated Spatial Pyramid Pooling* looks at the encoder features five ways at once:
+pooled over the whole map, through a 1x1 convolution, and through 3x3 convolutions
+dilated by 6, 12 and 18, so that both small parts (a glove) and large ones (a coat)
+get the right context. A 1x1 block fuses the five views.
 
-On small inputs a dilation can be larger than the feature map itself (a 96x96
-image gives a 6x6 map): then the eight outer taps of a 3x3 kernel only ever read
-the zero padding. A dilation equal to the map's size reads the same zeros, so
-`convolution_block` clamps it to the map. The function and the weights are the
-same; small-image runs on a CPU get much faster.
+On a small input a dilation can exceed the feature map (a 96x96 image gives a 6x6
+map): the outer taps then read only zero padding, and so does a dilation equal to
+the map's size. `convolution_block` clamps it so: same function, same weights,
+much faster small-image runs on a CPU.
 """
 
 
@@ -249,10 +221,7 @@ def DilatedSpatialPyramidPooling(dspp_input):
     dims = dspp_input.shape
     x = layers.AveragePooling2D(pool_size=(dims[-3], dims[-2]))(dspp_input)
     x = convolution_block(x, kernel_size=1, use_bias=True)
-    out_pool = layers.UpSampling2D(
-        size=(dims[-3] // x.shape[1], dims[-2] // x.shape[2]),
-        interpolation="bilinear",
-    )(x)
+    out_pool = layers.UpSampling2D(dims[-3:-1], interpolation="bilinear")(x)
     out_1 = convolution_block(dspp_input, kernel_size=1, dilation_rate=1)
     out_6 = convolution_block(dspp_input, kernel_size=3, dilation_rate=6)
     out_12 = convolution_block(dspp_input, kernel_size=3, dilation_rate=12)
@@ -267,23 +236,19 @@ low-level features, projected to 48 channels so they do not drown the encoder's 
 Two 3x3 blocks refine the mix; a 1x1 convolution turns each pixel's 256 features
 into 20 class scores (logits).
 
-One exact rewrite saves a lot of work. The original upsamples the 256-channel
-features to full size and then applies the 1x1 classifier. But bilinear upsampling
-makes each output pixel a weighted average of input pixels (weights summing to 1),
-and a 1x1 convolution is an affine map applied to each pixel alone, so the two
-commute. Classifying at 1/4 resolution and upsampling the 20 logits gives the same
-function with the same weights, and never builds a 512x512x256 tensor.
+The original upsamples the 256 channels to full size before that 1x1 classifier.
+But bilinear upsampling averages neighbouring pixels with weights that sum to 1,
+and a 1x1 convolution is an affine map of each pixel alone, so the two commute:
+classifying at 1/4 resolution and upsampling the 20 logits is the same function
+with the same weights, and never builds a 512x512x256 tensor.
 
-Trained from scratch (`--weights none`, as in `--quick`), BatchNorm's moving
-averages need care: with Keras's default momentum of 0.99 they lag hundreds of
-steps behind the weights, and validation, which uses them, scores a loss in the
-hundreds after the first epoch. A momentum of 0.9 lets them keep up.
+From scratch (`--weights none`, as in `--quick`), BatchNorm's moving averages lag
+hundreds of steps behind the weights at Keras's default momentum of 0.99, and
+validation, which uses them, sees a loss in the hundreds. Momentum 0.9 keeps up.
 """
 
 
-def DeeplabV3Plus(
-    image_size, num_classes, backbone_weights=None, classify_then_upsample=True
-):
+def DeeplabV3Plus(image_size, num_classes, backbone_weights=None):
     """Build DeepLabV3+ on a ResNet50 backbone; it returns logits at input size."""
     model_input = keras.Input(shape=(image_size, image_size, 3))
     # ResNet50's ImageNet preprocessing: RGB to BGR, minus the mean pixel. As a layer
@@ -295,32 +260,15 @@ def DeeplabV3Plus(
     )
     x = resnet50.get_layer("conv4_block6_2_relu").output
     x = DilatedSpatialPyramidPooling(x)
-    input_a = layers.UpSampling2D(
-        size=(image_size // 4 // x.shape[1], image_size // 4 // x.shape[2]),
-        interpolation="bilinear",
-    )(x)
+    input_a = layers.UpSampling2D(4, interpolation="bilinear")(x)
     input_b = resnet50.get_layer("conv2_block3_2_relu").output
     input_b = convolution_block(input_b, num_filters=48, kernel_size=1)
     x = layers.Concatenate(axis=-1)([input_a, input_b])
     x = convolution_block(convolution_block(x))
     # Logits stay float32 under mixed precision, so the loss is computed exactly.
-    classify = layers.Conv2D(
-        num_classes, kernel_size=1, padding="same", dtype="float32"
-    )
-    upsample = layers.UpSampling2D(
-        size=(image_size // x.shape[1], image_size // x.shape[2]),
-        interpolation="bilinear",
-        dtype="float32",
-    )
-    x = upsample(classify(x)) if classify_then_upsample else classify(upsample(x))
-    return keras.Model(inputs=model_input, outputs=x)
-
-
-def set_batchnorm_momentum(model, momentum):
-    """Let BatchNorm's moving statistics follow the weights faster."""
-    for layer in model.layers:
-        if isinstance(layer, layers.BatchNormalization):
-            layer.momentum = momentum
+    classify = layers.Conv2D(num_classes, 1, padding="same", dtype="float32")
+    upsample = layers.UpSampling2D(4, interpolation="bilinear", dtype="float32")
+    return keras.Model(inputs=model_input, outputs=upsample(classify(x)))
 
 
 if RUN and args.train:
@@ -328,8 +276,9 @@ if RUN and args.train:
         backbone = files.backbone_weights(args.weights)  # ImageNet, or None
         model = DeeplabV3Plus(args.image_size, NUM_CLASSES, backbone)
         files.load_weights(model, args.weights)  # --weights FILE: a saved model
-    if args.weights == "none":
-        set_batchnorm_momentum(model, 0.9)
+    for layer in model.layers:  # from scratch, see above
+        if args.weights == "none" and isinstance(layer, layers.BatchNormalization):
+            layer.momentum = 0.9
     model.summary()
 
 """
@@ -343,15 +292,10 @@ so a model that predicts only background already scores high. *Mean IoU* average
 over the classes, the overlap between predicted and true regions divided by their
 union, so a tiny class like Sunglasses counts as much as Background.
 
-Keras compiles the training step with XLA where that pays off (`jit_compile="auto"`),
-and with `--precision mixed_bfloat16` (the default on GPUs) layers compute in
-bfloat16 and keep float32 weights. Keras callbacks save the run as it goes: a
-backup after every epoch (so `--resume` continues an interrupted run), the best
-model by validation mean IoU, and a CSV log.
-
-With `--distribute` on JAX every batch must split evenly over the devices, so the
-last validation batch is padded with copies weighted 0. The loss averages over the
-weights (`mean_with_sample_weight`), so those copies change no score.
+With `--precision mixed_bfloat16` (the default on GPUs) layers compute in bfloat16
+and keep float32 weights. Keras callbacks save the run as it goes: a backup after
+every epoch (so `--resume` continues an interrupted run), the best model by
+validation mean IoU, and a CSV log.
 """
 
 
@@ -375,7 +319,6 @@ def compile_model(model, optimizer, num_classes):
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
             keras.metrics.MeanIoU(num_classes, sparse_y_pred=False, name="mean_iou"),
         ],
-        jit_compile="auto",
     )
 
 
@@ -398,14 +341,11 @@ if RUN and args.train:
 """
 ## Inference using Colormap Overlay
 
-The model outputs 20 logits per pixel; the predicted class is the largest. To look
-at a prediction we paint each class with its colour from `human_colormap.mat`
-(scaled by 255, for full-strength colours) and blend that colour mask over the
-photo.
-
-*Flip test-time augmentation* (`--tta flip`) predicts the image and its mirror,
-swaps the mirror's left and right classes back, and averages the two sets of
-logits: a cheap way to a slightly better and symmetric prediction.
+The predicted class of a pixel is its largest logit. To look at a prediction we
+paint each class with its colour from `human_colormap.mat` (scaled by 255, for
+full-strength colours) and blend that colour mask over the photo. *Flip test-time
+augmentation* (`--tta flip`) also predicts the mirrored image, swaps its left and
+right classes back, and averages the two sets of logits.
 """
 
 
@@ -437,28 +377,19 @@ def get_overlay(image, colored_mask):
 
 def plot_predictions(images, masks, colormap, model, title):
     """Show image | overlay | prediction | ground truth for each image."""
+    names = ["image", "overlay", "prediction", "ground truth"]
     figure, axes = plt.subplots(len(images), 4, figsize=(12, 3 * len(images)))
-    for row, image, mask in zip(np.atleast_2d(axes), images, masks):
-        image = np.asarray(image).astype(np.uint8)
-        colored = decode_segmentation_masks(
-            infer(model, image), colormap, len(colormap)
-        )
-        truth = decode_segmentation_masks(mask[..., 0], colormap, len(colormap))
+    for row, image, mask in zip(np.atleast_2d(axes), images.astype("uint8"), masks):
+        colored = decode_segmentation_masks(infer(model, image), colormap, 20)
+        truth = decode_segmentation_masks(mask[..., 0], colormap, 20)
         panels = [image, get_overlay(image, colored), colored, truth]
-        for ax, panel, name in zip(
-            row, panels, ["image", "overlay", "prediction", "ground truth"]
-        ):
+        for ax, panel, name in zip(row, panels, names):
             ax.imshow(panel)
             ax.set_title(name)
             ax.axis("off")
     figure.suptitle(title)
     return figure
 
-
-if RUN and args.train:
-    colormap = files.load_colormap(root, NUM_CLASSES)
-    preview = data_generator(train_pairs[:4], args.image_size, 4, cache=False)
-    images, masks = (np.asarray(batch) for batch in next(iter(preview)))
 
 """
 ### Inference on Train Images
@@ -467,6 +398,9 @@ The model has seen these images, so they show how well it fits its training data
 """
 
 if RUN and args.train:
+    colormap = files.load_colormap(root, NUM_CLASSES)
+    preview = data_generator(train_pairs[:4], args.image_size, 4, cache=False)
+    images, masks = (np.asarray(batch) for batch in next(iter(preview)))
     figure = plot_predictions(images, masks, colormap, model, "Train images")
     run.save_figure(figure, "predictions_train.png")
 
@@ -485,13 +419,11 @@ if RUN and args.train:
 """
 ## Evaluating at full resolution
 
-The validation scores during training are computed on images squeezed to the
-training size. Human-parsing papers report CIHP results at each image's original
-resolution instead, so that is what the final evaluation does: predict at the
-training size, resize the 20 logits back to the original size bilinearly (smooth
-scores, not hard ids), and only then take the argmax. All scores come from one
-confusion matrix over the whole validation set, so that large images count for
-more pixels, as they do in the benchmarks.
+Validation during training scores images squeezed to the training size, but
+human-parsing papers score each image at its original resolution. So does this
+evaluation: predict at the training size, resize the 20 logits back bilinearly
+(smooth scores, not hard ids), and only then take the argmax. All scores come from
+one confusion matrix over the whole validation set.
 """
 
 
@@ -520,20 +452,19 @@ if RUN and args.train:
 """
 ## Using a trained model
 
-A saved `model.keras` is a plain Keras model: it loads with
-`keras.saving.load_model` anywhere. The script's other modes put it to work:
-`--predict photo.jpg folder/` writes each photo's colour mask and overlay at the
-photo's own size, `--evaluate model.keras` scores it as above, and
-`--export onnx` or `--export saved_model` writes it for use without Keras.
+A saved `model.keras` is a plain Keras model that `keras.saving.load_model` loads
+anywhere. `--predict photo.jpg folder/` writes each photo's colour mask and overlay
+at its own size, `--evaluate model.keras` scores a model as above, `--export onnx`
+(or `saved_model`) writes it for use without Keras, and `python demo.py` serves it
+in an interactive web page, like the original's Hugging Face Space.
 """
 
 if RUN and args.predict:
     model = cli.load_model(args.model, "--model")
     colormap = files.load_colormap(args.data_dir, NUM_CLASSES)
+    size = model.input_shape[1]
     for photo, output in cli.photo_outputs(args.predict, args.output_dir):
-        image, predicted = predict_full_resolution(
-            model, photo, model.input_shape[1], args.flip
-        )
+        image, predicted = predict_full_resolution(model, photo, size, args.flip)
         colored = decode_segmentation_masks(predicted, colormap, NUM_CLASSES)
         cli.save_prediction(output, colored, get_overlay(image, colored), predicted)
 

@@ -446,8 +446,8 @@ def _background(rng, height, width):
 def _place_figures(rng, image, mask):
     """Draw one to three people, smaller (farther) ones first."""
     height, width = mask.shape
-    count = rng.choice([1, 2, 3], p=[0.6, 0.3, 0.1])
-    heights = np.sort(rng.uniform(0.55, 0.95, count) * height)
+    count = rng.choice([1, 2, 3], p=[0.7, 0.25, 0.05])
+    heights = np.sort(rng.uniform(0.75, 0.95, count) * height)
     # One shared fraction of the free space above the feet keeps a ground
     # plane: nearer (taller) people stand lower, so they overlap plausibly.
     ground = rng.uniform(0, 1)
