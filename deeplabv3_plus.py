@@ -77,11 +77,10 @@ unzip -q instance-level-human-parsing.zip -d data/
 """
 
 """
-The extracted folder holds `Training/Images/*.jpg`, the matching label masks in
-`Training/Category_ids/*.png` (one class id per pixel) and `human_colormap.mat`, the
-colour of each class. Without CIHP on disk, a synthetic set of cartoon people is
-written in the same layout, so everything below also runs offline. Every chosen
-file is decoded once first, so a broken one stops the run with its name.
+It holds `Training/Images/*.jpg`, their label masks in `Training/Category_ids/`
+(one class id per pixel) and `human_colormap.mat`, the colour of each class.
+Without CIHP on disk, a synthetic set of cartoon people is written in the same
+layout, so everything below also runs offline.
 """
 
 if RUN and args.train:
@@ -97,11 +96,10 @@ Images are resized bilinearly, but masks must not be: their pixels are class
 "Background" pixel (0) into a 6 or a 7, a "Dress" or a "Coat", along every
 boundary. Nearest-neighbour resizing only ever copies an existing id.
 
-Resized images are cached as `uint8`, so epochs after the first read from memory.
-With 200 images a model soon memorises its training set, so training images are
-*augmented*: mirrored, zoomed and cropped, recoloured. Mirroring needs care: a
-mirrored person's left arm becomes their right arm, so the mask's left and right
-classes must swap too, or the model would learn that they are the same thing.
+Resized images are cached as `uint8`. With 200 images a model soon memorises its
+training set, so training images are *augmented*: mirrored, zoomed and cropped,
+recoloured. A mirrored person's left arm becomes their right arm, so the mask's
+left and right classes must swap too, or the model would learn they are the same.
 """
 
 # A mirrored person swaps sides: Left-arm (14) becomes Right-arm (15), and so on.
@@ -161,13 +159,8 @@ def data_generator(
         dataset = dataset.shuffle(len(pairs)) if training else dataset
     if augmented:
         dataset = dataset.map(lambda i, m: augment(i, m, image_size), tf_data.AUTOTUNE)
-    dataset = dataset.batch(batch_size, drop_remainder=training)
-    return dataset.map(to_model_inputs).prefetch(tf_data.AUTOTUNE)
-
-
-def to_model_inputs(images, masks):
-    """Cast a batch to what the model takes: float pixels, integer labels."""
-    return tf_dtypes.cast(images, "float32"), tf_dtypes.cast(masks, "int32")
+    # Batches stay uint8, a quarter of the bytes to move; Keras casts them itself.
+    return dataset.batch(batch_size, drop_remainder=training).prefetch(tf_data.AUTOTUNE)
 
 
 if RUN and args.train:
@@ -182,10 +175,9 @@ if RUN and args.train:
 """
 ## Building the DeepLabV3+ model
 
-The backbone is a ResNet50 pretrained on ImageNet, with its preprocessing (RGB to
-BGR, minus the mean pixel) inside the model, which takes raw 0..255 pixels. Its
-`conv4_block6_2_relu` layer, at 1/16 of the input, feeds the encoder;
-`conv2_block3_2_relu`, at 1/4, gives the decoder its low-level detail.
+The backbone is an ImageNet ResNet50 with its preprocessing (RGB to BGR, minus the
+mean pixel) inside, so the model takes raw 0..255 pixels. `conv4_block6_2_relu`, at
+1/16 of the input, feeds the encoder; `conv2_block3_2_relu`, at 1/4, the decoder.
 
 *Dilated Spatial Pyramid Pooling* looks at the encoder features five ways at once:
 pooled over the whole map, through a 1x1 convolution, and through 3x3 convolutions
@@ -251,8 +243,7 @@ validation, which uses them, sees a loss in the hundreds. Momentum 0.9 keeps up.
 def DeeplabV3Plus(image_size, num_classes, backbone_weights=None):
     """Build DeepLabV3+ on a ResNet50 backbone; it returns logits at input size."""
     model_input = keras.Input(shape=(image_size, image_size, 3))
-    # ResNet50's ImageNet preprocessing: RGB to BGR, minus the mean pixel. As a layer
-    # it keeps the mean inside exported graphs instead of asking for it as an input.
+    # RGB to BGR, minus the mean pixel: as layers, exports keep the mean inside.
     bgr = ops.flip(model_input, axis=-1)
     preprocessed = layers.Rescaling(1.0, IMAGENET_MEAN_BGR, dtype="float32")(bgr)
     resnet50 = keras.applications.ResNet50(
@@ -284,18 +275,15 @@ if RUN and args.train:
 """
 ## Training
 
-The model ends in logits, so the loss is `SparseCategoricalCrossentropy` with
-`from_logits=True`, which compares each pixel's 20 scores with its integer label.
-
-Pixel accuracy alone flatters a segmentation model: background covers most pixels,
-so a model that predicts only background already scores high. *Mean IoU* averages,
-over the classes, the overlap between predicted and true regions divided by their
-union, so a tiny class like Sunglasses counts as much as Background.
+The loss, `SparseCategoricalCrossentropy(from_logits=True)`, compares each pixel's
+20 logits with its integer label. Pixel accuracy alone flatters a segmentation
+model: background covers most pixels, so predicting only background already scores
+high. *Mean IoU* averages, over the classes, the overlap of predicted and true
+regions divided by their union, so Sunglasses counts as much as Background.
 
 With `--precision mixed_bfloat16` (the default on GPUs) layers compute in bfloat16
 and keep float32 weights. Keras callbacks save the run as it goes: a backup after
-every epoch (so `--resume` continues an interrupted run), the best model by
-validation mean IoU, and a CSV log.
+every epoch (for `--resume`), the best model by validation mean IoU, a CSV log.
 """
 
 
@@ -341,11 +329,10 @@ if RUN and args.train:
 """
 ## Inference using Colormap Overlay
 
-The predicted class of a pixel is its largest logit. To look at a prediction we
-paint each class with its colour from `human_colormap.mat` (scaled by 255, for
-full-strength colours) and blend that colour mask over the photo. *Flip test-time
-augmentation* (`--tta flip`) also predicts the mirrored image, swaps its left and
-right classes back, and averages the two sets of logits.
+A pixel's class is its largest logit. We paint each class with its colour from
+`human_colormap.mat` (scaled by 255, for full-strength colours) and blend that mask
+over the photo. *Flip test-time augmentation* (`--tta flip`) also predicts the
+mirrored image, swaps its left and right classes back, and averages the logits.
 """
 
 

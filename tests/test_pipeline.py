@@ -102,8 +102,8 @@ def test_training_batches_have_fixed_shapes_and_types(toy_root):
     batches = [(np.asarray(x), np.asarray(y)) for x, y in dataset]
     assert len(batches) == 2  # 10 images, batch 4: the remainder is dropped
     for images, masks in batches:
-        assert images.shape == (4, 64, 64, 3) and images.dtype == np.float32
-        assert masks.shape == (4, 64, 64, 1) and masks.dtype == np.int32
+        assert images.shape == (4, 64, 64, 3) and images.dtype == np.uint8
+        assert masks.shape == (4, 64, 64, 1) and masks.dtype == np.uint8
         assert masks.min() >= 0 and masks.max() < 20
 
 
