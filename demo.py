@@ -1,11 +1,164 @@
-"""Serve a trained DeepLabV3+ in the browser: `python demo.py --model model.keras`."""
+"""An interactive page for a trained model: upload a photo, see its parts.
 
+`python demo.py --model outputs/model.keras` serves a Gradio app on 127.0.0.1.
+The model is loaded once; every prediction runs at the model's input size and is
+shown at the photo's own size, as `--predict` writes it. A bad upload gets a
+message in the page, never a crash of the server.
+"""
+
+import argparse
+import html
 import sys
+import socket
+import tempfile
+import time
+from pathlib import Path
 
-from deeplab_support import UserError, cli, demo
+import cv2
+from PIL import Image, UnidentifiedImageError
+
+from deeplab_support import UserError, cli, files, metrics  # first: quiets TensorFlow
+
+import deeplabv3_plus as tutorial
+from data import make_toy_people
+
+MAX_PIXELS = 25_000_000  # larger uploads are refused: 25 MP takes long on a CPU
+EXAMPLES_DIR = Path(tempfile.gettempdir()) / "deeplabv3_plus_demo"  # rendered here
+EXAMPLE_INDICES = [3, 11, 25]  # synthetic people, rendered at start
+
+
+def parse_args(argv=None):
+    """Read demo.py's flags."""
+    parser = argparse.ArgumentParser(
+        prog="demo.py", description="Segment photos in the browser."
+    )
+    parser.add_argument("--model", default="outputs/model.keras", help="a .keras")
+    parser.add_argument("--port", type=int, help="local port (default: a free one)")
+    parser.add_argument(
+        "--tta", choices=["none", "flip"], default="none", help="flip averaging"
+    )
+    return parser.parse_args(argv)
+
+
+def free_port():
+    """A TCP port on the loopback address that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def write_examples(folder=EXAMPLES_DIR):
+    """Render a few synthetic people as PNG files; return their paths."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index in EXAMPLE_INDICES:
+        path = folder / f"person_{index}.png"
+        if not path.exists():
+            image, _ = make_toy_people.render_sample(7, index, 240, 320)
+            cv2.imwrite(str(path), image[..., ::-1])
+        paths.append(str(path))
+    return paths
+
+
+def check_upload(path):
+    """Refuse what is not a JPEG or PNG photo of a sensible size, with a reason."""
+    if not path:
+        raise UserError("no image was given; upload a photo or pick an example")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, OSError) as error:
+        raise UserError(f"this file is not an image ({error})") from None
+    if width * height > MAX_PIXELS:
+        raise UserError(
+            f"the image is {width}x{height} pixels, more than "
+            f"{MAX_PIXELS // 1_000_000} megapixels; downscale it and try again"
+        )
+
+
+class Segmenter:
+    """The model, loaded once, and the function that the page calls."""
+
+    def __init__(self, model_path, flip=False):
+        self.model = cli.load_model(model_path, "--model")
+        self.size = self.model.input_shape[1]
+        self.flip = flip
+        self.colormap = files.load_colormap(None, len(files.CLASS_NAMES))
+
+    def __call__(self, path):
+        """Return (overlay, colour mask, legend HTML, message) for one photo."""
+        try:
+            check_upload(path)
+            start = time.perf_counter()
+            image, predicted = tutorial.predict_full_resolution(
+                self.model, path, self.size, self.flip
+            )
+            seconds = time.perf_counter() - start
+        except UserError as error:
+            return None, None, "", f"**Cannot segment this file:** {error}"
+        except Exception as error:  # the page must answer whatever was uploaded
+            return None, None, "", f"**Prediction failed:** {type(error).__name__}"
+        colored = tutorial.decode_segmentation_masks(
+            predicted, self.colormap, len(self.colormap)
+        )
+        tta = ", flip TTA" if self.flip else ""
+        message = (
+            f"{image.shape[1]}x{image.shape[0]} px, predicted in "
+            f"{seconds * 1000:.0f} ms ({self.size} px model input{tta})"
+        )
+        overlay = tutorial.get_overlay(image, colored)
+        return overlay, colored, self.legend(predicted), message
+
+    def legend(self, predicted):
+        """An HTML list of the classes found, with colour and share of the image."""
+        shares = metrics.class_shares(predicted, files.CLASS_NAMES)
+        rows = []
+        for name, share in shares.items():
+            r, g, b = self.colormap[files.CLASS_NAMES.index(name)]
+            swatch = (
+                f'<span style="display:inline-block;width:1em;height:1em;'
+                f'background:rgb({r},{g},{b});border:1px solid #888"></span>'
+            )
+            rows.append(f"<li>{swatch} {html.escape(name)}: {share:.1%}</li>")
+        return f"<ul style='list-style:none;padding:0'>{''.join(rows)}</ul>"
+
+
+def build_app(segmenter, examples):
+    """The Gradio page: an input photo, overlay, mask, legend and timing."""
+    import gradio as gr  # only the demo needs Gradio
+
+    first = segmenter(examples[0])  # the page opens with a real prediction
+    with gr.Blocks(title="DeepLabV3+ human parsing") as app:
+        gr.Markdown("# DeepLabV3+ human parsing\nUpload a photo of people.")
+        with gr.Row():
+            photo = gr.Image(
+                examples[0], type="filepath", label="Photo", sources=["upload"]
+            )
+            overlay = gr.Image(first[0], label="Overlay", format="png")
+            mask = gr.Image(first[1], label="Colour mask", format="png")
+        with gr.Row():
+            legend = gr.HTML(first[2], label="Classes found")
+            message = gr.Markdown(first[3])
+        button = gr.Button("Segment", variant="primary")
+        gr.Examples(examples, inputs=photo)
+        outputs = [overlay, mask, legend, message]
+        button.click(segmenter, inputs=photo, outputs=outputs, api_name="segment")
+        photo.change(segmenter, inputs=photo, outputs=outputs)
+    return app
+
+
+def main(argv=None):
+    """Load the model, render the examples, serve the page until stopped."""
+    args = parse_args(argv)
+    segmenter = Segmenter(args.model, flip=args.tta == "flip")
+    app = build_app(segmenter, write_examples())
+    port = args.port or free_port()
+    print(f"Demo on http://127.0.0.1:{port} (Ctrl-C stops it)", flush=True)
+    app.launch(server_name="127.0.0.1", server_port=port, quiet=True)
+
 
 if __name__ == "__main__":
     try:
-        demo.main()
+        main()
     except UserError as error:
         sys.exit(cli.explain(error))

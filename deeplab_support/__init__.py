@@ -9,7 +9,7 @@
 - `metrics`: confusion-matrix scores and their plots.
 - `devices`: mixed precision and data-parallel training with Keras's own APIs.
 - `export`: `--export onnx|saved_model`, a float32 graph with one input.
-- `demo`: the Gradio page that `demo.py` serves.
+- `notebook`: the tutorial as a Jupyter notebook, the way keras.io converts it.
 
 Each of them raises `UserError` for problems the user can fix.
 """

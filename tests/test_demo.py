@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import demo
 from conftest import ROOT, run_tutorial
-from deeplab_support import UserError, demo
+from deeplab_support import UserError
 
 
 @pytest.fixture(scope="module")
