@@ -1,0 +1,21 @@
+"""The first command a newcomer runs trains a model that visibly works."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+
+@pytest.mark.slow
+def test_the_quick_preset_reaches_a_useful_mean_iou(tmp_path):
+    command = [sys.executable, str(ROOT / "deeplabv3_plus.py"), "--quick"]
+    command += ["--output-dir", str(tmp_path / "outputs")]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-2000:]
+    metrics = json.loads((tmp_path / "outputs" / "metrics.json").read_text())
+    assert metrics["val_mean_iou"] >= 0.30
+    assert metrics["full_resolution_mean_iou"] >= 0.30
+    assert (tmp_path / "outputs" / "predictions_val.png").is_file()
