@@ -8,6 +8,7 @@ message in the page, never a crash of the server.
 
 import argparse
 import html
+import os
 import sys
 import socket
 import tempfile
@@ -53,9 +54,10 @@ def write_examples(folder=EXAMPLES_DIR):
     paths = []
     for index in EXAMPLE_INDICES:
         path = folder / f"person_{index}.png"
-        if not path.exists():
-            image, _ = make_toy_people.render_sample(7, index, 240, 320)
-            cv2.imwrite(str(path), image[..., ::-1])
+        image, _ = make_toy_people.render_sample(7, index, 240, 320)  # milliseconds
+        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+        cv2.imwrite(str(tmp), image[..., ::-1])
+        os.replace(tmp, path)  # another demo may be reading the same folder
         paths.append(str(path))
     return paths
 
