@@ -187,7 +187,8 @@ def explain(error):
     args = getattr(start, "args", None)
     output_dir = getattr(args, "output_dir", "outputs")
     if isinstance(error, KeyboardInterrupt):
-        message = runs.interrupted_message(output_dir)
+        training = getattr(args, "train", False)
+        message = runs.interrupted_message(output_dir) if training else "Interrupted."
         print(f"\n{message}", file=sys.stderr)
         return 130
     if isinstance(error, RuntimeError) and "NaN or Inf loss" in str(error):
