@@ -22,11 +22,10 @@ so it sees more context with no extra parameters and no loss of resolution; the
 feature map stays at 1/16 of the input (the *output stride*). The decoder upsamples
 it and mixes in sharp low-level features, which recovers crisp boundaries.
 
-This file is a script, a notebook and a module: each section defines its functions,
-then runs them in an `if RUN:` block, so a notebook shows every result under the
-text that explains it, while `import deeplabv3_plus` runs nothing. What is not
-DeepLabV3+ itself (downloads, file checks, flags, resuming, error messages) lives in
-the `deeplab_support` package beside this file.
+This file is a script, a notebook and a module: each section defines functions,
+then runs them in an `if RUN:` block, so a notebook shows each result under its
+text and `import deeplabv3_plus` runs nothing. The plumbing (downloads, file checks,
+flags, resuming, error messages) lives in the `deeplab_support` package beside it.
 """
 
 """
@@ -179,15 +178,13 @@ The backbone is an ImageNet ResNet50 with its preprocessing (RGB to BGR, minus t
 mean pixel) inside, so the model takes raw 0..255 pixels. `conv4_block6_2_relu`, at
 1/16 of the input, feeds the encoder; `conv2_block3_2_relu`, at 1/4, the decoder.
 
-*Dilated Spatial Pyramid Pooling* looks at the encoder features five ways at once:
-pooled over the whole map, through a 1x1 convolution, and through 3x3 convolutions
-dilated by 6, 12 and 18, so that both small parts (a glove) and large ones (a coat)
-get the right context. A 1x1 block fuses the five views.
-
-On a small input a dilation can exceed the feature map (a 96x96 image gives a 6x6
-map): the outer taps then read only zero padding, and so does a dilation equal to
-the map's size. `convolution_block` clamps it so: same function, same weights,
-much faster small-image runs on a CPU.
+*Dilated Spatial Pyramid Pooling* sees the encoder features five ways: pooled over
+the whole map, through a 1x1 convolution, and through 3x3 convolutions dilated by
+6, 12 and 18, so small parts (a glove) and large ones (a coat) get the right
+context. A 1x1 block fuses the five. On a small input a dilation can exceed the
+map (96x96 pixels give 6x6): its outer taps read only padding, as at a dilation
+equal to the map's size, so `convolution_block` clamps it there, which is the same
+function with the same weights, and much faster on a CPU.
 """
 
 
@@ -228,15 +225,13 @@ low-level features, projected to 48 channels so they do not drown the encoder's 
 Two 3x3 blocks refine the mix; a 1x1 convolution turns each pixel's 256 features
 into 20 class scores (logits).
 
-The original upsamples the 256 channels to full size before that 1x1 classifier.
-But bilinear upsampling averages neighbouring pixels with weights that sum to 1,
-and a 1x1 convolution is an affine map of each pixel alone, so the two commute:
-classifying at 1/4 resolution and upsampling the 20 logits is the same function
-with the same weights, and never builds a 512x512x256 tensor.
-
-From scratch (`--weights none`, as in `--quick`), BatchNorm's moving averages lag
-hundreds of steps behind the weights at Keras's default momentum of 0.99, and
-validation, which uses them, sees a loss in the hundreds. Momentum 0.9 keeps up.
+The original upsamples the 256 channels to full size before that classifier. But
+bilinear upsampling averages neighbours with weights that sum to 1, and a 1x1
+convolution is an affine map of each pixel alone, so the two commute: classifying
+at 1/4 resolution, then upsampling the 20 logits, is the same function and never
+builds a 512x512x256 tensor. From scratch (`--weights none`, as in `--quick`),
+BatchNorm's moving averages lag the weights at Keras's momentum of 0.99, and
+validation, which uses them, sees a loss in the hundreds; 0.9 keeps up.
 """
 
 
