@@ -7,7 +7,6 @@ model's own input size (`image`, shape (batch, size, size, 3)), and returns the
 """
 
 import os
-import shutil
 from pathlib import Path
 
 import keras
@@ -57,26 +56,17 @@ def export_model(model, fmt, output_dir, build):
             input_signature=input_signature(model.input_shape[1]),
             verbose=False,
         )
-        remove(path)
+        runs.remove(path)
         os.replace(tmp, path)  # never a half-written export under the real name
     except OSError as error:
         raise UserError(
             f"cannot write {path} ({error.strerror}); check --output-dir"
         ) from None
     finally:
-        remove(tmp)
+        runs.remove(tmp)
     size = model.input_shape[1]
     print(f"Exported {path} ({size_mb(path):.1f} MB): {size}x{size} RGB in, logits out")
     return path
-
-
-def remove(path):
-    """Delete a file or a folder if it exists."""
-    path = Path(path)
-    if path.is_dir():
-        shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
 
 
 def size_mb(path):

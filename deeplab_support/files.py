@@ -106,9 +106,7 @@ def list_pairs(root, num_train, num_val):
     """Pair sorted images with their masks by file stem; split train/validation."""
     image_dir = root / "Training" / "Images"
     mask_dir = root / "Training" / "Category_ids"
-    images = sorted(
-        p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS
-    )
+    images = list_images(image_dir)
     if not images:
         raise UserError(f"{image_dir} holds no .jpg or .png images; check --data-dir")
     masks = {p.stem: p for p in mask_dir.glob("*.png")} if mask_dir.is_dir() else {}
@@ -130,6 +128,11 @@ def list_pairs(root, num_train, num_val):
     return pairs[:num_train], pairs[num_train:]
 
 
+def list_images(folder):
+    """The .jpg and .png files of a folder, sorted by name."""
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
 def get_pairs(root, args):
     """The checked (image, mask) paths for training and validation."""
     official = args.val_split == "official"
@@ -149,9 +152,7 @@ def official_val_pairs(root, num_val):
             f"--val-split official needs {image_dir}, which does not exist; use "
             "--val-split train-tail or a CIHP copy with its Validation folder"
         )
-    images = sorted(
-        p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS
-    )[:num_val]
+    images = list_images(image_dir)[:num_val]
     missing = [p.stem for p in images if not (mask_dir / f"{p.stem}.png").is_file()]
     if not images or missing:
         raise UserError(
@@ -217,13 +218,19 @@ def open_checked(path, what):
         ) from None
 
 
-def check_image(path):
-    """Check an image; return a path the pipeline decodes upright and in RGB."""
+def open_photo(path):
+    """Decode a photo, refusing formats that tf.data cannot read."""
     image = open_checked(path, "image")
     if image.format not in DECODABLE:
         raise UserError(
             f"image {path} is a {image.format} file; convert it to JPEG or PNG"
         )
+    return image
+
+
+def check_image(path):
+    """Check an image; return a path the pipeline decodes upright and in RGB."""
+    image = open_photo(path)
     if exif_orientation(image) == 1 and is_utf8(path):
         return str(path)
     return plain_copy(path, ImageOps.exif_transpose(image).convert("RGB"))
@@ -284,11 +291,7 @@ def plain_copy(path, image):
 
 def read_photo(path):
     """Read a photo as upright RGB uint8 at its own size."""
-    image = open_checked(path, "image")
-    if image.format not in DECODABLE:
-        raise UserError(
-            f"image {path} is a {image.format} file; convert it to JPEG or PNG"
-        )
+    image = open_photo(path)
     return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
 
 

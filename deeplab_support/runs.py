@@ -181,11 +181,7 @@ def open_run(args):
     remove_leftovers(output_dir)
     if not args.resume:  # --overwrite: forget the earlier run entirely
         for name in RUN_FILES + [p.name for p in output_dir.glob("backup-*")]:
-            path = output_dir / name
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink(missing_ok=True)
+            remove(output_dir / name)
         config = {k: getattr(args, k) for k in RUN_CONFIG + ["epochs"]}
         write_json(output_dir / RUN_FILE, {"config": config})
     return Run(args, output_dir)
@@ -195,13 +191,19 @@ def remove_leftovers(output_dir):
     """Delete what a killed run left half-written: temporary files, stale backups."""
     current = (output_dir / "backup").resolve()
     for path in output_dir.glob(".tmp-*"):
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        else:
-            path.unlink(missing_ok=True)
+        remove(path)
     for path in output_dir.glob("backup-*"):
         if path.resolve() != current:  # only the linked backup is committed
             shutil.rmtree(path, ignore_errors=True)
+
+
+def remove(path):
+    """Delete a file, a link (not what it points to) or a folder, if it exists."""
+    path = Path(path)
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
 
 
 class Run:
