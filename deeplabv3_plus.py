@@ -452,7 +452,7 @@ if RUN and args.predict:
 
 if RUN and args.evaluate:
     model = cli.load_model(args.evaluate, "--evaluate")
-    pairs = files.get_pairs(files.get_data_root(args), args)[1]
+    pairs = files.validation_pairs(files.get_data_root(args), args)
     scores, matrix = evaluate(model, pairs, model.input_shape[1], args.flip)
     cli.print_scores(scores, matrix, args.output_dir)
 

@@ -133,14 +133,25 @@ def list_images(folder):
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
-def get_pairs(root, args):
-    """The checked (image, mask) paths for training and validation."""
+def split_pairs(root, args):
+    """The (image, mask) paths for training and validation, as --val-split says."""
     official = args.val_split == "official"
     num_val = 0 if official else args.num_val_images  # official: not from Training
     train, val = list_pairs(root, args.num_train_images, num_val)
     if official:
         val = official_val_pairs(root, args.num_val_images)
+    return train, val
+
+
+def get_pairs(root, args):
+    """The checked (image, mask) paths for training and validation."""
+    train, val = split_pairs(root, args)
     return check_pairs(train, len(CLASS_NAMES)), check_pairs(val, len(CLASS_NAMES))
+
+
+def validation_pairs(root, args):
+    """The checked validation pairs alone, for --evaluate."""
+    return check_pairs(split_pairs(root, args)[1], len(CLASS_NAMES))
 
 
 def official_val_pairs(root, num_val):
