@@ -8,14 +8,11 @@ message in the page, never a crash of the server.
 
 import argparse
 import html
-import os
 import sys
 import socket
-import tempfile
 import time
 from pathlib import Path
 
-import cv2
 from PIL import Image, UnidentifiedImageError
 
 from deeplab_support import UserError, cli, files, metrics  # first: quiets TensorFlow
@@ -24,7 +21,6 @@ import deeplabv3_plus as tutorial
 from data import make_toy_people
 
 MAX_PIXELS = 25_000_000  # larger uploads are refused: 25 MP takes long on a CPU
-EXAMPLES_DIR = Path(tempfile.gettempdir()) / "deeplabv3_plus_demo"  # rendered here
 EXAMPLE_INDICES = [3, 11, 25]  # synthetic people, rendered at start
 
 
@@ -48,16 +44,15 @@ def free_port():
         return probe.getsockname()[1]
 
 
-def write_examples(folder=EXAMPLES_DIR):
-    """Render a few synthetic people as PNG files; return their paths."""
-    folder.mkdir(parents=True, exist_ok=True)
+def write_examples(folder=None):
+    """Render a few synthetic people as PNG files in a private folder; their paths."""
+    folder = Path(folder) if folder else files.private_dir("demo")
     paths = []
     for index in EXAMPLE_INDICES:
         path = folder / f"person_{index}.png"
         image, _ = make_toy_people.render_sample(7, index, 240, 320)  # milliseconds
-        tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-        cv2.imwrite(str(tmp), image[..., ::-1])
-        os.replace(tmp, path)  # another demo may be reading the same folder
+        with open(path, "xb") as f:  # created here, never through an existing name
+            Image.fromarray(image).save(f, format="PNG")
         paths.append(str(path))
     return paths
 
@@ -69,8 +64,15 @@ def check_upload(path):
     try:
         with Image.open(path) as image:
             width, height = image.size
-    except (UnidentifiedImageError, OSError) as error:
-        raise UserError(f"this file is not an image ({error})") from None
+    except Image.DecompressionBombError:
+        raise UserError(
+            f"the image has more than {MAX_PIXELS // 1_000_000} megapixels; "
+            "downscale it and try again"
+        ) from None
+    except (UnidentifiedImageError, OSError):
+        raise UserError(
+            f"{Path(path).name} is not a JPEG or PNG image that can be read"
+        ) from None
     if width * height > MAX_PIXELS:
         raise UserError(
             f"the image is {width}x{height} pixels, more than "
@@ -130,7 +132,8 @@ def build_app(segmenter, examples):
     import gradio as gr  # only the demo needs Gradio
 
     first = segmenter(examples[0])  # the page opens with a real prediction
-    with gr.Blocks(title="DeepLabV3+ human parsing") as app:
+    # delete_cache: uploads older than an hour are removed every hour.
+    with gr.Blocks(title="DeepLabV3+ human parsing", delete_cache=(3600, 3600)) as app:
         gr.Markdown("# DeepLabV3+ human parsing\nUpload a photo of people.")
         with gr.Row():
             photo = gr.Image(

@@ -19,9 +19,10 @@ import signal
 import sys
 from pathlib import Path
 
-import cv2
 import keras
 import matplotlib
+from PIL import Image, PngImagePlugin
+
 from deeplab_support import UserError, devices, files, metrics, runs
 
 TUTORIAL = Path(__file__).resolve().parent.parent / "deeplabv3_plus.py"
@@ -36,6 +37,8 @@ QUICK = dict(
     weights="none",
     augment=False,
 )
+PREDICTION_KINDS = ["mask", "overlay"]  # --predict writes <name>_<kind>.png
+MARKER_KEY, MARKER = "Software", "deeplabv3_plus.py --predict"  # in those PNGs
 PRECISIONS = ["auto", "float32", "mixed_bfloat16", "mixed_float16"]
 SIZES = ["image_size", "batch_size", "epochs", "num_train_images", "num_val_images"]
 ON_OFF = dict(action=argparse.BooleanOptionalAction, default=True)
@@ -277,6 +280,12 @@ def load_model(path, flag):
             f"model {path} takes inputs of shape {shape}; a DeepLabV3+ from this "
             f"script takes (None, size, size, 3). Check {flag}"
         )
+    if len(model.output_shape) != 4 or model.output_shape[1:3] != shape[1:3]:
+        raise UserError(
+            f"model {path} outputs shape {tuple(model.output_shape)}, not one score "
+            f"per class for every pixel (None, {shape[1]}, {shape[1]}, classes); "
+            f"check {flag}"
+        )
     if model.output_shape[-1] != len(files.CLASS_NAMES):
         raise UserError(
             f"model {path} predicts {model.output_shape[-1]} classes, not CIHP's "
@@ -291,32 +300,55 @@ def photo_outputs(paths, output_dir):
     photos = []
     for path in map(Path, paths):
         if path.is_dir():
-            photos += sorted(
-                p for p in path.iterdir() if p.suffix.lower() in files.IMAGE_EXTENSIONS
-            )
-        elif not path.is_file():
+            photos += [p for p in files.list_images(path) if not is_prediction(p)]
+        elif not os.path.lexists(path):
             raise UserError(f"photo {path} does not exist; check --predict")
-        else:
+        elif files.is_regular_file(path):
             photos.append(path)
     if not photos:
         raise UserError(f"no .jpg or .png images in {' '.join(paths)}; check --predict")
+    inputs = {photo.resolve() for photo in photos}
     used = set()
     for photo in photos:  # two photos called x.jpg must not share x_mask.png
         stem, n = photo.stem, 1
-        while stem in used:
+        while stem in used or not free_outputs(output_dir / stem, inputs):
             n += 1
             stem = f"{photo.stem}-{n}"
         used.add(stem)
         yield photo, output_dir / stem
 
 
+def prediction_paths(prefix):
+    """The files that --predict writes for one photo."""
+    return [prefix.with_name(f"{prefix.name}_{kind}.png") for kind in PREDICTION_KINDS]
+
+
+def free_outputs(prefix, inputs):
+    """Whether --predict may write these outputs: absent, or earlier ones of ours."""
+    for path in prediction_paths(prefix):
+        if path.resolve() in inputs:
+            return False
+        if os.path.lexists(path) and not is_prediction(path):
+            return False
+    return True
+
+
+def is_prediction(path):
+    """Whether a PNG was written by --predict (it carries the project's marker)."""
+    try:
+        with Image.open(path) as image:
+            return image.format == "PNG" and image.info.get(MARKER_KEY) == MARKER
+    except Exception:  # unreadable: certainly not ours
+        return False
+
+
 def save_prediction(prefix, colored, overlay, predicted):
     """Write <prefix>_mask.png and <prefix>_overlay.png; print the classes found."""
-    for suffix, picture in [("mask", colored), ("overlay", overlay)]:
-        path = prefix.with_name(f"{prefix.name}_{suffix}.png")
+    marked = PngImagePlugin.PngInfo()
+    marked.add_text(MARKER_KEY, MARKER)  # so a later run knows them for its own
+    for path, picture in zip(prediction_paths(prefix), [colored, overlay]):
         with runs.atomic_path(path) as tmp:
-            if not cv2.imwrite(str(tmp), picture[..., ::-1]):
-                raise UserError(f"cannot write {path}; check --output-dir")
+            Image.fromarray(picture).save(tmp, format="PNG", pnginfo=marked)
     shares = metrics.class_shares(predicted, files.CLASS_NAMES)
     print(f"{prefix.name}: " + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()))
 

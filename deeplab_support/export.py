@@ -47,8 +47,12 @@ def export_model(model, fmt, output_dir, build):
             f"unknown export format {fmt!r}; use --export onnx or --export saved_model"
         )
     path = runs.check_output_dir(output_dir) / FORMATS[fmt]
+    if os.path.lexists(path):  # whoever made it, an export never replaces it
+        raise UserError(
+            f"{path} exists already; move it away or choose another --output-dir"
+        )
     copy = float32_copy(model, build)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp = runs.temp_name(path)
     try:
         copy.export(
             str(tmp),
@@ -56,8 +60,7 @@ def export_model(model, fmt, output_dir, build):
             input_signature=input_signature(model.input_shape[1]),
             verbose=False,
         )
-        runs.remove(path)
-        os.replace(tmp, path)  # never a half-written export under the real name
+        os.rename(tmp, path)  # never a half-written export under the real name
     except OSError as error:
         raise UserError(
             f"cannot write {path} ({error.strerror}); check --output-dir"

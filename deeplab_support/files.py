@@ -7,9 +7,11 @@ mask, a name that is not UTF-8) are read correctly here and handed to the pipeli
 as plain copies in a cache folder.
 """
 
+import atexit
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import zipfile
 from pathlib import Path
@@ -25,7 +27,6 @@ from deeplab_support import UserError
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_DIR / "data" / "instance-level_human_parsing"  # --download here
 TOY_DATA_DIR = PROJECT_DIR / "data" / "toy_people"  # synthetic set, made on first use
-CONVERTED_DIR = Path(tempfile.gettempdir()) / "deeplabv3_plus_inputs"  # plain copies
 CIHP_URL = (  # the tutorial's Google Drive copy of CIHP, about 2.7 GB zipped
     "https://drive.usercontent.google.com/download"
     "?id=1B9A9UCJYMwTL4oBEo4RZfbMZMaZhKJaz&export=download&confirm=t"
@@ -38,7 +39,7 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 DECODABLE = ("JPEG", "PNG")  # what tf.image.decode_image reads and we accept
 MAX_PIXELS = 100_000_000  # larger images are refused (10,000 x 10,000 is fine)
 EXIF_ORIENTATION = 0x0112  # the EXIF tag that says how a camera held the photo
-Image.MAX_IMAGE_PIXELS = None  # we check the size ourselves, with a clear message
+_private_dirs = {}  # purpose -> this process's own temporary folder
 
 
 def download_cihp(data_dir):
@@ -129,8 +130,40 @@ def list_pairs(root, num_train, num_val):
 
 
 def list_images(folder):
-    """The .jpg and .png files of a folder, sorted by name."""
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    """The regular .jpg and .png files of a folder, sorted by name."""
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.suffix.lower() in IMAGE_EXTENSIONS and is_regular_file(p)
+    )
+
+
+def is_regular_file(path):
+    """Whether path is a regular file; warn about a FIFO, folder or broken link."""
+    try:
+        mode = os.stat(path).st_mode  # follows links; a loop or dangling one fails
+    except OSError as error:
+        warn(f"skipping {path}: {error.strerror}")
+        return False
+    if not stat.S_ISREG(mode):
+        warn(f"skipping {path}: not a regular file")
+        return False
+    return True
+
+
+def private_dir(purpose):
+    """A folder of this process's own (mode 700, unguessable), removed at exit."""
+    if purpose not in _private_dirs:
+        try:
+            folder = tempfile.mkdtemp(prefix=f"deeplabv3_plus-{purpose}-")
+        except OSError as error:
+            raise UserError(
+                f"cannot create a temporary folder in {tempfile.gettempdir()} "
+                f"({error.strerror}); set TMPDIR to a writable folder"
+            ) from None
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        _private_dirs[purpose] = Path(folder)
+    return _private_dirs[purpose]
 
 
 def split_pairs(root, args):
@@ -215,7 +248,7 @@ def warn(message):
 def open_checked(path, what):
     """Open and fully decode an image file with Pillow, or explain the problem."""
     try:
-        with Image.open(path) as image:
+        with Image.open(path) as image:  # reads the header; Pillow refuses bombs
             if image.width * image.height > MAX_PIXELS:
                 raise UserError(
                     f"{what} {path} is {image.width}x{image.height} pixels, more than "
@@ -223,6 +256,11 @@ def open_checked(path, what):
                 )
             image.load()  # decodes every pixel, so truncated files fail here
             return image
+    except Image.DecompressionBombError:
+        raise UserError(
+            f"{what} {path} has more than {MAX_PIXELS // 1_000_000} megapixels "
+            "by its header; downscale it or remove it"
+        ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise UserError(
             f"cannot decode {what} {path} ({error}); replace or remove the file"
@@ -288,15 +326,12 @@ def is_utf8(path):
 
 
 def plain_copy(path, image):
-    """Save an 8-bit PNG copy of a decoded file in the cache; return its path."""
-    stat = Path(path).stat()
-    key = f"{os.fsencode(path)!r}{stat.st_size}{stat.st_mtime_ns}".encode()
-    copy = CONVERTED_DIR / f"{hashlib.sha1(key).hexdigest()[:20]}.png"
-    if not copy.exists():
-        CONVERTED_DIR.mkdir(parents=True, exist_ok=True)
-        tmp = copy.with_name(f".tmp-{os.getpid()}-{copy.name}")
-        image.save(tmp, format="PNG")
-        os.replace(tmp, copy)
+    """Save an 8-bit PNG copy of a decoded file in a private folder; return its path."""
+    key = os.fsencode(path) + f"{Path(path).stat().st_mtime_ns}".encode()
+    copy = private_dir("inputs") / f"{hashlib.sha1(key).hexdigest()[:20]}.png"
+    if not copy.exists():  # the folder is this process's alone
+        with open(copy, "xb") as f:  # created here, never through an existing name
+            image.save(f, format="PNG")
     return str(copy)
 
 

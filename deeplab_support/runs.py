@@ -10,6 +10,11 @@ message when a run is interrupted.
 A run's folder holds `run.json` (the settings `--resume` keeps), `backup` (a link
 to the last committed `backup-NNN` folder), `history.csv`, `best_model.keras`, and
 after training `model.keras`, the figures, `metrics.json` and `evaluation.json`.
+
+`run.json` is also the run's manifest: it carries this project's marker and lists
+every name the run created. The project deletes or replaces only what that list
+names (and temporary files of the processes it records); anything else in the way
+is an error that names it, whatever the flags.
 """
 
 import csv
@@ -47,6 +52,17 @@ RUN_CONFIG = [
     "val_split",
 ]
 RUN_FILES = [RUN_FILE, "backup", "history.csv", "model.keras", "best_model.keras"]
+# Every other name a training run writes; none of them may be the user's.
+OUTPUT_NAMES = RUN_FILES + [
+    "metrics.json",
+    "evaluation.json",
+    "training_curves.png",
+    "predictions_train.png",
+    "predictions_val.png",
+    "per_class_iou.png",
+    "confusion_matrix.png",
+]
+MADE_BY = "deeplabv3_plus"  # the marker in run.json that says the run is ours
 _held_locks = {}  # folder -> open lock file; the OS releases them at process exit
 
 
@@ -54,12 +70,22 @@ _held_locks = {}  # folder -> open lock file; the OS releases them at process ex
 def atomic_path(path):
     """Yield a temporary path beside `path`; move it into place only on success."""
     path = Path(path)
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp = temp_name(path)
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def temp_name(path):
+    """This process's temporary name beside `path`; refuse one that exists already."""
+    tmp = Path(path).with_name(f".tmp-{os.getpid()}-{Path(path).name}")
+    if os.path.lexists(tmp):  # never write through a name (or link) we did not make
+        raise UserError(
+            f"{tmp} is in the way of writing {path}; move it away and run again"
+        )
+    return tmp
 
 
 def write_json(path, data):
@@ -136,22 +162,64 @@ def check_output_dir(output_dir):
     return output_dir
 
 
+def read_run_file(output_dir):
+    """The run.json of a run of this project in output_dir; None if there is none."""
+    path = Path(output_dir) / RUN_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (ValueError, OSError):
+        data = None
+    valid = isinstance(data, dict) and data.get("made_by") == MADE_BY
+    if not (valid and isinstance(data.get("config"), dict)):
+        raise UserError(
+            f"{path} is damaged or was not written by this project, so nothing in "
+            f"{output_dir} can be taken as its own; move the folder's files "
+            "elsewhere or choose another --output-dir"
+        )
+    data.setdefault("files", [])
+    data.setdefault("pids", [])
+    return data
+
+
+def write_run_file(output_dir, data):
+    """Write run.json, the run's settings and manifest, atomically."""
+    write_json(Path(output_dir) / RUN_FILE, {"made_by": MADE_BY, **data})
+
+
+def strangers(output_dir, owned):
+    """The names this run would write that exist already and are not its own."""
+    return [
+        name
+        for name in OUTPUT_NAMES
+        if name not in owned and os.path.lexists(Path(output_dir) / name)
+    ]
+
+
+def refuse_strangers(output_dir, owned):
+    """Stop before writing over anything the project did not make."""
+    found = strangers(output_dir, owned)
+    if found:
+        raise UserError(
+            f"{Path(output_dir) / found[0]} was not made by this project"
+            f"{f' (nor {len(found) - 1} more)' if len(found) > 1 else ''}, and a "
+            "training run writes there; move it away or choose another --output-dir"
+        )
+
+
 def prepare_resume(args):
     """For --resume, take the interrupted run's settings; else refuse to clobber."""
     output_dir = Path(args.output_dir)
-    run_file = output_dir / RUN_FILE
+    data = read_run_file(output_dir) if output_dir.is_dir() else None
+    refuse_strangers(output_dir, data["files"] if data else [])
     if args.resume:
-        try:
-            config = json.loads(run_file.read_text())["config"]
-        except FileNotFoundError:
+        if data is None:
             raise UserError(
                 f"nothing to resume: {output_dir} holds no {RUN_FILE}; run again "
                 "without --resume"
-            ) from None
-        except (ValueError, KeyError, TypeError):
-            raise UserError(
-                f"{run_file} is damaged; start again with --overwrite"
-            ) from None
+            )
+        config = data["config"]
         vars(args).update({k: config[k] for k in RUN_CONFIG if k in config})
         args.epochs = args.epochs if args.epochs_given else config["epochs"]
         done = completed_epochs(output_dir)
@@ -167,7 +235,7 @@ def prepare_resume(args):
                 f"--epochs larger than {done} to train it further"
             )
         print(f"Resuming {output_dir} after epoch {done}.")
-    elif not args.overwrite and any((output_dir / n).exists() for n in RUN_FILES):
+    elif data is not None and not args.overwrite:
         raise UserError(
             f"{output_dir} already holds a run; add --resume to continue it, "
             "--overwrite to replace it, or choose another --output-dir"
@@ -178,23 +246,57 @@ def open_run(args):
     """Take --output-dir for this training run and return the Run."""
     output_dir = check_output_dir(args.output_dir)
     lock(output_dir)
-    remove_leftovers(output_dir)
-    if not args.resume:  # --overwrite: forget the earlier run entirely
-        for name in RUN_FILES + [p.name for p in output_dir.glob("backup-*")]:
-            remove(output_dir / name)
+    data = read_run_file(output_dir) or {"files": [], "pids": []}
+    refuse_strangers(output_dir, data["files"])
+    current = linked_backup(output_dir)
+    if args.resume:  # only backups that were never committed go
+        drop = [n for n in data["files"] if n.startswith("backup-") and n != current]
+    else:  # --overwrite: forget the earlier run entirely
+        drop = [n for n in data["files"] if n != RUN_FILE]
         config = {k: getattr(args, k) for k in RUN_CONFIG + ["epochs"]}
-        write_json(output_dir / RUN_FILE, {"config": config})
+    remove_owned(output_dir, data, drop)
+    if not args.resume:
+        data = {"config": config, "files": [], "pids": []}
+    data["files"] = sorted(set(data["files"]) | set(OUTPUT_NAMES))
+    data["pids"] = [os.getpid()]  # the only process whose temporaries may exist
+    write_run_file(output_dir, data)
     return Run(args, output_dir)
 
 
-def remove_leftovers(output_dir):
-    """Delete what a killed run left half-written: temporary files, stale backups."""
-    current = (output_dir / "backup").resolve()
-    for path in output_dir.glob(".tmp-*"):
-        remove(path)
-    for path in output_dir.glob("backup-*"):
-        if path.resolve() != current:  # only the linked backup is committed
-            shutil.rmtree(path, ignore_errors=True)
+def linked_backup(output_dir):
+    """The name of the backup-NNN folder that the backup link points to, or None."""
+    link = Path(output_dir) / "backup"
+    return os.readlink(link) if link.is_symlink() else None
+
+
+def remove_owned(output_dir, data, drop):
+    """Delete the manifest's `drop` names, and temporaries its processes left."""
+    for name in data["files"]:
+        if name in drop:
+            remove(output_dir / name)
+        for pid in data["pids"]:  # half-written by a killed process
+            remove(output_dir / f".tmp-{pid}-{name}")
+    data["files"] = [name for name in data["files"] if name not in drop]
+
+
+def claim(output_dir, name):
+    """Add a name to the run's manifest before creating it; refuse a stranger's."""
+    data = read_run_file(output_dir)
+    if name not in data["files"]:
+        if os.path.lexists(Path(output_dir) / name):
+            raise UserError(
+                f"{Path(output_dir) / name} was not made by this project and the run "
+                "must write there; move it away, then continue with --resume"
+            )
+        data["files"].append(name)
+        write_run_file(output_dir, data)
+
+
+def disown(output_dir, names):
+    """Remove names that the run has deleted from its manifest."""
+    data = read_run_file(output_dir)
+    data["files"] = [name for name in data["files"] if name not in names]
+    write_run_file(output_dir, data)
 
 
 def remove(path):
@@ -328,7 +430,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         self.target = Path(path)
 
     def _save_model(self, epoch, batch, logs):
-        tmp = self.target.with_name(f".tmp-{os.getpid()}-{self.target.name}")
+        tmp = temp_name(self.target)
         self.filepath = str(tmp)
         try:
             super()._save_model(epoch, batch, logs)
@@ -355,18 +457,20 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         fresh = self.dir / f"backup-{self._current_epoch:03d}"
-        shutil.rmtree(fresh, ignore_errors=True)
+        claim(self.dir, fresh.name)  # refuses a folder of the user's by that name
+        remove(fresh)  # a copy of ours that a killed run left uncommitted
         fresh.mkdir()
         self.model.save_weights(str(fresh / "latest.weights.h5"))
         metadata = {"epoch": self._current_epoch, "batch": 0}
         (fresh / "training_metadata.json").write_text(json.dumps(metadata))
-        link = self.dir / f".tmp-{os.getpid()}-backup"
-        link.unlink(missing_ok=True)
+        link = temp_name(self.dir / "backup")
         os.symlink(fresh.name, link)
         os.replace(link, self.dir / "backup")  # the commit point
-        for old in self.dir.glob("backup-*"):
-            if old != fresh:
-                shutil.rmtree(old, ignore_errors=True)
+        owned = read_run_file(self.dir)["files"]
+        old = [n for n in owned if n.startswith("backup-") and n != fresh.name]
+        for name in old:  # earlier backups of this run, by its manifest
+            remove(self.dir / name)
+        disown(self.dir, old)
 
 
 class ProgressLog(keras.callbacks.Callback):

@@ -56,10 +56,9 @@ def cihp_copy(toy_root, tmp_path):
 
 @pytest.fixture(scope="session")
 def tiny_run(toy_root, tmp_path_factory):
-    """Train once, in-process, over a stale earlier run; return the output folder."""
+    """Train once, in-process, beside a file of the user's; return the output folder."""
     output_dir = tmp_path_factory.mktemp("run") / "outputs"
-    (output_dir / "backup-007").mkdir(parents=True)
-    (output_dir / "model.keras").write_text("stale")
-    argv = run_args(toy_root, output_dir, "--overwrite")  # replaces the stale run
-    run_tutorial(*argv)
+    output_dir.mkdir()
+    (output_dir / "my_notes.txt").write_text("the user's")  # a run leaves it alone
+    run_tutorial(*run_args(toy_root, output_dir))
     return output_dir

@@ -40,7 +40,8 @@ def fake_run(output_dir, epochs_done, epochs=3, weights=True):
     """A run folder as training leaves it, without training: run.json and backup."""
     output_dir.mkdir(parents=True, exist_ok=True)
     config = {k: None for k in runs.RUN_CONFIG} | {"epochs": epochs}
-    runs.write_json(output_dir / runs.RUN_FILE, {"config": config})
+    names = runs.OUTPUT_NAMES + [f"backup-{epochs_done:03d}", "backup-002"]
+    runs.write_run_file(output_dir, {"config": config, "files": names, "pids": [999]})
     if epochs_done:
         backup = output_dir / f"backup-{epochs_done:03d}"
         backup.mkdir()
@@ -389,7 +390,7 @@ def test_the_lock_of_a_killed_run_is_released(tmp_path):
 def test_truncated_run_file_stops_resume(tmp_path):
     output_dir = fake_run(tmp_path / "out", epochs_done=1)
     (output_dir / runs.RUN_FILE).write_text('{"config": {"ima')
-    with pytest.raises(UserError, match="run.json is damaged.*--overwrite"):
+    with pytest.raises(UserError, match="run.json is damaged"):
         runs.prepare_resume(resume_args(output_dir))
 
 
@@ -406,9 +407,8 @@ def test_missing_backup_weights_stop_resume(tmp_path):
         runs.prepare_resume(resume_args(output_dir))
 
 
-def test_overwrite_recovers_from_any_damage(tmp_path):
+def test_overwrite_recovers_from_a_damaged_backup(tmp_path):
     output_dir = fake_run(tmp_path / "out", epochs_done=1, weights=False)
-    (output_dir / runs.RUN_FILE).write_text("{")
     (output_dir / "backup" / "training_metadata.json").write_text("{")
     args = resume_args(output_dir, resume=False, overwrite=True)
     runs.prepare_resume(args)
@@ -416,6 +416,18 @@ def test_overwrite_recovers_from_any_damage(tmp_path):
     runs.unlock(output_dir)
     assert runs.completed_epochs(output_dir) == 0
     assert sorted(p.name for p in output_dir.iterdir()) == [".lock", runs.RUN_FILE]
+
+
+def test_overwrite_touches_nothing_when_run_json_is_not_ours(tmp_path):
+    output_dir = fake_run(tmp_path / "out", epochs_done=1)
+    (output_dir / runs.RUN_FILE).write_text("{")  # damaged: ownership unprovable
+    before = sorted(p.name for p in output_dir.iterdir())
+    args = resume_args(output_dir, resume=False, overwrite=True)
+    with pytest.raises(UserError, match="run.json is damaged or was not written"):
+        runs.prepare_resume(args)
+    with pytest.raises(UserError, match="run.json is damaged or was not written"):
+        runs.open_run(args)
+    assert sorted(p.name for p in output_dir.iterdir()) == before
 
 
 # 15. Smaller ones.
@@ -428,8 +440,8 @@ def test_sigterm_in_the_first_epoch_says_nothing_was_saved(tmp_path):
 
 def test_leftovers_of_a_killed_run_are_cleaned_on_resume(tmp_path):
     output_dir = fake_run(tmp_path / "out", epochs_done=1)
-    (output_dir / ".tmp-999-model.keras").write_text("half")
-    (output_dir / "backup-002").mkdir()  # written, never committed
+    (output_dir / ".tmp-999-model.keras").write_text("half")  # pid 999 is recorded
+    (output_dir / "backup-002").mkdir()  # listed in the manifest, never committed
     runs.open_run(resume_args(output_dir))
     runs.unlock(output_dir)
     names = sorted(p.name for p in output_dir.iterdir())

@@ -90,11 +90,12 @@ def test_a_second_run_refuses_to_overwrite(capsys, tiny_run, toy_root):
     fails_with(capsys, run_args(toy_root, tiny_run), "--resume", "--overwrite")
 
 
-def test_overwrite_replaces_the_earlier_run(tiny_run):
+def test_a_run_keeps_one_committed_backup_and_the_users_files(tiny_run):
     assert json.loads((tiny_run / "run.json").read_text())["config"]["epochs"] == 1
     assert runs.completed_epochs(tiny_run) == 1
     backups = sorted(p.name for p in tiny_run.glob("backup-*"))
-    assert backups == ["backup-001"]  # the stale backup-007 is gone
+    assert backups == ["backup-001"]
+    assert (tiny_run / "my_notes.txt").read_text() == "the user's"
     assert (tiny_run / "backup").is_symlink()
     assert (tiny_run / "backup").resolve() == tiny_run / "backup-001"
     keras.saving.load_model(tiny_run / "model.keras")
