@@ -245,8 +245,8 @@ def prepare_resume(args):
 def open_run(args):
     """Take --output-dir for this training run and return the Run."""
     output_dir = check_output_dir(args.output_dir)
-    lock(output_dir)
     data = read_run_file(output_dir) or {"files": [], "pids": []}
+    lock(output_dir)
     refuse_strangers(output_dir, data["files"])
     current = linked_backup(output_dir)
     if args.resume:  # only backups that were never committed go
@@ -281,7 +281,7 @@ def remove_owned(output_dir, data, drop):
 
 def claim(output_dir, name):
     """Add a name to the run's manifest before creating it; refuse a stranger's."""
-    data = read_run_file(output_dir)
+    data = read_run_file(output_dir) or new_manifest()
     if name not in data["files"]:
         if os.path.lexists(Path(output_dir) / name):
             raise UserError(
@@ -292,9 +292,14 @@ def claim(output_dir, name):
         write_run_file(output_dir, data)
 
 
+def new_manifest():
+    """The manifest of a folder that holds no run.json yet."""
+    return {"config": {}, "files": [], "pids": [os.getpid()]}
+
+
 def disown(output_dir, names):
     """Remove names that the run has deleted from its manifest."""
-    data = read_run_file(output_dir)
+    data = read_run_file(output_dir) or new_manifest()
     data["files"] = [name for name in data["files"] if name not in names]
     write_run_file(output_dir, data)
 
@@ -466,7 +471,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
         link = temp_name(self.dir / "backup")
         os.symlink(fresh.name, link)
         os.replace(link, self.dir / "backup")  # the commit point
-        owned = read_run_file(self.dir)["files"]
+        owned = (read_run_file(self.dir) or new_manifest())["files"]
         old = [n for n in owned if n.startswith("backup-") and n != fresh.name]
         for name in old:  # earlier backups of this run, by its manifest
             remove(self.dir / name)
