@@ -71,7 +71,7 @@ def check_upload(path):
         ) from None
     except (UnidentifiedImageError, OSError):
         raise UserError(
-            f"{Path(path).name} is not a JPEG or PNG image that can be read"
+            f"{Path(path).name} is not an image that can be read (JPEG or PNG)"
         ) from None
     if width * height > MAX_PIXELS:
         raise UserError(
