@@ -36,7 +36,6 @@ import os
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -60,7 +59,6 @@ WARMUP_STEPS = 3  # untimed steps; the first one also compiles
 STEPS = 10  # training steps per timed window
 WINDOWS = 5  # timed windows; the median is reported
 PIPELINE_IMAGES = 256  # toy images for the input-pipeline measurement
-DATA_DIR = Path(tempfile.gettempdir()) / "deeplabv3_bench_data"  # toy images here
 SEED = 42  # same synthetic batches and initial weights every run
 # order -> the function that builds the model: keras-io's, or the tutorial's
 ORDERS = {
@@ -82,7 +80,7 @@ FLAGS = [  # flag, type, default, choices, help (the default is appended)
     ("--steps", int, STEPS, None, "training steps per timed window"),
     ("--windows", int, WINDOWS, None, "timed windows; the median is reported"),
     ("--pipeline-images", int, PIPELINE_IMAGES, None, "toy images; 0 skips tf.data"),
-    ("--data-dir", Path, DATA_DIR, None, "folder to make or reuse the toy images in"),
+    ("--data-dir", Path, None, None, "folder for the toy images (a private temp one)"),
     ("--jit-compile", str, "auto", list(JIT), JIT_HELP),
 ]
 
@@ -121,7 +119,7 @@ def check_args(parser, args):
             f"--pipeline-images ({args.pipeline_images}) must be 0 or at "
             f"least --batch-size ({args.batch_size}) to form one batch"
         )
-    data_dir = args.data_dir
+    data_dir = args.data_dir or files.private_dir("bench") / "toy"
     if (
         args.pipeline_images
         and data_dir.exists()
