@@ -2,14 +2,18 @@
 
 `python demo.py --model outputs/model.keras` serves a Gradio app on 127.0.0.1.
 The model is loaded once; every prediction runs at the model's input size and is
-shown at the photo's own size, as `--predict` writes it. A bad upload gets a
-message in the page, never a crash of the server.
+shown at the photo's own size, as `--predict` writes it. Uploads arrive as plain
+files that only this app opens, header first, so a bad upload (not an image,
+empty, truncated, a decompression bomb) gets the demo's own message in the page,
+never a crash of the server. Gradio's upload cache is a private temporary folder
+whose old files are deleted as the app runs.
 """
 
 import argparse
 import html
-import sys
+import os
 import socket
+import sys
 import time
 from pathlib import Path
 
@@ -22,6 +26,7 @@ from data import make_toy_people
 
 MAX_PIXELS = 25_000_000  # larger uploads are refused: 25 MP takes long on a CPU
 EXAMPLE_INDICES = [3, 11, 25]  # synthetic people, rendered at start
+DELETE_CACHE = (300, 600)  # every 5 minutes, delete uploads older than 10 minutes
 
 
 def parse_args(argv=None):
@@ -58,24 +63,33 @@ def write_examples(folder=None):
 
 
 def check_upload(path):
-    """Refuse what is not a JPEG or PNG photo of a sensible size, with a reason."""
+    """Refuse what is not a JPEG or PNG photo of a sensible size, with a reason.
+
+    Only the header is read here, so a decompression bomb costs nothing. The
+    messages name the uploaded file, never the folder it was saved in.
+    """
     if not path:
         raise UserError("no image was given; upload a photo or pick an example")
+    name = Path(path).name
+    if files.not_a_file(path):
+        raise UserError(f"{name} is not a file; upload a JPEG or PNG photo")
+    if os.path.getsize(path) == 0:
+        raise UserError(f"{name} is empty (0 bytes); upload a JPEG or PNG photo")
     try:
-        with Image.open(path) as image:
+        with Image.open(path, formats=files.DECODABLE) as image:
             width, height = image.size
-    except Image.DecompressionBombError:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UserError(
-            f"the image has more than {MAX_PIXELS // 1_000_000} megapixels; "
-            "downscale it and try again"
+            f"{name} has more than {MAX_PIXELS // 1_000_000} megapixels by its "
+            "header; downscale it and try again"
         ) from None
-    except (UnidentifiedImageError, OSError):
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
         raise UserError(
-            f"{Path(path).name} is not an image that can be read (JPEG or PNG)"
+            f"{name} is not an image that can be read; upload a JPEG or PNG photo"
         ) from None
     if width * height > MAX_PIXELS:
         raise UserError(
-            f"the image is {width}x{height} pixels, more than "
+            f"{name} is {width}x{height} pixels, more than "
             f"{MAX_PIXELS // 1_000_000} megapixels; downscale it and try again"
         )
 
@@ -98,8 +112,9 @@ class Segmenter:
                 self.model, path, self.size, self.flip
             )
             seconds = time.perf_counter() - start
-        except UserError as error:
-            return None, None, "", f"**Cannot segment this file:** {error}"
+        except UserError as error:  # a truncated file fails only while decoding
+            reason = str(error).replace(str(path), Path(path).name)
+            return None, None, "", f"**Cannot segment this file:** {reason}"
         except Exception as error:  # the page must answer whatever was uploaded
             return None, None, "", f"**Prediction failed:** {type(error).__name__}"
         colored = tutorial.decode_segmentation_masks(
@@ -128,17 +143,17 @@ class Segmenter:
 
 
 def build_app(segmenter, examples):
-    """The Gradio page: an input photo, overlay, mask, legend and timing."""
+    """The Gradio page: an upload, the overlay, the mask, a legend and timing."""
+    # Gradio keeps uploads in GRADIO_TEMP_DIR (a shared /tmp/gradio by default).
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(files.private_dir("gradio")))
     import gradio as gr  # only the demo needs Gradio
 
     first = segmenter(examples[0])  # the page opens with a real prediction
-    # delete_cache: uploads older than an hour are removed every hour.
-    with gr.Blocks(title="DeepLabV3+ human parsing", delete_cache=(3600, 3600)) as app:
+    with gr.Blocks(title="DeepLabV3+ human parsing", delete_cache=DELETE_CACHE) as app:
         gr.Markdown("# DeepLabV3+ human parsing\nUpload a photo of people.")
         with gr.Row():
-            photo = gr.Image(
-                examples[0], type="filepath", label="Photo", sources=["upload"]
-            )
+            # A file, not gr.Image: gr.Image decodes the upload before our check.
+            photo = gr.File(examples[0], label="Photo (JPEG or PNG)", type="filepath")
             overlay = gr.Image(first[0], label="Overlay", format="png")
             mask = gr.Image(first[1], label="Colour mask", format="png")
         with gr.Row():
@@ -155,6 +170,7 @@ def build_app(segmenter, examples):
 def main(argv=None):
     """Load the model, render the examples, serve the page until stopped."""
     args = parse_args(argv)
+    cli.refuse_bombs()  # Pillow's bomb warning becomes our own message
     segmenter = Segmenter(args.model, flip=args.tta == "flip")
     app = build_app(segmenter, write_examples())
     port = args.port or free_port()

@@ -39,6 +39,7 @@ import json
 import os
 import pathlib
 import shutil
+import tempfile
 import types
 
 import cv2
@@ -529,15 +530,17 @@ def _write_samples(split_dir, indices, params):
 
 def _swap_in(temporary, root):
     """Move a finished set to root, replacing an old toy-people set or empty dir."""
-    if root.exists():
-        if any(root.iterdir()) and not (root / MARKER_NAME).is_file():
-            raise FileExistsError(f"{root} exists and is not a toy-people data set")
-        old = root.parent / (root.name + f".old-{os.getpid()}")
-        os.replace(root, old)
+    if not root.exists():
         os.replace(temporary, root)
-        shutil.rmtree(old)
-    else:
+        return
+    if any(root.iterdir()) and not (root / MARKER_NAME).is_file():
+        raise FileExistsError(f"{root} exists and is not a toy-people data set")
+    aside = pathlib.Path(tempfile.mkdtemp(prefix=".replaced-", dir=root.parent))
+    try:
+        os.replace(root, aside / root.name)
         os.replace(temporary, root)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def generate(
@@ -547,13 +550,13 @@ def generate(
     root = pathlib.Path(root)
     params = _parameters(num_images, seed, min_size, max_size, num_val_images)
     root.parent.mkdir(parents=True, exist_ok=True)
-    temporary = root.parent / (root.name + f".tmp-{os.getpid()}")
-    shutil.rmtree(temporary, ignore_errors=True)
+    # A private folder beside root: unguessable, so never a folder of someone else's.
+    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
-        _write_set(temporary, params)
-        _swap_in(temporary, root)
+        _write_set(staging / "set", params)
+        _swap_in(staging / "set", root)
     finally:
-        shutil.rmtree(temporary, ignore_errors=True)
+        shutil.rmtree(staging, ignore_errors=True)
     return root
 
 

@@ -17,6 +17,7 @@ import os
 import runpy
 import signal
 import sys
+import warnings
 from pathlib import Path
 
 import keras
@@ -38,6 +39,7 @@ QUICK = dict(
     augment=False,
 )
 PREDICTION_KINDS = ["mask", "overlay"]  # --predict writes <name>_<kind>.png
+EVALUATION_NAMES = ["evaluation.json", "per_class_iou.png", "confusion_matrix.png"]
 MARKER_KEY, MARKER = "Software", "deeplabv3_plus.py --predict"  # in those PNGs
 PRECISIONS = ["auto", "float32", "mixed_bfloat16", "mixed_float16"]
 SIZES = ["image_size", "batch_size", "epochs", "num_train_images", "num_val_images"]
@@ -172,12 +174,22 @@ def start(args):
         signal.signal(signal.SIGTERM, interrupt)  # schedulers stop jobs this way
         if not args.show:  # write PNGs only; never wait on a window
             matplotlib.use("Agg")
+        refuse_bombs()
     check_args(args)
     if args.train:
         runs.prepare_resume(args)
     keras.utils.set_random_seed(args.seed)
     keras.config.set_dtype_policy(devices.choose_precision(args.precision))
     start.args = args
+
+
+def refuse_bombs():
+    """Make Pillow's bomb warning an error, so our own message replaces it.
+
+    Pillow's limit stays as it is; only its warning, printed for images between
+    one and two times the limit, becomes the error it raises above that.
+    """
+    warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 
 def interrupt(signum, frame):
@@ -244,6 +256,7 @@ def excepthook(kind, error, traceback):
         return sys.__excepthook__(kind, error, traceback)
     sys.stdout.flush()
     sys.stderr.flush()
+    files.remove_private_dirs()  # os._exit skips the atexit handlers
     os._exit(code)  # the stack has unwound already; only the exit code is left
 
 
@@ -303,6 +316,8 @@ def photo_outputs(paths, output_dir):
             photos += [p for p in files.list_images(path) if not is_prediction(p)]
         elif not os.path.lexists(path):
             raise UserError(f"photo {path} does not exist; check --predict")
+        elif is_prediction(path):
+            files.warn(f"skipping {path}: it is an output of --predict, not a photo")
         elif files.is_regular_file(path):
             photos.append(path)
     if not photos:
@@ -335,6 +350,8 @@ def free_outputs(prefix, inputs):
 
 def is_prediction(path):
     """Whether a PNG was written by --predict (it carries the project's marker)."""
+    if files.not_a_file(path):  # never open a FIFO: it could block forever
+        return False
     try:
         with Image.open(path) as image:
             return image.format == "PNG" and image.info.get(MARKER_KEY) == MARKER
@@ -355,7 +372,7 @@ def save_prediction(prefix, colored, overlay, predicted):
 
 def print_scores(scores, matrix, output_dir):
     """Write evaluation.json and its plots; print the scores as one JSON line."""
-    output_dir = runs.check_output_dir(output_dir)
+    output_dir = runs.take_outputs(output_dir, EVALUATION_NAMES, "--evaluate")
     runs.write_json(output_dir / "evaluation.json", scores)
     runs.save_evaluation_plots(scores, matrix, output_dir)
     print(json.dumps({k: v for k, v in scores.items() if k != "per_class_iou"}))

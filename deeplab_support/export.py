@@ -12,7 +12,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from deeplab_support import UserError, runs
+from deeplab_support import UserError, files, runs
 
 FORMATS = {"onnx": "model.onnx", "saved_model": "saved_model"}  # format: file name
 
@@ -46,13 +46,11 @@ def export_model(model, fmt, output_dir, build):
         raise UserError(
             f"unknown export format {fmt!r}; use --export onnx or --export saved_model"
         )
-    path = runs.check_output_dir(output_dir) / FORMATS[fmt]
-    if os.path.lexists(path):  # whoever made it, an export never replaces it
-        raise UserError(
-            f"{path} exists already; move it away or choose another --output-dir"
-        )
+    # The folder's manifest lists its exports: an earlier one of ours is replaced,
+    # anything else of that name is the user's and stops the export.
+    path = runs.take_outputs(output_dir, [FORMATS[fmt]], "--export") / FORMATS[fmt]
     copy = float32_copy(model, build)
-    tmp = runs.temp_name(path)
+    tmp = runs.temp_name(path, reserve="folder" if fmt == "saved_model" else True)
     try:
         copy.export(
             str(tmp),
@@ -60,7 +58,7 @@ def export_model(model, fmt, output_dir, build):
             input_signature=input_signature(model.input_shape[1]),
             verbose=False,
         )
-        os.rename(tmp, path)  # never a half-written export under the real name
+        files.move_into_place(tmp, path)  # never a half-written export
     except OSError as error:
         raise UserError(
             f"cannot write {path} ({error.strerror}); check --output-dir"

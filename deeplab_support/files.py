@@ -9,9 +9,11 @@ as plain copies in a cache folder.
 
 import atexit
 import hashlib
+import json
 import os
 import shutil
 import stat
+import sys
 import tempfile
 import zipfile
 from pathlib import Path
@@ -37,14 +39,20 @@ CLASS_NAMES = make_toy_people.CLASS_NAMES  # CIHP's 20 classes, in id order
 CIHP_PALETTE = make_toy_people.CIHP_PALETTE  # the colours of human_colormap.mat
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 DECODABLE = ("JPEG", "PNG")  # what tf.image.decode_image reads and we accept
-MAX_PIXELS = 100_000_000  # larger images are refused (10,000 x 10,000 is fine)
+# Larger images are refused from their header: Pillow's own bomb limit, about
+# 9,400 x 9,400 pixels. Pillow's setting is read, never changed.
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS
 EXIF_ORIENTATION = 0x0112  # the EXIF tag that says how a camera held the photo
+DOWNLOAD_MARKER = ".deeplabv3_plus-download.json"  # what --download extracted
 _private_dirs = {}  # purpose -> this process's own temporary folder
 
 
 def download_cihp(data_dir):
-    """Fetch the CIHP zip with a progress bar and extract it into data_dir."""
+    """Fetch the CIHP zip with a progress bar and extract it into data_dir once."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    extracted = read_download_marker(data_dir)
+    if extracted and all((data_dir / name).exists() for name in extracted):
+        return  # an earlier --download extracted it here already
     try:
         archive = keras.utils.get_file(
             "instance-level-human-parsing.zip",
@@ -57,15 +65,59 @@ def download_cihp(data_dir):
             f"could not download CIHP into {data_dir} ({error}); check the network, "
             "or download the zip by hand (see README) and pass --data-dir"
         ) from None
-    # Extract beside the target, then move into place: never a half-extracted set.
-    staging = data_dir / ".extracting"
-    shutil.rmtree(staging, ignore_errors=True)
-    with zipfile.ZipFile(archive) as zipped:
-        zipped.extractall(staging)
-    for entry in staging.iterdir():
-        shutil.rmtree(data_dir / entry.name, ignore_errors=True)
-        os.replace(entry, data_dir / entry.name)
-    staging.rmdir()
+    # Extract into a private folder beside the target, then move into place.
+    staging = Path(tempfile.mkdtemp(prefix=".extracting-", dir=data_dir))
+    try:
+        extract(archive, staging)
+        names = sorted(os.listdir(staging))
+        for name in names:
+            if os.path.lexists(data_dir / name) and name not in extracted:
+                raise UserError(
+                    f"{data_dir / name} is in the way of extracting CIHP and was not "
+                    "extracted by --download; move it away, or pass the folder that "
+                    "holds CIHP as --data-dir without --download"
+                )
+        for name in names:
+            move_into_place(staging / name, data_dir / name)
+        marker = {"made_by": "deeplabv3_plus", "extracted": names}
+        (staging / DOWNLOAD_MARKER).write_text(json.dumps(marker) + "\n")
+        os.replace(staging / DOWNLOAD_MARKER, data_dir / DOWNLOAD_MARKER)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def extract(archive, folder):
+    """Extract a zip archive into folder, or say that the archive is broken."""
+    try:
+        with zipfile.ZipFile(archive) as zipped:
+            zipped.extractall(folder)
+    except (zipfile.BadZipFile, EOFError) as error:
+        raise UserError(
+            f"{archive} is not a complete zip archive ({error}); delete it so that "
+            "--download fetches it again"
+        ) from None
+
+
+def read_download_marker(data_dir):
+    """The names an earlier --download extracted into data_dir (none if unknown)."""
+    try:
+        marker = json.loads((data_dir / DOWNLOAD_MARKER).read_text())
+        return list(marker["extracted"]) if marker["made_by"] == "deeplabv3_plus" else []
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def move_into_place(source, target):
+    """Move source to target; an earlier copy of ours there is removed after."""
+    if not os.path.lexists(target):
+        os.rename(source, target)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=".replaced-", dir=target.parent))
+    try:
+        os.rename(target, aside / target.name)
+        os.rename(source, target)
+    finally:
+        shutil.rmtree(aside, ignore_errors=True)
 
 
 def get_data_root(args):
@@ -79,7 +131,10 @@ def get_data_root(args):
             f"{TOY_DATA_DIR} (add --download to fetch CIHP, about 2.7 GB)."
         )
         wanted = max(250, args.num_train_images + args.num_val_images)
-        return make_toy_people.ensure(TOY_DATA_DIR, num_images=wanted)
+        try:
+            return make_toy_people.ensure(TOY_DATA_DIR, num_images=wanted)
+        except FileExistsError as error:  # a folder of the user's by that name
+            raise UserError(f"{error}; move it away to use the synthetic set") from None
     return find_cihp_root(args.data_dir or DATA_DIR)
 
 
@@ -110,7 +165,7 @@ def list_pairs(root, num_train, num_val):
     images = list_images(image_dir)
     if not images:
         raise UserError(f"{image_dir} holds no .jpg or .png images; check --data-dir")
-    masks = {p.stem: p for p in mask_dir.glob("*.png")} if mask_dir.is_dir() else {}
+    masks = {p.stem: p for p in list_images(mask_dir, (".png",))}
     unpaired = [p.stem for p in images if p.stem not in masks]
     if unpaired:
         raise UserError(
@@ -129,30 +184,36 @@ def list_pairs(root, num_train, num_val):
     return pairs[:num_train], pairs[num_train:]
 
 
-def list_images(folder):
+def list_images(folder, extensions=IMAGE_EXTENSIONS):
     """The regular .jpg and .png files of a folder, sorted by name."""
+    if not Path(folder).is_dir():
+        return []
     return sorted(
         p
-        for p in folder.iterdir()
-        if p.suffix.lower() in IMAGE_EXTENSIONS and is_regular_file(p)
+        for p in Path(folder).iterdir()
+        if p.suffix.lower() in extensions and is_regular_file(p)
     )
 
 
 def is_regular_file(path):
     """Whether path is a regular file; warn about a FIFO, folder or broken link."""
+    problem = not_a_file(path)
+    if problem:
+        warn(f"skipping {path}: {problem}")
+    return not problem
+
+
+def not_a_file(path):
+    """Why path cannot be read as a file (a FIFO, a folder, a bad link), or None."""
     try:
         mode = os.stat(path).st_mode  # follows links; a loop or dangling one fails
     except OSError as error:
-        warn(f"skipping {path}: {error.strerror}")
-        return False
-    if not stat.S_ISREG(mode):
-        warn(f"skipping {path}: not a regular file")
-        return False
-    return True
+        return error.strerror
+    return None if stat.S_ISREG(mode) else "not a regular file"
 
 
 def private_dir(purpose):
-    """A folder of this process's own (mode 700, unguessable), removed at exit."""
+    """A temporary folder of this process's own (mode 700, unguessable)."""
     if purpose not in _private_dirs:
         try:
             folder = tempfile.mkdtemp(prefix=f"deeplabv3_plus-{purpose}-")
@@ -161,9 +222,39 @@ def private_dir(purpose):
                 f"cannot create a temporary folder in {tempfile.gettempdir()} "
                 f"({error.strerror}); set TMPDIR to a writable folder"
             ) from None
-        atexit.register(shutil.rmtree, folder, ignore_errors=True)
         _private_dirs[purpose] = Path(folder)
     return _private_dirs[purpose]
+
+
+def remove_private_dirs():
+    """Delete this process's temporary folders (at exit, or before os._exit)."""
+    while _private_dirs:
+        shutil.rmtree(_private_dirs.popitem()[1], ignore_errors=True)
+
+
+atexit.register(remove_private_dirs)
+
+
+def user_cache_dir(purpose):
+    """A folder of this user's own under ~/.cache/deeplabv3_plus, kept across runs."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    folder = Path(base) / "deeplabv3_plus" / purpose
+    try:
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = os.lstat(folder)
+    except OSError as error:
+        raise UserError(
+            f"cannot create the cache folder {folder} ({error.strerror}); set "
+            "XDG_CACHE_HOME to a writable folder of yours"
+        ) from None
+    mine = getattr(os, "getuid", lambda: info.st_uid)() == info.st_uid
+    private = sys.platform == "win32" or not info.st_mode & 0o077
+    if not (stat.S_ISDIR(info.st_mode) and mine and private):
+        raise UserError(
+            f"{folder} is not a private folder of yours (a link, or open to others); "
+            "remove it, or set XDG_CACHE_HOME to a folder of yours"
+        )
+    return folder
 
 
 def split_pairs(root, args):
@@ -247,19 +338,19 @@ def warn(message):
 
 def open_checked(path, what):
     """Open and fully decode an image file with Pillow, or explain the problem."""
+    limit = f"more than {MAX_PIXELS // 1_000_000} megapixels"
     try:
         with Image.open(path) as image:  # reads the header; Pillow refuses bombs
             if image.width * image.height > MAX_PIXELS:
                 raise UserError(
-                    f"{what} {path} is {image.width}x{image.height} pixels, more than "
-                    f"{MAX_PIXELS // 1_000_000} megapixels; downscale it or remove it"
+                    f"{what} {path} is {image.width}x{image.height} pixels, {limit}; "
+                    "downscale it or remove it"
                 )
             image.load()  # decodes every pixel, so truncated files fail here
             return image
-    except Image.DecompressionBombError:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise UserError(
-            f"{what} {path} has more than {MAX_PIXELS // 1_000_000} megapixels "
-            "by its header; downscale it or remove it"
+            f"{what} {path} has {limit} by its header; downscale it or remove it"
         ) from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise UserError(
@@ -329,9 +420,11 @@ def plain_copy(path, image):
     """Save an 8-bit PNG copy of a decoded file in a private folder; return its path."""
     key = os.fsencode(path) + f"{Path(path).stat().st_mtime_ns}".encode()
     copy = private_dir("inputs") / f"{hashlib.sha1(key).hexdigest()[:20]}.png"
-    if not copy.exists():  # the folder is this process's alone
+    if not os.path.lexists(copy):  # the folder is this process's alone
         with open(copy, "xb") as f:  # created here, never through an existing name
             image.save(f, format="PNG")
+    elif not stat.S_ISREG(os.lstat(copy).st_mode):  # only a file made here is reused
+        raise UserError(f"{copy} is not the copy this run made; run again")
     return str(copy)
 
 
@@ -352,8 +445,13 @@ def read_mask(path, shape):
 def load_colormap(root, num_classes):
     """Read the class colours from human_colormap.mat as 0..255 integers."""
     path = Path(root or TOY_DATA_DIR) / "human_colormap.mat"
-    if not path.exists():
+    if not os.path.lexists(path):
         return CIHP_PALETTE[:num_classes]  # the same colours CIHP's file holds
+    if not_a_file(path):
+        raise UserError(
+            f"{path} cannot be read ({not_a_file(path)}); replace it with CIHP's "
+            "colormap or delete it to use the built-in CIHP colours"
+        )
     try:
         colormap = np.asarray(loadmat(path)["colormap"], dtype=np.float64)
     except Exception as error:  # scipy raises many kinds for a broken .mat

@@ -5,13 +5,21 @@ code cell of `!` commands, and the code between them a code cell. The header's
 fields (Title, Author, ...) become the notebook's first markdown cell.
 
     python -m deeplab_support.notebook            # writes deeplabv3_plus.ipynb
+
+The notebook records a fingerprint of its cells. Writing it again replaces only
+a notebook made here whose cells nobody has edited since; an edited notebook, or
+any other file of that name, is kept and the conversion stops with an error.
 """
 
 import argparse
+import hashlib
 import json
 import os
 import re
+import sys
 from pathlib import Path
+
+from deeplab_support import UserError, cli, runs
 
 TUTORIAL = Path(__file__).resolve().parent.parent / "deeplabv3_plus.py"
 BLOCK = re.compile(r'^"""(shell)?\n(.*?)^"""\n', re.DOTALL | re.MULTILINE)
@@ -58,7 +66,24 @@ def to_notebook(source):
         )
     kernel = {"display_name": "Python 3", "language": "python", "name": "python3"}
     metadata = {"kernelspec": kernel, "language_info": {"name": "python"}}
+    metadata["deeplabv3_plus"] = {"cells_sha256": fingerprint(cells)}
     return {"cells": cells, "metadata": metadata, "nbformat": 4, "nbformat_minor": 5}
+
+
+def fingerprint(cells):
+    """A hash of the cells' kinds and texts (not their outputs)."""
+    texts = [[c["cell_type"], "".join(c["source"])] for c in cells]
+    return hashlib.sha256(json.dumps(texts).encode()).hexdigest()
+
+
+def is_unedited(path):
+    """Whether path is a notebook written here whose cells are as they were."""
+    try:
+        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
+        made = notebook["metadata"]["deeplabv3_plus"]["cells_sha256"]
+        return made == fingerprint(notebook["cells"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def write_notebook(source_path=TUTORIAL, target_path=None):
@@ -66,9 +91,13 @@ def write_notebook(source_path=TUTORIAL, target_path=None):
     source_path = Path(source_path)
     target_path = Path(target_path or source_path.with_suffix(".ipynb"))
     notebook = to_notebook(source_path.read_text(encoding="utf-8"))
-    tmp = target_path.with_name(f".tmp-{os.getpid()}-{target_path.name}")
-    tmp.write_text(json.dumps(notebook, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, target_path)
+    if os.path.lexists(target_path) and not is_unedited(target_path):
+        raise UserError(
+            f"{target_path} exists and is not an unedited notebook made from "
+            f"{source_path.name}, so it is kept; move it away or pass --output"
+        )
+    with runs.atomic_path(target_path) as tmp:
+        tmp.write_text(json.dumps(notebook, indent=1) + "\n", encoding="utf-8")
     return target_path
 
 
@@ -77,4 +106,7 @@ if __name__ == "__main__":
     parser.add_argument("--source", default=TUTORIAL, help="the tutorial .py file")
     parser.add_argument("--output", help="the .ipynb to write (beside the source)")
     options = parser.parse_args()
-    print(f"Wrote {write_notebook(options.source, options.output)}")
+    try:
+        print(f"Wrote {write_notebook(options.source, options.output)}")
+    except UserError as error:
+        sys.exit(cli.explain(error))

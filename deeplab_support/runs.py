@@ -11,14 +11,15 @@ A run's folder holds `run.json` (the settings `--resume` keeps), `backup` (a lin
 to the last committed `backup-NNN` folder), `history.csv`, `best_model.keras`, and
 after training `model.keras`, the figures, `metrics.json` and `evaluation.json`.
 
-`run.json` is also the run's manifest: it carries this project's marker and lists
-every name the run created. The project deletes or replaces only what that list
-names (and temporary files of the processes it records); anything else in the way
-is an error that names it, whatever the flags.
+`run.json` is also the folder's manifest: it carries this project's marker and lists
+every name that a run, `--evaluate` or `--export` created there. The project
+deletes or replaces only what that list names (and temporary files of the
+processes it records); anything else in the way is an error that names it,
+whatever the flags. The lock lives in the user's cache, not in the folder.
 """
 
 import csv
-import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -27,11 +28,12 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import filelock
 import keras
 import matplotlib
 import matplotlib.pyplot as plt
 
-from deeplab_support import UserError, metrics
+from deeplab_support import UserError, files, metrics
 
 RUN_FILE = "run.json"
 # Settings that an interrupted run keeps when resumed (--epochs may extend it).
@@ -63,14 +65,14 @@ OUTPUT_NAMES = RUN_FILES + [
     "confusion_matrix.png",
 ]
 MADE_BY = "deeplabv3_plus"  # the marker in run.json that says the run is ours
-_held_locks = {}  # folder -> open lock file; the OS releases them at process exit
+_held_locks = {}  # folder -> held FileLock; the OS releases them at process exit
 
 
 @contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside `path`; move it into place only on success."""
+    """Yield a fresh temporary file beside `path`; move it into place on success."""
     path = Path(path)
-    tmp = temp_name(path)
+    tmp = temp_name(path, reserve=True)
     try:
         yield tmp
         os.replace(tmp, path)
@@ -78,13 +80,25 @@ def atomic_path(path):
         tmp.unlink(missing_ok=True)
 
 
-def temp_name(path):
-    """This process's temporary name beside `path`; refuse one that exists already."""
+def temp_name(path, reserve=False):
+    """This process's temporary name beside `path`, created empty if `reserve`.
+
+    Reserving creates the file exclusively, so nothing is ever written through a
+    name or link that someone else put there; "folder" reserves a folder.
+    """
     tmp = Path(path).with_name(f".tmp-{os.getpid()}-{Path(path).name}")
-    if os.path.lexists(tmp):  # never write through a name (or link) we did not make
+    try:
+        if reserve == "folder":
+            os.mkdir(tmp, 0o700)
+        elif reserve:
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            os.close(os.open(tmp, flags, 0o600))
+        elif os.path.lexists(tmp):
+            raise FileExistsError
+    except FileExistsError:
         raise UserError(
             f"{tmp} is in the way of writing {path}; move it away and run again"
-        )
+        ) from None
     return tmp
 
 
@@ -118,27 +132,36 @@ def read_history(output_dir):
 
 
 def lock(output_dir):
-    """Hold the folder's lock for the rest of the process, or refuse."""
+    """Hold the folder's lock for the rest of the process, or refuse.
+
+    The lock file lives in the user's cache, named by the folder's path, so the
+    folder itself gets no file of ours beyond its outputs.
+    """
     key = Path(output_dir).resolve()
     if key in _held_locks:  # a notebook may run its training cell again
         return
-    handle = open(key / ".lock", "a+")
+    held = filelock.FileLock(lock_file(key), thread_local=False)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
+        held.acquire(timeout=0)
+    except filelock.Timeout:
         raise UserError(
-            f"another training run is using {output_dir}; wait for it to finish "
-            "or choose another --output-dir"
+            f"another run of this project is using {output_dir}; wait for it to "
+            "finish or choose another --output-dir"
         ) from None
-    _held_locks[key] = handle
+    _held_locks[key] = held
+
+
+def lock_file(output_dir):
+    """The lock file of a folder: in the user's cache, named by the folder's path."""
+    key = os.fsencode(Path(output_dir).resolve())
+    return files.user_cache_dir("locks") / f"{hashlib.sha256(key).hexdigest()[:32]}.lock"
 
 
 def unlock(output_dir):
     """Release the folder's lock before the process ends."""
-    handle = _held_locks.pop(Path(output_dir).resolve(), None)
-    if handle:
-        handle.close()
+    held = _held_locks.pop(Path(output_dir).resolve(), None)
+    if held:
+        held.release()
 
 
 def check_output_dir(output_dir):
@@ -163,7 +186,7 @@ def check_output_dir(output_dir):
 
 
 def read_run_file(output_dir):
-    """The run.json of a run of this project in output_dir; None if there is none."""
+    """The manifest (run.json) of this project in output_dir; None if there is none."""
     path = Path(output_dir) / RUN_FILE
     try:
         data = json.loads(path.read_text())
@@ -188,24 +211,45 @@ def write_run_file(output_dir, data):
     write_json(Path(output_dir) / RUN_FILE, {"made_by": MADE_BY, **data})
 
 
-def strangers(output_dir, owned):
-    """The names this run would write that exist already and are not its own."""
-    return [
-        name
-        for name in OUTPUT_NAMES
-        if name not in owned and os.path.lexists(Path(output_dir) / name)
-    ]
+def new_manifest():
+    """The manifest of a folder that holds no run.json yet."""
+    return {"config": {}, "files": [RUN_FILE], "pids": [os.getpid()]}
 
 
-def refuse_strangers(output_dir, owned):
-    """Stop before writing over anything the project did not make."""
-    found = strangers(output_dir, owned)
+def is_run(data):
+    """Whether a manifest belongs to a training run (not only to --evaluate)."""
+    return bool(data and data["config"])
+
+
+def refuse_strangers(output_dir, owned, names=OUTPUT_NAMES, writer="a training run"):
+    """Stop before writing over anything of these names that the project did not make."""
+    found = [n for n in names if n not in owned and os.path.lexists(output_dir / n)]
     if found:
+        more = f" (nor {len(found) - 1} more)" if len(found) > 1 else ""
         raise UserError(
-            f"{Path(output_dir) / found[0]} was not made by this project"
-            f"{f' (nor {len(found) - 1} more)' if len(found) > 1 else ''}, and a "
-            "training run writes there; move it away or choose another --output-dir"
+            f"{Path(output_dir) / found[0]} was not made by this project{more}, and "
+            f"{writer} writes there; move it away or choose another --output-dir"
         )
+
+
+def claim(output_dir, names, writer="a training run"):
+    """Add names to the folder's manifest before creating them; refuse strangers'."""
+    output_dir = Path(output_dir)
+    data = read_run_file(output_dir) or new_manifest()
+    refuse_strangers(output_dir, data["files"], names, writer)
+    new = [name for name in names if name not in data["files"]]
+    if new or os.getpid() not in data["pids"]:
+        data["files"] += new
+        data["pids"] = sorted(set(data["pids"]) | {os.getpid()})  # its temporaries
+        write_run_file(output_dir, data)
+
+
+def take_outputs(output_dir, names, writer):
+    """Lock a folder and claim these names for --evaluate or --export; its path."""
+    output_dir = check_output_dir(output_dir)
+    lock(output_dir)
+    claim(output_dir, names, writer)
+    return output_dir
 
 
 def prepare_resume(args):
@@ -214,9 +258,9 @@ def prepare_resume(args):
     data = read_run_file(output_dir) if output_dir.is_dir() else None
     refuse_strangers(output_dir, data["files"] if data else [])
     if args.resume:
-        if data is None:
+        if not is_run(data):
             raise UserError(
-                f"nothing to resume: {output_dir} holds no {RUN_FILE}; run again "
+                f"nothing to resume: {output_dir} holds no training run; run again "
                 "without --resume"
             )
         config = data["config"]
@@ -235,7 +279,7 @@ def prepare_resume(args):
                 f"--epochs larger than {done} to train it further"
             )
         print(f"Resuming {output_dir} after epoch {done}.")
-    elif data is not None and not args.overwrite:
+    elif is_run(data) and not args.overwrite:
         raise UserError(
             f"{output_dir} already holds a run; add --resume to continue it, "
             "--overwrite to replace it, or choose another --output-dir"
@@ -245,18 +289,16 @@ def prepare_resume(args):
 def open_run(args):
     """Take --output-dir for this training run and return the Run."""
     output_dir = check_output_dir(args.output_dir)
-    data = read_run_file(output_dir) or {"files": [], "pids": []}
     lock(output_dir)
+    data = read_run_file(output_dir) or new_manifest()
     refuse_strangers(output_dir, data["files"])
-    current = linked_backup(output_dir)
+    backups = [n for n in data["files"] if n.startswith("backup-")]
     if args.resume:  # only backups that were never committed go
-        drop = [n for n in data["files"] if n.startswith("backup-") and n != current]
-    else:  # --overwrite: forget the earlier run entirely
-        drop = [n for n in data["files"] if n != RUN_FILE]
-        config = {k: getattr(args, k) for k in RUN_CONFIG + ["epochs"]}
+        drop = [n for n in backups if n != linked_backup(output_dir)]
+    else:  # a new run replaces the earlier run's files; exports stay
+        drop = backups + [n for n in OUTPUT_NAMES if n != RUN_FILE]
+        data["config"] = {k: getattr(args, k) for k in RUN_CONFIG + ["epochs"]}
     remove_owned(output_dir, data, drop)
-    if not args.resume:
-        data = {"config": config, "files": [], "pids": []}
     data["files"] = sorted(set(data["files"]) | set(OUTPUT_NAMES))
     data["pids"] = [os.getpid()]  # the only process whose temporaries may exist
     write_run_file(output_dir, data)
@@ -277,24 +319,6 @@ def remove_owned(output_dir, data, drop):
         for pid in data["pids"]:  # half-written by a killed process
             remove(output_dir / f".tmp-{pid}-{name}")
     data["files"] = [name for name in data["files"] if name not in drop]
-
-
-def claim(output_dir, name):
-    """Add a name to the run's manifest before creating it; refuse a stranger's."""
-    data = read_run_file(output_dir) or new_manifest()
-    if name not in data["files"]:
-        if os.path.lexists(Path(output_dir) / name):
-            raise UserError(
-                f"{Path(output_dir) / name} was not made by this project and the run "
-                "must write there; move it away, then continue with --resume"
-            )
-        data["files"].append(name)
-        write_run_file(output_dir, data)
-
-
-def new_manifest():
-    """The manifest of a folder that holds no run.json yet."""
-    return {"config": {}, "files": [], "pids": [os.getpid()]}
 
 
 def disown(output_dir, names):
@@ -435,11 +459,11 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         self.target = Path(path)
 
     def _save_model(self, epoch, batch, logs):
-        tmp = temp_name(self.target)
+        tmp = temp_name(self.target, reserve=True)
         self.filepath = str(tmp)
         try:
             super()._save_model(epoch, batch, logs)
-            if tmp.exists():  # save_best_only writes nothing without a new best
+            if tmp.stat().st_size:  # save_best_only writes nothing without a new best
                 os.replace(tmp, self.target)
         finally:
             self.filepath = str(self.target)
@@ -462,7 +486,7 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     def _save_model(self):
         fresh = self.dir / f"backup-{self._current_epoch:03d}"
-        claim(self.dir, fresh.name)  # refuses a folder of the user's by that name
+        claim(self.dir, [fresh.name])  # refuses a folder of the user's by that name
         remove(fresh)  # a copy of ours that a killed run left uncommitted
         fresh.mkdir()
         self.model.save_weights(str(fresh / "latest.weights.h5"))

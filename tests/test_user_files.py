@@ -1,19 +1,27 @@
 """Nothing the user made is deleted, replaced or read by mistake.
 
-A run, --overwrite, --export and --predict remove or replace only what this
-project provably made; anything else in the way is one `error:` line.
+A run, --overwrite, --evaluate, --export, --predict, --download and the notebook
+conversion remove or replace only what this project provably made; anything
+else in the way is one `error:` line. Special files are skipped, never hung on;
+decompression bombs are refused from their header; temporary files live in
+private folders.
 """
 
+import json
 import os
 import stat
 import threading
+import warnings
+import zipfile
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
 
 from conftest import fails_with, run_args
-from deeplab_support import UserError, cli, export, files, runs
+from data import make_toy_people
+from deeplab_support import UserError, cli, export, files, notebook, runs
 
 
 def user_files(folder):
@@ -75,7 +83,7 @@ def test_a_users_backup_folder_of_the_next_epochs_name_is_refused(tmp_path):
     (tmp_path / "backup-001").mkdir()
     (tmp_path / "backup-001" / "keep.txt").write_text("mine")
     with pytest.raises(UserError, match="backup-001 was not made by this project"):
-        runs.claim(tmp_path, "backup-001")
+        runs.claim(tmp_path, ["backup-001"])
     assert (tmp_path / "backup-001" / "keep.txt").read_text() == "mine"
 
 
@@ -88,13 +96,56 @@ def test_a_planted_link_at_a_temporary_name_is_never_written_through(tmp_path):
     assert victim.read_text() == "precious"
 
 
-def test_export_never_replaces_an_existing_folder(tiny_run, tmp_path):
+def test_a_planted_file_at_a_temporary_name_is_never_overwritten(tmp_path):
+    planted = tmp_path / f".tmp-{os.getpid()}-history.csv"
+    planted.write_text("the user's")
+    with pytest.raises(UserError, match="is in the way"):
+        with runs.atomic_path(tmp_path / "history.csv") as tmp:
+            tmp.write_text("ours")
+    assert planted.read_text() == "the user's"
+    assert not (tmp_path / "history.csv").exists()
+
+
+def test_export_never_replaces_a_users_folder(tiny_run, tmp_path):
     (tmp_path / "saved_model").mkdir()
     (tmp_path / "saved_model" / "my_notes.txt").write_text("mine")
     model = cli.load_model(tiny_run / "model.keras", "--model")
-    with pytest.raises(UserError, match="saved_model exists already"):
+    with pytest.raises(UserError, match="saved_model was not made by this project"):
         export.export_model(model, "saved_model", tmp_path, None)
     assert (tmp_path / "saved_model" / "my_notes.txt").read_text() == "mine"
+
+
+def scores_and_matrix():
+    """Evaluation results for two classes, as --evaluate writes them."""
+    matrix = np.array([[5, 1], [2, 8]])
+    scores = {"mean_iou": 0.5, "per_class_iou": {"a": 0.4, "b": 0.6}}
+    return scores, matrix
+
+
+def test_evaluate_never_replaces_a_users_evaluation_json(tmp_path):
+    (tmp_path / "evaluation.json").write_text("my notes")
+    with pytest.raises(UserError, match="evaluation.json was not made by this"):
+        cli.print_scores(*scores_and_matrix(), tmp_path)
+    assert (tmp_path / "evaluation.json").read_text() == "my notes"
+    assert not (tmp_path / "per_class_iou.png").exists()
+
+
+def test_evaluate_replaces_its_own_outputs(tmp_path, capsys):
+    cli.print_scores(*scores_and_matrix(), tmp_path)
+    cli.print_scores(*scores_and_matrix(), tmp_path)  # a second --evaluate
+    assert json.loads((tmp_path / "evaluation.json").read_text())["mean_iou"] == 0.5
+    owned = runs.read_run_file(tmp_path)["files"]
+    assert set(cli.EVALUATION_NAMES) <= set(owned)
+
+
+def test_a_new_run_keeps_the_folders_exports(tmp_path):
+    runs.claim(tmp_path, ["model.onnx"], "--export")  # as --export did earlier
+    (tmp_path / "model.onnx").write_text("exported")
+    args = args_for(tmp_path)
+    runs.prepare_resume(args)  # evaluations and exports alone are not a run
+    runs.open_run(args)
+    runs.unlock(tmp_path)
+    assert (tmp_path / "model.onnx").read_text() == "exported"
 
 
 def photo_folder(folder, names=("photo.png", "other.jpg")):
@@ -156,8 +207,52 @@ def test_predict_skips_a_fifo_a_folder_and_broken_links(tmp_path, capsys):
     assert stat.S_ISFIFO(os.stat(folder / "fifo.png").st_mode)
 
 
+def test_predict_skips_a_named_output_of_its_own(tmp_path, capsys):
+    folder = photo_folder(tmp_path / "in")
+    fake_predict([folder / "photo.png"], folder)
+    with pytest.raises(UserError, match="no .jpg or .png images"):
+        fake_predict([folder / "photo_mask.png"], folder)
+    assert "photo_mask.png: it is an output of --predict" in capsys.readouterr().out
+
+
+def run_briefly(function, seconds=60):
+    """Run function in a thread; fail the test if it has not returned in time."""
+    outcome = {}
+
+    def target():
+        try:
+            outcome["value"] = function()
+        except BaseException as error:  # handed back to the test below
+            outcome["error"] = error
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(timeout=seconds)
+    assert not worker.is_alive(), f"{function} hung on a special file"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def test_a_fifo_mask_is_skipped_in_training(cihp_copy, capsys):
+    masks = cihp_copy / "Training" / "Category_ids"
+    first = sorted(masks.iterdir())[0]
+    first.unlink()
+    os.mkfifo(first)
+    with pytest.raises(UserError, match="have no mask"):
+        run_briefly(lambda: files.list_pairs(cihp_copy, 8, 4))
+    assert f"warning: skipping {first}: not a regular file" in capsys.readouterr().out
+
+
+def test_a_fifo_colormap_is_an_error_not_a_hang(tmp_path):
+    os.mkfifo(tmp_path / "human_colormap.mat")
+    with pytest.raises(UserError, match="human_colormap.mat cannot be read"):
+        run_briefly(lambda: files.load_colormap(tmp_path, 20))
+
+
 def test_pillows_bomb_check_stays_on():
     assert Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS > 0
+    assert files.MAX_PIXELS <= Image.MAX_IMAGE_PIXELS
 
 
 def bomb(path, side=30000):
@@ -168,8 +263,18 @@ def bomb(path, side=30000):
 
 def test_a_decompression_bomb_is_refused_from_its_header(tmp_path):
     path = bomb(tmp_path / "bomb.png")
-    with pytest.raises(UserError, match="bomb.png has more than 100 megapixels"):
+    with pytest.raises(UserError, match="bomb.png has more than 89 megapixels"):
         files.open_photo(path)
+
+
+def test_an_image_pillow_only_warns_about_is_refused_with_our_message(tmp_path):
+    from test_bad_inputs import png_header  # a header alone: nothing to decode
+
+    path = png_header(tmp_path / "big.png", 10_000, 10_000)  # 100 megapixels
+    with warnings.catch_warnings():
+        cli.refuse_bombs()  # as the script and the demo do at start
+        with pytest.raises(UserError, match="big.png has more than 89 megapixels"):
+            files.open_photo(path)
 
 
 def test_the_demo_answers_a_bomb_with_its_own_message(tmp_path):
@@ -216,15 +321,127 @@ def test_an_unwritable_temp_location_is_one_error(monkeypatch, tmp_path):
         files.private_dir("inputs")
 
 
-def test_a_model_without_per_pixel_scores_is_refused(tmp_path):
-    import keras
+def test_private_folders_are_removed_when_the_process_ends(tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "_private_dirs", {})
+    folder = files.private_dir("inputs")
+    (folder / "copy.png").write_bytes(b"x")
+    files.remove_private_dirs()  # what the exit handlers and the excepthook call
+    assert not folder.exists()
 
+
+def test_the_lock_cache_must_be_a_private_folder_of_the_user(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    (tmp_path / "deeplabv3_plus").mkdir()
+    os.symlink(tmp_path, tmp_path / "deeplabv3_plus" / "locks")  # planted link
+    with pytest.raises(UserError, match="is not a private folder of yours"):
+        runs.lock(tmp_path / "out")
+
+
+def classifier(path):
+    """Save a model that outputs one score per class for the whole image."""
     inputs = keras.Input((32, 32, 3))
     pooled = keras.layers.GlobalAveragePooling2D()(inputs)
-    model = keras.Model(inputs, keras.layers.Dense(20)(pooled))
-    model.save(tmp_path / "classifier.keras")
+    keras.Model(inputs, keras.layers.Dense(20)(pooled)).save(path)
+    return path
+
+
+def test_a_model_without_per_pixel_scores_is_refused(tmp_path):
+    path = classifier(tmp_path / "classifier.keras")
     with pytest.raises(UserError, match="not one score per class for every pixel"):
-        cli.load_model(tmp_path / "classifier.keras", "--model")
+        cli.load_model(path, "--model")
+
+
+def test_the_demo_refuses_such_a_model_before_serving(tmp_path):
+    import demo
+
+    path = classifier(tmp_path / "classifier.keras")
+    with pytest.raises(UserError, match="not one score per class for every pixel"):
+        demo.main(["--model", str(path)])
+
+
+def test_the_demo_keeps_uploads_in_a_private_bounded_cache(monkeypatch):
+    import demo
+
+    monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
+    examples = demo.write_examples(files.private_dir("examples"))
+
+    def segmenter(path):
+        return None, None, "", "stub"
+
+    app = demo.build_app(segmenter, examples)
+    cache = os.environ["GRADIO_TEMP_DIR"]
+    assert cache == str(files.private_dir("gradio"))
+    assert stat.S_IMODE(os.stat(cache).st_mode) == 0o700
+    assert app.delete_cache == demo.DELETE_CACHE
+
+
+def test_an_edited_notebook_is_kept(tmp_path):
+    target = notebook.write_notebook(target_path=tmp_path / "tutorial.ipynb")
+    notebook.write_notebook(target_path=target)  # unedited: replaced
+    edited = json.loads(target.read_text())
+    edited["cells"][1]["source"] = "my own notes"
+    target.write_text(json.dumps(edited))
+    with pytest.raises(UserError, match="is not an unedited notebook"):
+        notebook.write_notebook(target_path=target)
+    assert json.loads(target.read_text())["cells"][1]["source"] == "my own notes"
+
+
+def fake_cihp_zip(folder):
+    """A zip shaped like CIHP's: one top-level folder."""
+    archive = folder / "cihp.zip"
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("instance-level_human_parsing/readme.txt", "data")
+    return archive
+
+
+def test_download_never_replaces_a_users_folder(tmp_path, monkeypatch):
+    archive = fake_cihp_zip(tmp_path)
+    monkeypatch.setattr(keras.utils, "get_file", lambda *a, **k: str(archive))
+    data_dir = tmp_path / "data"
+    (data_dir / "instance-level_human_parsing").mkdir(parents=True)
+    (data_dir / "instance-level_human_parsing" / "mine.txt").write_text("mine")
+    with pytest.raises(UserError, match="was not extracted by --download"):
+        files.download_cihp(data_dir)
+    assert (data_dir / "instance-level_human_parsing" / "mine.txt").exists()
+    assert sorted(p.name for p in data_dir.iterdir()) == [
+        "instance-level_human_parsing"
+    ]
+
+
+def test_download_extracts_once_and_then_reuses(tmp_path, monkeypatch):
+    archive = fake_cihp_zip(tmp_path)
+    monkeypatch.setattr(keras.utils, "get_file", lambda *a, **k: str(archive))
+    data_dir = tmp_path / "data"
+    files.download_cihp(data_dir)
+    extracted = data_dir / "instance-level_human_parsing" / "readme.txt"
+    assert extracted.read_text() == "data"
+    monkeypatch.setattr(keras.utils, "get_file", None)  # no second download
+    files.download_cihp(data_dir)
+    assert extracted.read_text() == "data"
+
+
+def test_a_broken_zip_says_to_delete_it(tmp_path, monkeypatch):
+    (tmp_path / "cihp.zip").write_bytes(b"PK\x03\x04 half a download")
+    monkeypatch.setattr(
+        keras.utils, "get_file", lambda *a, **k: str(tmp_path / "cihp.zip")
+    )
+    with pytest.raises(UserError, match="not a complete zip archive.*delete it"):
+        files.download_cihp(tmp_path / "data")
+    assert (tmp_path / "cihp.zip").exists()
+
+
+def test_the_toy_set_never_replaces_a_users_folder(tmp_path):
+    (tmp_path / "toy").mkdir()
+    (tmp_path / "toy" / "mine.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="is not a toy-people data set"):
+        make_toy_people.generate(tmp_path / "toy", num_images=2, num_val_images=0)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["toy"]
+    assert (tmp_path / "toy" / "mine.txt").read_text() == "mine"
+
+
+def test_a_run_leaves_no_lock_file_in_its_folder(tiny_run):
+    assert not [p.name for p in tiny_run.iterdir() if "lock" in p.name]
+    assert (tiny_run / "my_notes.txt").read_text() == "the user's"
 
 
 def test_a_real_run_keeps_what_the_user_put_in_its_folder(capsys, toy_root, tmp_path):
