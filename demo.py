@@ -12,6 +12,7 @@ whose old files are deleted as the app runs.
 import argparse
 import html
 import os
+import signal
 import socket
 import sys
 import time
@@ -171,6 +172,8 @@ def main(argv=None):
     """Load the model, render the examples, serve the page until stopped."""
     args = parse_args(argv)
     cli.refuse_bombs()  # Pillow's bomb warning becomes our own message
+    # SIGTERM stops the server as Ctrl-C does, so the temporary folders go too.
+    signal.signal(signal.SIGTERM, cli.interrupt)
     segmenter = Segmenter(args.model, flip=args.tta == "flip")
     app = build_app(segmenter, write_examples())
     port = args.port or free_port()

@@ -89,10 +89,10 @@ def temp_name(path, reserve=False):
     tmp = Path(path).with_name(f".tmp-{os.getpid()}-{Path(path).name}")
     try:
         if reserve == "folder":
-            os.mkdir(tmp, 0o700)
+            os.mkdir(tmp)
         elif reserve:
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-            os.close(os.open(tmp, flags, 0o600))
+            os.close(os.open(tmp, flags, 0o666))  # as open() would, less the umask
         elif os.path.lexists(tmp):
             raise FileExistsError
     except FileExistsError:

@@ -1,5 +1,6 @@
 """demo.py: the prediction behind the page, and the page served on loopback."""
 
+import os
 import subprocess
 import sys
 import time
@@ -72,23 +73,58 @@ def wait_for_page(process, url, seconds=180):
     pytest.fail(f"the demo did not answer on {url} within {seconds} s")
 
 
+def bad_uploads(folder):
+    """Files a careless or hostile user might upload, with what the page must say."""
+    folder.mkdir()
+    Image.new("1", (30000, 30000)).save(folder / "bomb.png")  # 109 KB on disk
+    (folder / "notes.txt").write_text("not an image")
+    (folder / "empty.png").write_bytes(b"")
+    photo = folder / "cut.png"
+    Image.effect_noise((64, 64), 50).save(photo)
+    photo.write_bytes(photo.read_bytes()[:200])  # truncated
+    Image.new("RGB", (8, 8)).save(folder / "photo.gif", format="GIF")
+    return {
+        "bomb.png": "more than 25 megapixels",
+        "notes.txt": "not an image that can be read",
+        "empty.png": "empty (0 bytes)",
+        "cut.png": "cut.png",
+        "photo.gif": "not an image that can be read",
+    }
+
+
 @pytest.mark.slow
 def test_the_served_page_predicts_what_predict_writes(tiny_run, example, tmp_path):
     from gradio_client import Client, handle_file
 
     model, port = tiny_run / "model.keras", demo.free_port()
     command = [sys.executable, "demo.py", "--model", str(model), "--port", str(port)]
+    temp = tmp_path / "temp"  # the demo's temporary folders go here, then go
+    temp.mkdir()
     process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(temp)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
+    answers = {}
     try:
         url = f"http://127.0.0.1:{port}/"
         wait_for_page(process, url)
         client = Client(url, verbose=False, download_files=str(tmp_path))
         _, mask, legend, _ = client.predict(handle_file(example), api_name="/segment")
+        for name in bad_uploads(tmp_path / "bad"):
+            upload = handle_file(str(tmp_path / "bad" / name))
+            answers[name] = client.predict(upload, api_name="/segment")
     finally:
         process.terminate()
         process.wait(timeout=30)
+    assert not list(temp.iterdir())  # uploads and examples are deleted at exit
+    for name, reason in bad_uploads(tmp_path / "again").items():
+        overlay, _, _, message = answers[name]
+        assert overlay is None and message.startswith("**Cannot segment"), message
+        assert reason in message and "/" not in message.split("**")[-1], message
     run_tutorial("--predict", example, "--model", model, "--output-dir", tmp_path)
     written = np.asarray(Image.open(tmp_path / "person_3_mask.png").convert("RGB"))
     assert np.array_equal(np.asarray(Image.open(mask).convert("RGB")), written)

@@ -10,6 +10,8 @@ private folders.
 import json
 import os
 import stat
+import subprocess
+import sys
 import threading
 import warnings
 import zipfile
@@ -19,7 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import fails_with, run_args
+from conftest import ROOT, fails_with, run_args
 from data import make_toy_people
 from deeplab_support import UserError, cli, export, files, notebook, runs
 
@@ -329,6 +331,42 @@ def test_private_folders_are_removed_when_the_process_ends(tmp_path, monkeypatch
     assert not folder.exists()
 
 
+@pytest.mark.slow
+def test_private_folders_are_gone_when_a_script_exits(tmp_path):
+    code = "from deeplab_support import files; print(files.private_dir('inputs'))"
+    env = {**os.environ, "TMPDIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, text=True, capture_output=True
+    )
+    assert done.stdout.startswith(str(tmp_path / "deeplabv3_plus-inputs-"))
+    assert not list(tmp_path.iterdir())
+
+
+def test_an_error_exit_removes_the_private_folders(monkeypatch, capsys):
+    monkeypatch.setattr(files, "_private_dirs", {})
+    folder = files.private_dir("inputs")
+
+    def exit_now(code):
+        raise SystemExit(code)
+
+    monkeypatch.setattr(os, "_exit", exit_now)  # the excepthook ends the process
+    with pytest.raises(SystemExit):
+        cli.excepthook(UserError, UserError("a user's mistake"), None)
+    assert not folder.exists()
+    assert capsys.readouterr().err == "error: a user's mistake\n"
+
+
+def test_a_link_planted_where_an_example_goes_is_never_written_through(tmp_path):
+    import demo
+
+    victim = tmp_path / "precious.txt"
+    victim.write_text("precious")
+    os.symlink(victim, tmp_path / f"person_{demo.EXAMPLE_INDICES[0]}.png")
+    with pytest.raises(FileExistsError):
+        demo.write_examples(tmp_path)
+    assert victim.read_text() == "precious"
+
+
 def test_the_lock_cache_must_be_a_private_folder_of_the_user(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     (tmp_path / "deeplabv3_plus").mkdir()
@@ -357,6 +395,15 @@ def test_the_demo_refuses_such_a_model_before_serving(tmp_path):
     path = classifier(tmp_path / "classifier.keras")
     with pytest.raises(UserError, match="not one score per class for every pixel"):
         demo.main(["--model", str(path)])
+
+
+@pytest.mark.slow
+def test_the_demo_refuses_such_a_model_with_one_error_line(tmp_path):
+    path = classifier(tmp_path / "classifier.keras")
+    command = [sys.executable, "demo.py", "--model", str(path)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert done.stderr.startswith("error: ") and "every pixel" in done.stderr
 
 
 def test_the_demo_keeps_uploads_in_a_private_bounded_cache(monkeypatch):
