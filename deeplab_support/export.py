@@ -6,7 +6,6 @@ model's own input size (`image`, shape (batch, size, size, 3)), and returns the
 20 class logits per pixel.
 """
 
-import os
 from pathlib import Path
 
 import keras

@@ -102,7 +102,8 @@ def read_download_marker(data_dir):
     """The names an earlier --download extracted into data_dir (none if unknown)."""
     try:
         marker = json.loads((data_dir / DOWNLOAD_MARKER).read_text())
-        return list(marker["extracted"]) if marker["made_by"] == "deeplabv3_plus" else []
+        ours = marker["made_by"] == "deeplabv3_plus"
+        return list(marker["extracted"]) if ours else []
     except (OSError, ValueError, KeyError, TypeError):
         return []
 

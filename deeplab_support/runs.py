@@ -154,7 +154,8 @@ def lock(output_dir):
 def lock_file(output_dir):
     """The lock file of a folder: in the user's cache, named by the folder's path."""
     key = os.fsencode(Path(output_dir).resolve())
-    return files.user_cache_dir("locks") / f"{hashlib.sha256(key).hexdigest()[:32]}.lock"
+    name = hashlib.sha256(key).hexdigest()[:32]
+    return files.user_cache_dir("locks") / f"{name}.lock"
 
 
 def unlock(output_dir):
@@ -195,7 +196,7 @@ def read_run_file(output_dir):
     except (ValueError, OSError):
         data = None
     valid = isinstance(data, dict) and data.get("made_by") == MADE_BY
-    if not (valid and isinstance(data.get("config"), dict)):
+    if not (valid and isinstance(data.get("config"), dict) and plain_lists(data)):
         raise UserError(
             f"{path} is damaged or was not written by this project, so nothing in "
             f"{output_dir} can be taken as its own; move the folder's files "
@@ -204,6 +205,15 @@ def read_run_file(output_dir):
     data.setdefault("files", [])
     data.setdefault("pids", [])
     return data
+
+
+def plain_lists(data):
+    """Whether the manifest lists bare names in its folder and numeric pids."""
+    names, pids = data.get("files", []), data.get("pids", [])
+    if not (isinstance(names, list) and isinstance(pids, list)):
+        return False
+    bare = all(isinstance(n, str) and n == Path(n).name != ".." for n in names)
+    return bare and all(type(pid) is int for pid in pids)
 
 
 def write_run_file(output_dir, data):
@@ -222,7 +232,7 @@ def is_run(data):
 
 
 def refuse_strangers(output_dir, owned, names=OUTPUT_NAMES, writer="a training run"):
-    """Stop before writing over anything of these names that the project did not make."""
+    """Stop before writing over any of these names that the project did not make."""
     found = [n for n in names if n not in owned and os.path.lexists(output_dir / n)]
     if found:
         more = f" (nor {len(found) - 1} more)" if len(found) > 1 else ""

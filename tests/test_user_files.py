@@ -98,6 +98,18 @@ def test_a_planted_link_at_a_temporary_name_is_never_written_through(tmp_path):
     assert victim.read_text() == "precious"
 
 
+@pytest.mark.parametrize("name", ["../outside.txt", "backup-1/../../outside.txt", ".."])
+def test_a_manifest_naming_files_outside_its_folder_is_refused(tmp_path, name):
+    (tmp_path / "outside.txt").write_text("mine")
+    output_dir = tmp_path / "out"
+    (output_dir / "backup-1").mkdir(parents=True)  # so that the path resolves
+    manifest = {"made_by": runs.MADE_BY, "config": {}, "files": [name], "pids": []}
+    (output_dir / runs.RUN_FILE).write_text(json.dumps(manifest))
+    with pytest.raises(UserError, match="damaged or was not written by this project"):
+        runs.open_run(args_for(output_dir, "--overwrite"))
+    assert (tmp_path / "outside.txt").read_text() == "mine"
+
+
 def test_a_planted_file_at_a_temporary_name_is_never_overwritten(tmp_path):
     planted = tmp_path / f".tmp-{os.getpid()}-history.csv"
     planted.write_text("the user's")
