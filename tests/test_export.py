@@ -52,7 +52,11 @@ def test_onnx_has_one_input_and_matches_keras(tiny_run, photos, keras_logits, tm
 def test_saved_model_matches_keras(tiny_run, photos, keras_logits, tmp_path):
     import tensorflow as tf
 
+    (tmp_path / "my_notes.txt").write_text("mine")
     export(tiny_run, "saved_model", tmp_path)
+    export(tiny_run, "saved_model", tmp_path)  # replaces its own earlier export
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names == ["my_notes.txt", "run.json", "saved_model"]
     loaded = tf.saved_model.load(str(tmp_path / "saved_model"))  # keep it alive
     agree(np.asarray(loaded.serve(photos)), keras_logits)
 
