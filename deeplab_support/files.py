@@ -497,8 +497,10 @@ def load_weights(model, weights):
     """Load --weights FILE (a .keras or .weights.h5 file) into the built model."""
     if weights in ("imagenet", "none"):
         return
-    if not Path(weights).is_file():
+    if not os.path.exists(weights):
         raise UserError(f"weights file {weights} does not exist; check --weights")
+    if not_a_file(weights):  # a folder or a FIFO: never opened, never hung on
+        raise UserError(f"--weights {weights} is not a regular file; check --weights")
     size, classes = model.input_shape[1], model.output_shape[-1]
     try:
         model.load_weights(weights)

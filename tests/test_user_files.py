@@ -264,6 +264,12 @@ def test_a_fifo_colormap_is_an_error_not_a_hang(tmp_path):
         run_briefly(lambda: files.load_colormap(tmp_path, 20))
 
 
+def test_a_fifo_as_the_model_is_an_error_not_a_hang(tmp_path):
+    os.mkfifo(tmp_path / "model.keras")
+    with pytest.raises(UserError, match="model.keras is not a regular file"):
+        run_briefly(lambda: cli.load_model(tmp_path / "model.keras", "--model"))
+
+
 def test_pillows_bomb_check_stays_on():
     assert Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS > 0
     assert files.MAX_PIXELS <= Image.MAX_IMAGE_PIXELS
