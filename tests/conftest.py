@@ -1,8 +1,10 @@
 """Shared fixtures: a tiny synthetic CIHP folder and one tiny end-to-end run."""
 
+import atexit
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +12,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# The tests' run locks go in a cache of their own, deleted after the session.
+CACHE = tempfile.mkdtemp(prefix="deeplabv3_plus-test-cache-")
+os.environ["XDG_CACHE_HOME"] = CACHE
+atexit.register(shutil.rmtree, CACHE, ignore_errors=True)
 
 from data import make_toy_people  # noqa: E402
 from deeplab_support import cli  # noqa: E402
