@@ -277,12 +277,7 @@ def run_tutorial(argv):
 
 def load_model(path, flag):
     """Load a .keras model saved by this script, or explain why not."""
-    if not os.path.exists(path):
-        raise UserError(
-            f"model file {path} does not exist; check {flag} (train first?)"
-        )
-    if files.not_a_file(path):  # a folder or a FIFO: never opened, never hung on
-        raise UserError(f"model {path} is not a regular file; check {flag}")
+    files.require_file(path, "model file", flag, " (train first?)")
     try:
         model = keras.saving.load_model(path)
     except Exception as error:  # Keras raises many kinds for a wrong file

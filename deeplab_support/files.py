@@ -213,6 +213,14 @@ def not_a_file(path):
     return None if stat.S_ISREG(mode) else "not a regular file"
 
 
+def require_file(path, what, flag, hint=""):
+    """Refuse a path that is missing, a folder or a FIFO, before anything opens it."""
+    if not os.path.exists(path):
+        raise UserError(f"{what} {path} does not exist; check {flag}{hint}")
+    if not_a_file(path):  # never opened, so never hung on
+        raise UserError(f"{what} {path} is not a regular file; check {flag}")
+
+
 def private_dir(purpose):
     """A temporary folder of this process's own (mode 700, unguessable)."""
     if purpose not in _private_dirs:
@@ -448,10 +456,11 @@ def load_colormap(root, num_classes):
     path = Path(root or TOY_DATA_DIR) / "human_colormap.mat"
     if not os.path.lexists(path):
         return CIHP_PALETTE[:num_classes]  # the same colours CIHP's file holds
-    if not_a_file(path):
+    problem = not_a_file(path)
+    if problem:
         raise UserError(
-            f"{path} cannot be read ({not_a_file(path)}); replace it with CIHP's "
-            "colormap or delete it to use the built-in CIHP colours"
+            f"{path} cannot be read ({problem}); replace it with CIHP's colormap or "
+            "delete it to use the built-in CIHP colours"
         )
     try:
         colormap = np.asarray(loadmat(path)["colormap"], dtype=np.float64)
@@ -497,10 +506,7 @@ def load_weights(model, weights):
     """Load --weights FILE (a .keras or .weights.h5 file) into the built model."""
     if weights in ("imagenet", "none"):
         return
-    if not os.path.exists(weights):
-        raise UserError(f"weights file {weights} does not exist; check --weights")
-    if not_a_file(weights):  # a folder or a FIFO: never opened, never hung on
-        raise UserError(f"--weights {weights} is not a regular file; check --weights")
+    require_file(weights, "weights file", "--weights")
     size, classes = model.input_shape[1], model.output_shape[-1]
     try:
         model.load_weights(weights)
