@@ -33,7 +33,7 @@ flags, resuming, error messages) lives in the `deeplab_support` package beside i
 """
 
 # The support package comes first: it keeps TensorFlow's start-up logs quiet.
-from deeplab_support import cli, devices, export, files, metrics, runs
+from deeplab_support import cli, datasets, devices, export, files, metrics, runs
 
 import cv2
 import keras
@@ -46,16 +46,15 @@ from tensorflow import image as tf_image
 from tensorflow import io as tf_io
 from tensorflow import math as tf_math
 from tensorflow import random as tf_random
+from tensorflow import gather as tf_gather
 
 IMAGE_SIZE = 512  # side of the square training input; a multiple of 16
 BATCH_SIZE = 4  # images per training step
-NUM_CLASSES = 20  # background plus 19 human parts
 NUM_TRAIN_IMAGES = 200  # the first N images of CIHP's training folder
 NUM_VAL_IMAGES = 50  # the next N images, never trained on
 EPOCHS = 25  # passes over the training images
 LEARNING_RATE = 1e-3  # Adam's step size
 SEED = 42  # repeatable data order, augmentation and initial weights
-CLASS_NAMES = files.CLASS_NAMES  # CIHP's 20 class names, in id order
 IMAGENET_MEAN_BGR = [-103.939, -116.779, -123.68]  # ResNet50's mean pixel, negated
 
 RUN = __name__ == "__main__"  # a script or a notebook; False when imported
@@ -80,12 +79,20 @@ It holds `Training/Images/*.jpg`, their label masks in `Training/Category_ids/`
 (one class id per pixel) and `human_colormap.mat`, the colour of each class.
 Without CIHP on disk, a synthetic set of cartoon people is written in the same
 layout, so everything below also runs offline.
+
+**Your own data.** `--data-dir` also reads a Pascal VOC folder (`JPEGImages/`,
+`SegmentationClass/`, `ImageSets/Segmentation/train.txt`), an annotation tool's
+export in that layout with a `labelmap.txt` (one `name:r,g,b::` line per class),
+or plain `images/` and `masks/` folders with a `labelmap.txt`. Masks may hold
+class ids, palette indices or class colours. Pixels labelled with the *void* id
+(`--ignore-index`, 255 as in VOC) count in no loss and no score. The data set's
+*class table* (names, colours, void id) travels inside every saved model.
 """
 
 if RUN and args.train:
-    root = files.get_data_root(args)  # CIHP, else the synthetic set
-    train_pairs, val_pairs = files.get_pairs(root, args)  # (image, mask) paths
-    print(f"{len(train_pairs)} training and {len(val_pairs)} validation images")
+    data = datasets.get_dataset(args)  # CIHP, yours, else the synthetic set
+    train_pairs, val_pairs = datasets.get_pairs(data, args)  # checked paths
+    classes = data.classes  # names, colours, void id, mirrored classes
 
 """
 ## Creating a TensorFlow Dataset
@@ -99,10 +106,13 @@ Resized images are cached as `uint8`. With 200 images a model soon memorises its
 training set, so training images are *augmented*: mirrored, zoomed and cropped,
 recoloured. A mirrored person's left arm becomes their right arm, so the mask's
 left and right classes must swap too, or the model would learn they are the same.
-"""
+The class table knows which classes are sided, by their names.
 
-# A mirrored person swaps sides: Left-arm (14) becomes Right-arm (15), and so on.
-FLIP_CLASSES = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 14, 17, 16, 19, 18]
+Last, each batch gets a per-pixel weight: 0 on void pixels, 1 elsewhere. Keras
+multiplies each pixel's loss and its share of every metric by it, so void pixels
+teach nothing and score nothing. (Keras's `ignore_class` would do it for the loss
+and the mean IoU, but not for the pixel accuracy; one weight serves all three.)
+"""
 
 
 def read_image(image_path, image_size, mask=False):
@@ -119,18 +129,18 @@ def load_data(image_path, mask_path, image_size):
     return read_image(image_path, image_size), read_image(mask_path, image_size, True)
 
 
-def mirror(image, mask):
+def mirror(image, mask, flip_classes):
     """Flip left-right; a mirrored person's left parts become right parts."""
-    sided = tf_dtypes.cast(mask >= 14, "uint8")  # arms, legs and shoes: 14..19
-    left = sided * (1 - mask % 2)  # Left-* ids are even, Right-* ids are odd
-    swapped = mask + 2 * left - sided  # so 14 <-> 15, 16 <-> 17, 18 <-> 19
+    # flip_classes maps Left-arm (14) to Right-arm (15) and so on; void stays void.
+    lookup = list(flip_classes) + list(range(len(flip_classes), 256))
+    swapped = tf_gather(tf_dtypes.cast(lookup, "uint8"), tf_dtypes.cast(mask, "int32"))
     return tf_image.flip_left_right(image), tf_image.flip_left_right(swapped)
 
 
-def augment(image, mask, image_size):
+def augment(image, mask, image_size, flip_classes):
     """Random mirror, zoom-and-crop and colour jitter of one training pair."""
     if tf_random.uniform(()) < 0.5:
-        image, mask = mirror(image, mask)
+        image, mask = mirror(image, mask, flip_classes)
     zoomed = tf_dtypes.cast(image_size * tf_random.uniform((), 1.0, 1.5), "int32")
     image = tf_image.resize(image, [zoomed, zoomed])
     mask = tf_image.resize(mask, [zoomed, zoomed], method="nearest")
@@ -144,8 +154,15 @@ def augment(image, mask, image_size):
     return tf_dtypes.saturate_cast(tf_math.round(image * 255), "uint8"), mask
 
 
+def ignore_void(images, masks, void):
+    """Give void pixels a weight of 0 (no loss, no score) and the valid id 0."""
+    valid = tf_math.not_equal(masks, void)
+    weights = tf_dtypes.cast(valid[..., 0], "float32")
+    return images, masks * tf_dtypes.cast(valid, masks.dtype), weights
+
+
 def data_generator(
-    pairs, image_size, batch_size, training=False, augmented=False, cache=True
+    pairs, image_size, batch_size, classes, training=False, augmented=False, cache=True
 ):
     """Build the tf.data pipeline: decode, resize, cache, shuffle, batch, prefetch."""
     image_paths, mask_paths = (list(paths) for paths in zip(*pairs))
@@ -157,17 +174,22 @@ def data_generator(
         dataset = dataset.cache()
         dataset = dataset.shuffle(len(pairs)) if training else dataset
     if augmented:
-        dataset = dataset.map(lambda i, m: augment(i, m, image_size), tf_data.AUTOTUNE)
+        flip = classes.flip
+        dataset = dataset.map(
+            lambda i, m: augment(i, m, image_size, flip), tf_data.AUTOTUNE
+        )
     # Batches stay uint8, a quarter of the bytes to move; Keras casts them itself.
-    return dataset.batch(batch_size, drop_remainder=training).prefetch(tf_data.AUTOTUNE)
+    dataset = dataset.batch(batch_size, drop_remainder=training)
+    dataset = dataset.map(lambda i, m: ignore_void(i, m, classes.void))
+    return dataset.prefetch(tf_data.AUTOTUNE)
 
 
 if RUN and args.train:
     size, batch = args.image_size, args.batch_size
     train_dataset = data_generator(
-        train_pairs, size, batch, True, args.augment, args.cache
+        train_pairs, size, batch, classes, True, args.augment, args.cache
     )
-    val_dataset = data_generator(val_pairs, size, batch, cache=args.cache)
+    val_dataset = data_generator(val_pairs, size, batch, classes, cache=args.cache)
     val_dataset = devices.pad_batches(val_dataset, args.distribute)  # see Training
     print("Train Dataset:", train_dataset)
 
@@ -260,7 +282,7 @@ def DeeplabV3Plus(image_size, num_classes, backbone_weights=None):
 if RUN and args.train:
     with devices.distribution_scope(args.distribute, args.batch_size):
         backbone = files.backbone_weights(args.weights)  # ImageNet, or None
-        model = DeeplabV3Plus(args.image_size, NUM_CLASSES, backbone)
+        model = DeeplabV3Plus(args.image_size, classes.num_classes, backbone)
         files.load_weights(model, args.weights)  # --weights FILE: a saved model
     for layer in model.layers:  # from scratch, see above
         if args.weights == "none" and isinstance(layer, layers.BatchNormalization):
@@ -298,7 +320,8 @@ def compile_model(model, optimizer, num_classes):
         loss=keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction="mean_with_sample_weight"
         ),
-        metrics=[
+        # "weighted": the metrics, too, count each pixel by its weight (void: 0).
+        weighted_metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
             keras.metrics.MeanIoU(num_classes, sparse_y_pred=False, name="mean_iou"),
         ],
@@ -309,13 +332,13 @@ if RUN and args.train:
     total_steps = args.epochs * (len(train_pairs) // args.batch_size)
     with devices.distribution_scope(args.distribute, args.batch_size):
         optimizer = make_optimizer(args.learning_rate, args.lr_schedule, total_steps)
-        compile_model(model, optimizer, NUM_CLASSES)
+        compile_model(model, optimizer, classes.num_classes)
     run = runs.open_run(args)  # take --output-dir for this run
     model.fit(
         train_dataset,
         validation_data=val_dataset,
         epochs=args.epochs,
-        callbacks=run.callbacks(len(train_pairs)),  # backups, logs, best model
+        callbacks=run.callbacks(len(train_pairs), classes),  # backups, best model
         shuffle=False,  # the tf.data pipeline shuffles already
         verbose=0,  # the callbacks print one line per epoch
     )
@@ -331,24 +354,24 @@ mirrored image, swaps its left and right classes back, and averages the logits.
 """
 
 
-def predict_logits(model, images, flip=False):
-    """Logits for a batch of images, averaged with their mirror's if flip."""
+def predict_logits(model, images, flip_classes=None):
+    """Logits for a batch of images, averaged with their mirror's if flip_classes."""
     logits = np.asarray(model.predict_on_batch(images))
-    if flip:
+    if flip_classes is not None:  # the mirror's left arm is the image's right arm
         mirrored = np.asarray(model.predict_on_batch(images[:, :, ::-1]))
-        logits = (logits + mirrored[:, :, ::-1][..., FLIP_CLASSES]) / 2
+        logits = (logits + mirrored[:, :, ::-1][..., flip_classes]) / 2
     return logits
 
 
-def infer(model, image_tensor, flip=False):
+def infer(model, image_tensor, flip_classes=None):
     """Predict the class id of every pixel of one image."""
-    logits = predict_logits(model, np.expand_dims(image_tensor, axis=0), flip)
+    logits = predict_logits(model, np.expand_dims(image_tensor, axis=0), flip_classes)
     return np.argmax(logits[0], axis=-1)
 
 
-def decode_segmentation_masks(mask, colormap, n_classes):
+def decode_segmentation_masks(mask, colormap):
     """Paint each class id with its colour: (H, W) ids to (H, W, 3) uint8."""
-    return np.asarray(colormap, dtype=np.uint8)[np.clip(mask, 0, n_classes - 1)]
+    return np.asarray(colormap, dtype=np.uint8)[mask]
 
 
 def get_overlay(image, colored_mask):
@@ -362,8 +385,8 @@ def plot_predictions(images, masks, colormap, model, title):
     names = ["image", "overlay", "prediction", "ground truth"]
     figure, axes = plt.subplots(len(images), 4, figsize=(12, 3 * len(images)))
     for row, image, mask in zip(np.atleast_2d(axes), images.astype("uint8"), masks):
-        colored = decode_segmentation_masks(infer(model, image), colormap, 20)
-        truth = decode_segmentation_masks(mask[..., 0], colormap, 20)
+        colored = decode_segmentation_masks(infer(model, image), colormap)
+        truth = decode_segmentation_masks(mask[..., 0], colormap)
         panels = [image, get_overlay(image, colored), colored, truth]
         for ax, panel, name in zip(row, panels, names):
             ax.imshow(panel)
@@ -380,9 +403,9 @@ The model has seen these images, so they show how well it fits its training data
 """
 
 if RUN and args.train:
-    colormap = files.load_colormap(root, NUM_CLASSES)
-    preview = data_generator(train_pairs[:4], args.image_size, 4, cache=False)
-    images, masks = (np.asarray(batch) for batch in next(iter(preview)))
+    colormap = classes.palette()  # a colour for every id, void's included
+    preview = data_generator(train_pairs[:4], args.image_size, 4, classes, cache=False)
+    images, masks, _ = (np.asarray(batch) for batch in next(iter(preview)))
     figure = plot_predictions(images, masks, colormap, model, "Train images")
     run.save_figure(figure, "predictions_train.png")
 
@@ -393,8 +416,8 @@ These it has never seen: how well they look is how well the model generalises.
 """
 
 if RUN and args.train:
-    preview = data_generator(val_pairs[:4], args.image_size, 4, cache=False)
-    images, masks = (np.asarray(batch) for batch in next(iter(preview)))
+    preview = data_generator(val_pairs[:4], args.image_size, 4, classes, cache=False)
+    images, masks, _ = (np.asarray(batch) for batch in next(iter(preview)))
     figure = plot_predictions(images, masks, colormap, model, "Validation images")
     run.save_figure(figure, "predictions_val.png")
 
@@ -409,53 +432,57 @@ one confusion matrix over the whole validation set.
 """
 
 
-def predict_full_resolution(model, image_path, image_size, flip=False):
+def predict_full_resolution(model, image_path, image_size, flip_classes=None):
     """Return the image at its own size and its predicted class ids."""
     image = files.read_photo(image_path)  # RGB, upright as the camera meant it
     small = cv2.resize(image, (image_size, image_size), interpolation=cv2.INTER_LINEAR)
-    logits = predict_logits(model, small[None].astype("float32"), flip)[0]
+    logits = predict_logits(model, small[None].astype("float32"), flip_classes)[0]
     return image, metrics.upsample_argmax(logits, image.shape[:2])
 
 
-def evaluate(model, pairs, image_size, flip=False):
+def evaluate(model, pairs, image_size, classes, flip=False):
     """Score the model on (image, mask) pairs at each image's original size."""
-    matrix = np.zeros((NUM_CLASSES, NUM_CLASSES), dtype=np.int64)
+    n, flip_classes = classes.num_classes, classes.flip if flip else None
+    matrix = np.zeros((n, n), dtype=np.int64)
     for image_path, mask_path in pairs:
-        image, predicted = predict_full_resolution(model, image_path, image_size, flip)
-        truth = files.read_mask(mask_path, image.shape[:2])
-        matrix += metrics.confusion_matrix(truth, predicted, NUM_CLASSES)
-    return metrics.segmentation_metrics(matrix, CLASS_NAMES), matrix
+        image, predicted = predict_full_resolution(
+            model, image_path, image_size, flip_classes
+        )
+        truth = files.read_mask(mask_path, image.shape[:2], classes)
+        matrix += metrics.confusion_matrix(truth, predicted, n, classes.void)
+    return metrics.segmentation_metrics(matrix, classes.names), matrix
 
 
 if RUN and args.train:
-    scores, matrix = evaluate(model, val_pairs, args.image_size, args.flip)
+    scores, matrix = evaluate(model, val_pairs, args.image_size, classes, args.flip)
     run.report(model, val_dataset, scores, matrix)
 
 """
 ## Using a trained model
 
 A saved `model.keras` is a plain Keras model that `keras.saving.load_model` loads
-anywhere. `--predict photo.jpg folder/` writes each photo's colour mask and overlay
-at its own size, `--evaluate model.keras` scores a model as above, `--export onnx`
+anywhere, and it carries its class table. `--predict photo.jpg folder/` writes each
+photo's colour mask, overlay and class ids (`<name>_ids.png`) at its own size,
+`--evaluate model.keras` scores a model as above, `--export onnx`
 (or `saved_model`) writes it for use without Keras, and `python demo.py` serves it
 in an interactive web page, like the original's Hugging Face Space.
 """
 
 if RUN and args.predict:
-    model = cli.load_model(args.model, "--model")
-    colormap = files.load_colormap(args.data_dir, NUM_CLASSES)
-    size = model.input_shape[1]
+    model, classes = cli.load_model(args.model, "--model")
+    size, flip_classes = model.input_shape[1], classes.flip if args.flip else None
     for photo, output in cli.photo_outputs(args.predict, args.output_dir):
-        image, predicted = predict_full_resolution(model, photo, size, args.flip)
-        colored = decode_segmentation_masks(predicted, colormap, NUM_CLASSES)
-        cli.save_prediction(output, colored, get_overlay(image, colored), predicted)
+        image, predicted = predict_full_resolution(model, photo, size, flip_classes)
+        colored = decode_segmentation_masks(predicted, classes.palette())
+        overlay = get_overlay(image, colored)
+        cli.save_prediction(output, colored, overlay, predicted, classes)
 
 if RUN and args.evaluate:
-    model = cli.load_model(args.evaluate, "--evaluate")
-    pairs = files.validation_pairs(files.get_data_root(args), args)
-    scores, matrix = evaluate(model, pairs, model.input_shape[1], args.flip)
+    model, classes = cli.load_model(args.evaluate, "--evaluate")
+    pairs = datasets.validation_pairs(datasets.get_dataset(args), args, classes)
+    scores, matrix = evaluate(model, pairs, model.input_shape[1], classes, args.flip)
     cli.print_scores(scores, matrix, args.output_dir)
 
 if RUN and args.export:
-    model = cli.load_model(args.model, "--model")
-    export.export_model(model, args.export, args.output_dir, DeeplabV3Plus)
+    model, classes = cli.load_model(args.model, "--model")
+    export.export_model(model, args.export, args.output_dir, DeeplabV3Plus, classes)

@@ -99,10 +99,10 @@ class Segmenter:
     """The model, loaded once, and the function that the page calls."""
 
     def __init__(self, model_path, flip=False):
-        self.model = cli.load_model(model_path, "--model")
+        self.model, self.classes = cli.load_model(model_path, "--model")
         self.size = self.model.input_shape[1]
-        self.flip = flip
-        self.colormap = files.load_colormap(None, len(files.CLASS_NAMES))
+        self.flip_classes = self.classes.flip if flip else None
+        self.colormap = self.classes.palette()
 
     def __call__(self, path):
         """Return (overlay, colour mask, legend HTML, message) for one photo."""
@@ -110,7 +110,7 @@ class Segmenter:
             check_upload(path)
             start = time.perf_counter()
             image, predicted = tutorial.predict_full_resolution(
-                self.model, path, self.size, self.flip
+                self.model, path, self.size, self.flip_classes
             )
             seconds = time.perf_counter() - start
         except UserError as error:  # a truncated file fails only while decoding
@@ -118,10 +118,8 @@ class Segmenter:
             return None, None, "", f"**Cannot segment this file:** {reason}"
         except Exception as error:  # the page must answer whatever was uploaded
             return None, None, "", f"**Prediction failed:** {type(error).__name__}"
-        colored = tutorial.decode_segmentation_masks(
-            predicted, self.colormap, len(self.colormap)
-        )
-        tta = ", flip TTA" if self.flip else ""
+        colored = tutorial.decode_segmentation_masks(predicted, self.colormap)
+        tta = ", flip TTA" if self.flip_classes else ""
         message = (
             f"{image.shape[1]}x{image.shape[0]} px, predicted in "
             f"{seconds * 1000:.0f} ms ({self.size} px model input{tta})"
@@ -131,10 +129,10 @@ class Segmenter:
 
     def legend(self, predicted):
         """An HTML list of the classes found, with colour and share of the image."""
-        shares = metrics.class_shares(predicted, files.CLASS_NAMES)
+        shares = metrics.class_shares(predicted, self.classes.names)
         rows = []
         for name, share in shares.items():
-            r, g, b = self.colormap[files.CLASS_NAMES.index(name)]
+            r, g, b = self.colormap[self.classes.names.index(name)]
             swatch = (
                 f'<span style="display:inline-block;width:1em;height:1em;'
                 f'background:rgb({r},{g},{b});border:1px solid #888"></span>'

@@ -19,7 +19,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import deeplabv3_plus as tutorial  # noqa: E402
-from deeplab_support import export  # noqa: E402
+from deeplab_support import datasets, export  # noqa: E402
 
 
 def median_seconds(predict, image, repeats):
@@ -38,11 +38,12 @@ def main(image_size, repeats):
     import onnxruntime
 
     folder = Path(tempfile.mkdtemp())
-    model = tutorial.DeeplabV3Plus(image_size, tutorial.NUM_CLASSES)
+    model = tutorial.DeeplabV3Plus(image_size, datasets.CIHP.num_classes)
     model.save(folder / "model.keras")
     sizes = {"keras_mb": export.size_mb(folder / "model.keras")}
     for fmt in export.FORMATS:
-        path = export.export_model(model, fmt, folder, tutorial.DeeplabV3Plus)
+        build = tutorial.DeeplabV3Plus
+        path = export.export_model(model, fmt, folder, build, datasets.CIHP)
         sizes[f"{fmt}_mb"] = export.size_mb(path)
     session = onnxruntime.InferenceSession(str(folder / "model.onnx"))
     image = np.random.default_rng(0).uniform(0, 255, (1, image_size, image_size, 3))

@@ -49,11 +49,11 @@ from tensorflow import config as tf_config  # noqa: E402
 import deeplabv3_plus  # noqa: E402
 from benchmarks import keras_io_original  # noqa: E402
 from data import make_toy_people  # noqa: E402
-from deeplab_support import devices, files  # noqa: E402
+from deeplab_support import datasets, devices, files  # noqa: E402
 
 IMAGE_SIZE = 512  # side of the square input, as in the tutorial
 BATCH_SIZE = 16  # images per training step
-NUM_CLASSES = deeplabv3_plus.NUM_CLASSES  # 20 CIHP classes
+NUM_CLASSES = datasets.CIHP.num_classes  # 20 CIHP classes
 LEARNING_RATE = 1e-3  # Adam's step size; it does not change the speed
 WARMUP_STEPS = 3  # untimed steps; the first one also compiles
 STEPS = 10  # training steps per timed window
@@ -261,7 +261,7 @@ def measure_training(args, order, policy):
 def epoch_images_per_second(dataset):
     """Iterate a dataset once; return the images it yielded per second."""
     start, count = time.perf_counter(), 0
-    for images, _ in dataset:
+    for images, *_ in dataset:
         count += int(images.shape[0])
     return count / (time.perf_counter() - start)
 
@@ -273,9 +273,9 @@ def measure_pipeline(args):
     n, size = args.pipeline_images, args.image_size
     log(f"[pipeline] toy images in {args.data_dir} ({n} of them, made once)")
     root = make_toy_people.ensure(args.data_dir, n, SEED, max(64, size // 2), size)
-    pairs = files.check_pairs(files.list_pairs(root, n, 0)[0], NUM_CLASSES)
+    pairs = files.check_pairs(datasets.find(root).train[:n], datasets.CIHP)
     dataset = deeplabv3_plus.data_generator(
-        pairs, size, args.batch_size, training=True, augmented=True, cache=True
+        pairs, size, args.batch_size, datasets.CIHP, True, True, cache=True
     )
     first = epoch_images_per_second(dataset)
     cached = epoch_images_per_second(dataset)

@@ -11,6 +11,13 @@ Human Parsing (CIHP) data set, so the tutorial can train and be tested offline::
     <root>/Validation/Category_ids/1000000.png  # validation split
     <root>/toy_people.json                   # marker: the generation parameters
 
+``--layout`` writes the same people in other layouts, to try the tutorial's own-data
+paths offline: ``voc`` (``VOCdevkit/VOC2012`` with palette masks in VOC's 21
+classes, the people as "person", and void (255) bands along their outlines),
+``cvat`` (the same layout with a ``labelmap.txt`` and colour masks of nine coarse
+parts, as annotation tools export it) and ``folder`` (``images/``, ``masks/``,
+``val/`` and a ``labelmap.txt``, colour masks of the same parts).
+
 Left/right convention: as in CIHP the people face the camera, so a person's
 *left* arm, leg and shoe (``Left-arm``, ``Left-leg``, ``Left-shoe``) appear on
 the *right* side of the image (larger x), and the ``Right-*`` parts on the
@@ -41,59 +48,29 @@ import pathlib
 import shutil
 import tempfile
 import types
+from itertools import chain
 
 import cv2
 import numpy as np
 import scipy.io
+from PIL import Image
 
-CLASS_NAMES = (
-    "Background",
-    "Hat",
-    "Hair",
-    "Glove",
-    "Sunglasses",
-    "Upper-clothes",
-    "Dress",
-    "Coat",
-    "Socks",
-    "Pants",
-    "Torso-skin",
-    "Scarf",
-    "Skirt",
-    "Face",
-    "Left-arm",
-    "Right-arm",
-    "Left-leg",
-    "Right-leg",
-    "Left-shoe",
-    "Right-shoe",
-)
+from deeplab_support.datasets import CIHP, VOC, VOID, ClassTable
 
-CIHP_PALETTE = np.array(
-    [
-        [0, 0, 0],
-        [128, 0, 0],
-        [255, 0, 0],
-        [0, 85, 0],
-        [170, 0, 51],
-        [255, 85, 0],
-        [0, 0, 85],
-        [0, 119, 221],
-        [85, 85, 0],
-        [0, 85, 85],
-        [85, 51, 0],
-        [52, 86, 128],
-        [0, 128, 0],
-        [0, 0, 255],
-        [51, 170, 221],
-        [0, 255, 255],
-        [85, 255, 170],
-        [170, 255, 85],
-        [255, 255, 0],
-        [255, 170, 0],
-    ],
-    dtype=np.uint8,
+CLASS_NAMES = CIHP.names  # CIHP's table, as every user of it reads it
+CIHP_PALETTE = np.array(CIHP.colors, dtype=np.uint8)
+LAYOUTS = ("cihp", "voc", "cvat", "folder")
+# The other layouts label coarser parts, with sides named another way: how a data
+# set of your own might look. VOC marks the whole person as "person".
+PARTS = ClassTable(
+    ("background", "head", "upper_body", "lower_body", "left_arm", "right_arm")
+    + ("left_leg", "right_leg", "shoes"),
+    [(0, 0, 0), (230, 180, 40), (200, 40, 40), (40, 60, 200), (40, 200, 40)]
+    + [(160, 240, 160), (200, 40, 200), (240, 160, 240), (120, 120, 120)],
 )
+# CIHP id -> part id: Hat, Hair, Sunglasses, Face are the head; and so on.
+TO_PARTS = np.array([0, 1, 1, 2, 1, 2, 2, 2, 3, 3, 2, 2, 3, 1, 4, 5, 6, 7, 8, 8])
+TO_VOC = np.array([0] + [VOC.names.index("person")] * 19)
 
 MARKER_NAME = "toy_people.json"
 VAL_OFFSET = 1_000_000  # validation samples come from their own index range
@@ -489,11 +466,14 @@ def _colormap_bytes():
     return bytes(data)
 
 
-def _parameters(num_images, seed, min_size, max_size, num_val_images=0):
+def _parameters(num_images, seed, min_size, max_size, num_val_images=0, layout="cihp"):
     """Return the marker contents for a set of generation parameters."""
     if min(num_images, num_val_images) < 0 or not 16 <= min_size <= max_size:
         raise ValueError("need image counts >= 0 and 16 <= min_size <= max_size")
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}")
     return {
+        "layout": layout,
         "num_images": int(num_images),
         "num_val_images": int(num_val_images),
         "seed": int(seed),
@@ -505,19 +485,43 @@ def _parameters(num_images, seed, min_size, max_size, num_val_images=0):
 def _write_set(directory, params):
     """Write the colormap, all samples and, last, the marker into a directory."""
     directory.mkdir(parents=True)
-    (directory / "human_colormap.mat").write_bytes(_colormap_bytes())
-    _write_samples(directory / "Training", range(params["num_images"]), params)
+    train = range(params["num_images"])
     val = range(VAL_OFFSET, VAL_OFFSET + params["num_val_images"])
-    _write_samples(directory / "Validation", val, params)
+    if params["layout"] == "cihp":
+        (directory / "human_colormap.mat").write_bytes(_colormap_bytes())
+        _write_samples(directory / "Training", train, params)
+        _write_samples(directory / "Validation", val, params)
+    elif params["layout"] == "folder":
+        _write_labelmap(directory / "labelmap.txt")
+        _write_samples(directory, train, params, "images", "masks")
+        _write_samples(directory / "val", val, params, "images", "masks")
+    else:  # voc, cvat: the folders of VOCdevkit/VOC2012, as the archive has them
+        voc = directory / "VOCdevkit" / "VOC2012"
+        _write_samples(
+            voc, chain(train, val), params, "JPEGImages", "SegmentationClass"
+        )
+        lists = voc / "ImageSets" / "Segmentation"
+        lists.mkdir(parents=True)
+        for name, indices in (("train.txt", train), ("val.txt", val)):
+            (lists / name).write_text("".join(f"{i:07d}\n" for i in indices))
+        if params["layout"] == "cvat":
+            _write_labelmap(voc / "labelmap.txt")
     marker = json.dumps(params, sort_keys=True)
     (directory / MARKER_NAME).write_text(marker + "\n", encoding="utf-8")
 
 
-def _write_samples(split_dir, indices, params):
-    """Write samples with these indices as Images/*.jpg and Category_ids/*.png."""
-    images, masks = split_dir / "Images", split_dir / "Category_ids"
-    images.mkdir(parents=True)
-    masks.mkdir(parents=True)
+def _write_labelmap(path):
+    """Write the parts' labelmap.txt as CVAT exports it."""
+    lines = ["# label:color_rgb:parts:actions"]
+    lines += [f"{n}:{r},{g},{b}::" for n, (r, g, b) in zip(PARTS.names, PARTS.colors)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _write_samples(split_dir, indices, params, images="Images", masks="Category_ids"):
+    """Write samples with these indices as <images>/*.jpg and <masks>/*.png."""
+    images, masks = split_dir / images, split_dir / masks
+    images.mkdir(parents=True, exist_ok=True)
+    masks.mkdir(parents=True, exist_ok=True)
     for index in indices:
         image, mask = render_sample(
             params["seed"], index, params["min_size"], params["max_size"]
@@ -525,7 +529,24 @@ def _write_samples(split_dir, indices, params):
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         quality = [cv2.IMWRITE_JPEG_QUALITY, 90]
         cv2.imwrite(str(images / f"{index:07d}.jpg"), bgr, quality)
-        cv2.imwrite(str(masks / f"{index:07d}.png"), mask)
+        _write_mask(masks / f"{index:07d}.png", mask, params["layout"])
+
+
+def _write_mask(path, mask, layout):
+    """CIHP: grey ids; VOC: palette ids with void bands; else class colours."""
+    if layout == "cihp":
+        cv2.imwrite(str(path), mask)
+    elif layout == "voc":
+        ids = TO_VOC[mask].astype(np.uint8)
+        # VOC marks a band along every object's outline as void (255).
+        kernel = np.ones((3, 3), np.uint8)
+        ids[cv2.dilate(ids, kernel) != cv2.erode(ids, kernel)] = VOID
+        palette = Image.fromarray(ids)
+        palette.putpalette(VOC.palette().ravel().tolist())
+        palette.save(path)
+    else:
+        colours = np.array(PARTS.colors, np.uint8)[TO_PARTS[mask]]
+        Image.fromarray(colours).save(path)
 
 
 def _swap_in(temporary, root):
@@ -544,11 +565,17 @@ def _swap_in(temporary, root):
 
 
 def generate(
-    root, num_images=250, seed=0, min_size=96, max_size=160, num_val_images=50
+    root,
+    num_images=250,
+    seed=0,
+    min_size=96,
+    max_size=160,
+    num_val_images=50,
+    layout="cihp",
 ):
-    """Write a toy-people data set in the CIHP layout under root and return root."""
+    """Write a toy-people data set in this layout under root and return root."""
     root = pathlib.Path(root)
-    params = _parameters(num_images, seed, min_size, max_size, num_val_images)
+    params = _parameters(num_images, seed, min_size, max_size, num_val_images, layout)
     root.parent.mkdir(parents=True, exist_ok=True)
     # A private folder beside root: unguessable, so never a folder of someone else's.
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
@@ -560,17 +587,26 @@ def generate(
     return root
 
 
-def ensure(root, num_images=250, seed=0, min_size=96, max_size=160, num_val_images=50):
+def ensure(
+    root,
+    num_images=250,
+    seed=0,
+    min_size=96,
+    max_size=160,
+    num_val_images=50,
+    layout="cihp",
+):
     """Return root, generating the set first unless its marker matches."""
     root = pathlib.Path(root)
-    params = _parameters(num_images, seed, min_size, max_size, num_val_images)
+    params = _parameters(num_images, seed, min_size, max_size, num_val_images, layout)
     try:
         marker = json.loads((root / MARKER_NAME).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         marker = None
     if marker == params:
         return root
-    return generate(root, num_images, seed, min_size, max_size, num_val_images)
+    sizes = min_size, max_size
+    return generate(root, num_images, seed, *sizes, num_val_images, layout)
 
 
 def _parse_args(argv=None):
@@ -583,6 +619,7 @@ def _parse_args(argv=None):
         ("--seed", int, 0, "random seed"),
         ("--min-size", int, 96, "smallest image height or width in pixels"),
         ("--max-size", int, 160, "largest image height or width in pixels"),
+        ("--layout", str, "cihp", "cihp, voc, cvat (VOC with a labelmap) or folder"),
     )
     for flag, kind, default, text in options:
         help_text = f"{text} (default: %(default)s)"
@@ -593,8 +630,10 @@ def _parse_args(argv=None):
 if __name__ == "__main__":
     args = _parse_args()
     sizes = args.min_size, args.max_size
-    generate(args.root, args.num_images, args.seed, *sizes, args.num_val_images)
+    generate(
+        args.root, args.num_images, args.seed, *sizes, args.num_val_images, args.layout
+    )
     print(
         f"Wrote {args.num_images} + {args.num_val_images} validation toy-people "
-        f"images to {args.root}"
+        f"images in the {args.layout} layout to {args.root}"
     )

@@ -24,7 +24,7 @@ import keras
 import matplotlib
 from PIL import Image, PngImagePlugin
 
-from deeplab_support import UserError, devices, files, metrics, runs
+from deeplab_support import UserError, datasets, devices, files, metrics, runs
 
 TUTORIAL = Path(__file__).resolve().parent.parent / "deeplabv3_plus.py"
 # A first run on a laptop CPU: synthetic data, small images, a few epochs.
@@ -38,14 +38,17 @@ QUICK = dict(
     weights="none",
     augment=False,
 )
-PREDICTION_KINDS = ["mask", "overlay"]  # --predict writes <name>_<kind>.png
+PREDICTION_KINDS = ["mask", "overlay", "ids"]  # --predict writes <name>_<kind>.png
 EVALUATION_NAMES = ["evaluation.json", "per_class_iou.png", "confusion_matrix.png"]
 MARKER_KEY, MARKER = "Software", "deeplabv3_plus.py --predict"  # in those PNGs
 PRECISIONS = ["auto", "float32", "mixed_bfloat16", "mixed_float16"]
 SIZES = ["image_size", "batch_size", "epochs", "num_train_images", "num_val_images"]
 ON_OFF = dict(action=argparse.BooleanOptionalAction, default=True)
 FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
-    ("--data-dir", dict(help="CIHP folder (default: data/, else synthetic data)")),
+    (
+        "--data-dir",
+        dict(help="CIHP, VOC or images/+masks/ folder (data/, else synthetic)"),
+    ),
     ("--download", dict(action="store_true", help="download and extract CIHP first")),
     ("--output-dir", dict(default="outputs", help="where outputs go (outputs)")),
     ("--image-size", dict(type=int, help="input side, a multiple of 16 (512)")),
@@ -103,6 +106,10 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
             help="validate on the files after the training ones, or on Validation/",
         ),
     ),
+    (
+        "--ignore-index",
+        dict(type=int, default=255, help="the void label, in no loss or score (255)"),
+    ),
     ("--show", dict(action="store_true", help="also open the plots in windows")),
     ("--quick", dict(action="store_true", help="a first run in minutes on a CPU")),
 ]
@@ -116,7 +123,7 @@ def in_notebook():
 def parse_args(constants, argv=None):
     """Read the command line; unset flags take the tutorial's UPPER_CASE values."""
     parser = argparse.ArgumentParser(
-        prog="deeplabv3_plus.py", description="Train DeepLabV3+ on CIHP."
+        prog="deeplabv3_plus.py", description="Train DeepLabV3+ on CIHP or your data."
     )
     for flag, options in FLAGS:
         parser.add_argument(flag, **options)
@@ -276,7 +283,7 @@ def run_tutorial(argv):
 
 
 def load_model(path, flag):
-    """Load a .keras model saved by this script, or explain why not."""
+    """Load a .keras model saved by this script and its class table."""
     files.require_file(path, "model file", flag, " (train first?)")
     try:
         model = keras.saving.load_model(path)
@@ -296,12 +303,13 @@ def load_model(path, flag):
             f"per class for every pixel (None, {shape[1]}, {shape[1]}, classes); "
             f"check {flag}"
         )
-    if model.output_shape[-1] != len(files.CLASS_NAMES):
+    classes = datasets.model_classes(path, model.output_shape[-1])
+    if classes.num_classes != model.output_shape[-1]:
         raise UserError(
-            f"model {path} predicts {model.output_shape[-1]} classes, not CIHP's "
-            f"{len(files.CLASS_NAMES)}; check {flag}"
+            f"model {path} predicts {model.output_shape[-1]} classes but its class "
+            f"table names {classes.num_classes}; check {flag}"
         )
-    return model
+    return model, classes
 
 
 def photo_outputs(paths, output_dir):
@@ -356,14 +364,20 @@ def is_prediction(path):
         return False
 
 
-def save_prediction(prefix, colored, overlay, predicted):
-    """Write <prefix>_mask.png and <prefix>_overlay.png; print the classes found."""
+def save_prediction(prefix, colored, overlay, predicted, classes):
+    """Write <prefix>_mask, _overlay and _ids.png; print the classes found.
+
+    `_ids.png` is a palette PNG: its pixels are class ids, its palette the class
+    colours, so a viewer shows colours and `np.asarray(Image.open(...))` the ids.
+    """
     marked = PngImagePlugin.PngInfo()
     marked.add_text(MARKER_KEY, MARKER)  # so a later run knows them for its own
-    for path, picture in zip(prediction_paths(prefix), [colored, overlay]):
+    pictures = [Image.fromarray(colored), Image.fromarray(overlay)]
+    pictures.append(datasets.ids_png(predicted, classes))
+    for path, picture in zip(prediction_paths(prefix), pictures):
         with runs.atomic_path(path) as tmp:
-            Image.fromarray(picture).save(tmp, format="PNG", pnginfo=marked)
-    shares = metrics.class_shares(predicted, files.CLASS_NAMES)
+            picture.save(tmp, format="PNG", pnginfo=marked)
+    shares = metrics.class_shares(predicted, classes.names)
     print(f"{prefix.name}: " + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()))
 
 

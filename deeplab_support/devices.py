@@ -76,20 +76,18 @@ def pad_batches(dataset, distribute):
 
     JAX splits every batch evenly over the devices, so a last validation batch of
     two images cannot run on four. Copies of the batch's first image fill it, and a
-    per-pixel weight of 0 keeps them out of the loss, the accuracy and the mean IoU,
-    so every real image is scored exactly once.
+    per-pixel weight of 0 (as on void pixels) keeps them out of the loss, the
+    accuracy and the mean IoU, so every real image is scored exactly once.
     """
     if not distribute or keras.backend.backend() != "jax":
         return dataset  # TensorFlow's MirroredStrategy splits uneven batches itself
-    from tensorflow import concat, ones, repeat, shape, zeros
+    from tensorflow import concat, repeat, shape, zeros
 
     count = len(keras.distribution.list_devices())
 
-    def pad(images, masks):
+    def pad(images, masks, weights):
         missing = (-shape(images)[0]) % count
-        weights = concat(
-            [ones(shape(masks)[:3]), zeros([missing, *masks.shape[1:3]])], 0
-        )
+        weights = concat([weights, zeros([missing, *weights.shape[1:3]])], 0)
         images = concat([images, repeat(images[:1], missing, axis=0)], 0)
         masks = concat([masks, repeat(masks[:1], missing, axis=0)], 0)
         return images, masks, weights

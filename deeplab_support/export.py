@@ -3,7 +3,7 @@
 Both are written with Keras's own `model.export`. The exported graph always
 computes in float32, takes one input, a batch of raw 0..255 RGB pixels at the
 model's own input size (`image`, shape (batch, size, size, 3)), and returns the
-20 class logits per pixel.
+logits of every class per pixel.
 """
 
 from pathlib import Path
@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from deeplab_support import UserError, files, runs
+from deeplab_support import UserError, datasets, files, runs
 
 FORMATS = {"onnx": "model.onnx", "saved_model": "saved_model"}  # format: file name
 
@@ -39,8 +39,12 @@ def input_signature(size):
     return [keras.InputSpec(shape=(None, size, size, 3), dtype="float32", name="image")]
 
 
-def export_model(model, fmt, output_dir, build):
-    """Write the model as model.onnx or saved_model/ in output_dir; return the path."""
+def export_model(model, fmt, output_dir, build, classes):
+    """Write the model as model.onnx or saved_model/ in output_dir; return the path.
+
+    The class table goes with it: in the ONNX file's metadata, or as
+    `classes.json` inside the SavedModel folder.
+    """
     if fmt not in FORMATS:
         raise UserError(
             f"unknown export format {fmt!r}; use --export onnx or --export saved_model"
@@ -57,6 +61,7 @@ def export_model(model, fmt, output_dir, build):
             input_signature=input_signature(model.input_shape[1]),
             verbose=False,
         )
+        add_classes(tmp, fmt, classes)
         files.move_into_place(tmp, path)  # never a half-written export
     except OSError as error:
         raise UserError(
@@ -67,6 +72,19 @@ def export_model(model, fmt, output_dir, build):
     size = model.input_shape[1]
     print(f"Exported {path} ({size_mb(path):.1f} MB): {size}x{size} RGB in, logits out")
     return path
+
+
+def add_classes(path, fmt, classes):
+    """Store the class table in an export: ONNX metadata, or a JSON file beside."""
+    if fmt == "saved_model":
+        (Path(path) / "classes.json").write_text(classes.to_json() + "\n")
+        return
+    import onnx
+
+    graph = onnx.load(str(path))
+    for key, value in datasets.onnx_metadata(classes).items():
+        graph.metadata_props.add(key=key, value=value)
+    onnx.save(graph, str(path))
 
 
 def size_mb(path):

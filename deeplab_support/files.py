@@ -1,4 +1,4 @@
-"""The tutorial's files: CIHP's download and layout, photos, masks, colormaps, weights.
+"""The tutorial's files: CIHP's download, photos, masks and weights, checked.
 
 Every chosen image and mask is decoded once before training, so that a broken file
 stops the run with its name instead of crashing it halfway through. Files that the
@@ -15,28 +15,24 @@ import shutil
 import stat
 import sys
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 
 import keras
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
-from scipy.io import loadmat
 
-from data import make_toy_people
 from deeplab_support import UserError
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_DIR / "data" / "instance-level_human_parsing"  # --download here
-TOY_DATA_DIR = PROJECT_DIR / "data" / "toy_people"  # synthetic set, made on first use
 CIHP_URL = (  # the tutorial's Google Drive copy of CIHP, about 2.7 GB zipped
     "https://drive.usercontent.google.com/download"
     "?id=1B9A9UCJYMwTL4oBEo4RZfbMZMaZhKJaz&export=download&confirm=t"
 )
 RESNET50_WEIGHTS = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
 RESNET50_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
-CLASS_NAMES = make_toy_people.CLASS_NAMES  # CIHP's 20 classes, in id order
-CIHP_PALETTE = make_toy_people.CIHP_PALETTE  # the colours of human_colormap.mat
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 DECODABLE = ("JPEG", "PNG")  # what tf.image.decode_image reads and we accept
 # Larger images are refused from their header: Pillow's own bomb limit, about
@@ -121,70 +117,6 @@ def move_into_place(source, target):
         shutil.rmtree(aside, ignore_errors=True)
 
 
-def get_data_root(args):
-    """Return the CIHP root to read, falling back to the synthetic set."""
-    if args.download:
-        download_cihp(Path(args.data_dir or DATA_DIR))
-    quick = args.quick and not args.download  # --quick trains on synthetic data
-    if args.data_dir is None and (quick or not DATA_DIR.exists()):
-        print(
-            f"No CIHP data in {DATA_DIR}: using the synthetic toy-people set in "
-            f"{TOY_DATA_DIR} (add --download to fetch CIHP, about 2.7 GB)."
-        )
-        wanted = max(250, args.num_train_images + args.num_val_images)
-        try:
-            return make_toy_people.ensure(TOY_DATA_DIR, num_images=wanted)
-        except FileExistsError as error:  # a folder of the user's by that name
-            raise UserError(f"{error}; move it away to use the synthetic set") from None
-    return find_cihp_root(args.data_dir or DATA_DIR)
-
-
-def find_cihp_root(data_dir):
-    """Return the folder holding `Training/Images`, searching two levels down."""
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise UserError(
-            f"data folder {data_dir} does not exist; pass --data-dir pointing to a "
-            "CIHP folder, add --download to fetch CIHP, or omit --data-dir to use "
-            "the synthetic data set"
-        )
-    # The official zip nests the root: instance-level_human_parsing/ twice.
-    for candidate in [data_dir, *data_dir.glob("*"), *data_dir.glob("*/*")]:
-        if (candidate / "Training" / "Images").is_dir():
-            return candidate
-    raise UserError(
-        f"{data_dir} holds no CIHP data (no Training/Images folder found up to two "
-        "levels down); point --data-dir at the extracted CIHP folder or add "
-        "--download"
-    )
-
-
-def list_pairs(root, num_train, num_val):
-    """Pair sorted images with their masks by file stem; split train/validation."""
-    image_dir = root / "Training" / "Images"
-    mask_dir = root / "Training" / "Category_ids"
-    images = list_images(image_dir)
-    if not images:
-        raise UserError(f"{image_dir} holds no .jpg or .png images; check --data-dir")
-    masks = {p.stem: p for p in list_images(mask_dir, (".png",))}
-    unpaired = [p.stem for p in images if p.stem not in masks]
-    if unpaired:
-        raise UserError(
-            f"{len(unpaired)} of {len(images)} images in {image_dir} have no mask in "
-            f"{mask_dir} (first: {', '.join(unpaired[:5])}); add the masks as "
-            "<stem>.png or remove those images"
-        )
-    wanted = num_train + num_val
-    if len(images) < wanted:
-        raise UserError(
-            f"{image_dir} holds {len(images)} images but {num_train} training + "
-            f"{num_val} validation images were asked for; lower --num-train-images "
-            "or --num-val-images"
-        )
-    pairs = [(p, masks[p.stem]) for p in images[:wanted]]
-    return pairs[:num_train], pairs[num_train:]
-
-
 def list_images(folder, extensions=IMAGE_EXTENSIONS):
     """The regular .jpg and .png files of a folder, sorted by name."""
     if not Path(folder).is_dir():
@@ -266,52 +198,11 @@ def user_cache_dir(purpose):
     return folder
 
 
-def split_pairs(root, args):
-    """The (image, mask) paths for training and validation, as --val-split says."""
-    official = args.val_split == "official"
-    num_val = 0 if official else args.num_val_images  # official: not from Training
-    train, val = list_pairs(root, args.num_train_images, num_val)
-    if official:
-        val = official_val_pairs(root, args.num_val_images)
-    return train, val
-
-
-def get_pairs(root, args):
-    """The checked (image, mask) paths for training and validation."""
-    train, val = split_pairs(root, args)
-    return check_pairs(train, len(CLASS_NAMES)), check_pairs(val, len(CLASS_NAMES))
-
-
-def validation_pairs(root, args):
-    """The checked validation pairs alone, for --evaluate."""
-    return check_pairs(split_pairs(root, args)[1], len(CLASS_NAMES))
-
-
-def official_val_pairs(root, num_val):
-    """The first num_val (image, mask) pairs of CIHP's Validation folder."""
-    image_dir = Path(root) / "Validation" / "Images"
-    mask_dir = Path(root) / "Validation" / "Category_ids"
-    if not image_dir.is_dir():
-        raise UserError(
-            f"--val-split official needs {image_dir}, which does not exist; use "
-            "--val-split train-tail or a CIHP copy with its Validation folder"
-        )
-    images = list_images(image_dir)[:num_val]
-    missing = [p.stem for p in images if not (mask_dir / f"{p.stem}.png").is_file()]
-    if not images or missing:
-        raise UserError(
-            f"{image_dir} holds {len(images)} images, {len(missing)} of them without "
-            f"a mask in {mask_dir} (first: {', '.join(missing[:5])}); fix the "
-            "Validation folder or use --val-split train-tail"
-        )
-    return [(p, mask_dir / f"{p.stem}.png") for p in images]
-
-
-def check_pairs(pairs, num_classes):
+def check_pairs(pairs, classes):
     """Decode every image and mask once; return paths that tf.data reads right."""
     checked, scaled = [], []
     for image_path, mask_path in pairs:
-        image, mask = check_image(image_path), check_mask(mask_path, num_classes)
+        image, mask = check_image(image_path), check_mask(mask_path, classes)
         if not same_shape(image_path, image, mask_path, mask):
             scaled.append(mask_path)
         checked.append((image, mask))
@@ -385,21 +276,10 @@ def check_image(path):
     return plain_copy(path, ImageOps.exif_transpose(image).convert("RGB"))
 
 
-def check_mask(path, num_classes):
-    """Check a mask's class ids; return a path the pipeline reads as 8-bit ids."""
+def check_mask(path, classes):
+    """Check a mask's labels; return a path the pipeline reads as 8-bit ids."""
     mask = open_checked(path, "mask")
-    if mask.mode not in ("L", "P", "I", "I;16", "I;16B"):
-        raise UserError(
-            f"mask {path} has {len(mask.getbands())} channels (mode {mask.mode}); "
-            "masks must be single-channel PNGs of class ids"
-        )
-    ids = np.asarray(mask)
-    bad = np.unique(ids[(ids < 0) | (ids >= num_classes)])
-    if bad.size:
-        raise UserError(
-            f"mask {path} holds class ids {bad.tolist()[:10]} outside "
-            f"0..{num_classes - 1}; fix the mask or remove the pair"
-        )
+    ids = mask_ids(mask, path, classes)
     if mask.format == "JPEG":  # lossy compression blurs ids into their neighbours
         warn(
             f"mask {path} is a JPEG file; its edges may hold class ids that nobody "
@@ -407,7 +287,57 @@ def check_mask(path, num_classes):
         )
     if mask.mode == "L" and mask.format == "PNG" and is_utf8(path):
         return str(path)
-    return plain_copy(path, Image.fromarray(ids.astype(np.uint8)))
+    return plain_copy(path, Image.fromarray(ids))
+
+
+def mask_ids(mask, path, classes):
+    """The class ids of a decoded mask: grey ids, palette indices or colours."""
+    if mask.mode in ("RGB", "RGBA"):
+        ids = colors_to_ids(np.asarray(mask.convert("RGB")), path, classes)
+    elif mask.mode in ("L", "P", "I", "I;16", "I;16B"):
+        ids = np.asarray(mask)
+    else:
+        raise UserError(
+            f"mask {path} has mode {mask.mode}; masks must be PNGs of class ids "
+            "(grey or palette) or of class colours (RGB)"
+        )
+    known = (ids < classes.num_classes) | (ids == classes.void)
+    if not known.all():
+        values, counts = np.unique(ids[~known], return_counts=True)
+        raise UserError(
+            f"mask {path} holds {counted('id', values, counts)}, neither a class id "
+            f"(0..{classes.num_classes - 1}) nor the void label {classes.void}; fix "
+            "the mask, or pass the void label as --ignore-index"
+        )
+    return ids.astype(np.uint8)
+
+
+def colors_to_ids(pixels, path, classes):
+    """Look each colour of an RGB mask up in the class table (void included)."""
+    codes = pixels.astype(np.int32) @ np.array([65536, 256, 1], dtype=np.int32)
+    table = {r * 65536 + g * 256 + b: i for i, (r, g, b) in enumerate(classes.colors)}
+    r, g, b = classes.void_color
+    table.setdefault(r * 65536 + g * 256 + b, classes.void)
+    values, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
+    unknown = [v not in table for v in values.tolist()]
+    if any(unknown):
+        colours = [(v >> 16, v >> 8 & 255, v & 255) for v in values[unknown].tolist()]
+        raise UserError(
+            f"mask {path} holds {counted('colour', colours, counts[unknown])} that "
+            "no class has (nor the void colour); fix the mask or add the class to "
+            "labelmap.txt"
+        )
+    return np.array([table[v] for v in values.tolist()])[inverse].reshape(codes.shape)
+
+
+def counted(what, values, counts):
+    """Say which values occur on how many pixels: 'id 25 on 3 pixels, ...'."""
+    shown = [
+        f"{what} {v} on {n} pixel{'s' if n != 1 else ''}"
+        for v, n in zip(values, counts)
+    ]
+    more = f" and {len(shown) - 5} more" if len(shown) > 5 else ""
+    return ", ".join(shown[:5]) + more
 
 
 def exif_orientation(image):
@@ -443,42 +373,12 @@ def read_photo(path):
     return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
 
 
-def read_mask(path, shape):
+def read_mask(path, shape, classes):
     """Read a mask's class ids at its image's size (nearest neighbour if needed)."""
-    mask = Image.fromarray(np.asarray(open_checked(path, "mask")).astype(np.uint8))
+    mask = Image.fromarray(mask_ids(open_checked(path, "mask"), path, classes))
     if mask.size != (shape[1], shape[0]):
         mask = mask.resize((shape[1], shape[0]), Image.Resampling.NEAREST)
     return np.asarray(mask)
-
-
-def load_colormap(root, num_classes):
-    """Read the class colours from human_colormap.mat as 0..255 integers."""
-    path = Path(root or TOY_DATA_DIR) / "human_colormap.mat"
-    if not os.path.lexists(path):
-        return CIHP_PALETTE[:num_classes]  # the same colours CIHP's file holds
-    problem = not_a_file(path)
-    if problem:
-        raise UserError(
-            f"{path} cannot be read ({problem}); replace it with CIHP's colormap or "
-            "delete it to use the built-in CIHP colours"
-        )
-    try:
-        colormap = np.asarray(loadmat(path)["colormap"], dtype=np.float64)
-    except Exception as error:  # scipy raises many kinds for a broken .mat
-        raise UserError(
-            f"cannot read a colormap from {path} ({error}); delete the file to use "
-            "the built-in CIHP colours"
-        ) from None
-    if (
-        colormap.shape != (num_classes, 3)
-        or not ((colormap >= 0) & (colormap <= 1)).all()
-    ):
-        raise UserError(
-            f"{path} holds a colormap of shape {colormap.shape}; expected "
-            f"({num_classes}, 3) values in [0, 1]. Delete it to use the built-in one"
-        )
-    # Scale by 255, not 100 as the original tutorial did: full-strength colours.
-    return np.round(colormap * 255).astype(np.uint8)
 
 
 def backbone_weights(weights):
@@ -503,16 +403,41 @@ def backbone_weights(weights):
 
 
 def load_weights(model, weights):
-    """Load --weights FILE (a .keras or .weights.h5 file) into the built model."""
+    """Load --weights FILE (a .keras or .weights.h5 file) into the built model.
+
+    A model of another class count loads every layer but its classifier, which
+    keeps its fresh initial weights: fine-tuning to a new set of classes.
+    """
     if weights in ("imagenet", "none"):
         return
     require_file(weights, "weights file", "--weights")
-    size, classes = model.input_shape[1], model.output_shape[-1]
+    fresh = [layer.get_weights() for layer in model.layers]
+    for layer in model.layers:  # NaN marks what the file does not fill
+        layer.set_weights([np.full_like(w, np.nan) for w in layer.get_weights()])
+    reason = "no layer fits"
     try:
-        model.load_weights(weights)
-    except Exception as error:  # Keras raises many kinds for a wrong file
+        with warnings.catch_warnings():  # Keras warns for each skipped layer
+            warnings.simplefilter("ignore")
+            model.load_weights(weights, skip_mismatch=True)
+    except Exception as error:  # raised for a wrong file, or after skipping
+        reason = str(error)[:200]
+    skipped = [
+        i
+        for i, layer in enumerate(model.layers)
+        if any(np.isnan(w).any() for w in layer.get_weights())
+    ]
+    for i in skipped:
+        model.layers[i].set_weights(fresh[i])
+    classifier = len(model.layers) - 2  # the 1x1 convolution before upsampling
+    if skipped == [classifier]:
+        print(
+            f"Loaded {weights} except its classifier, which starts afresh for "
+            f"{model.output_shape[-1]} classes."
+        )
+    elif skipped:
+        size = model.input_shape[1]
         raise UserError(
-            f"cannot load --weights {weights} into a {size}x{size}, {classes}-class "
-            f"DeepLabV3+ ({str(error)[:200]}); pass a .keras or .weights.h5 file "
-            "saved by this script"
-        ) from None
+            f"cannot load --weights {weights} into a {size}x{size}, "
+            f"{model.output_shape[-1]}-class DeepLabV3+ ({reason}); pass a .keras "
+            "or .weights.h5 file saved by this script"
+        )

@@ -11,9 +11,15 @@ import numpy as np
 CHUNK = 1 << 22  # pixels handled at once, so huge images need bounded memory
 
 
-def confusion_matrix(labels, predictions, num_classes):
-    """Count (true class, predicted class) pairs: rows are truth, columns guesses."""
+def confusion_matrix(labels, predictions, num_classes, void=None):
+    """Count (true class, predicted class) pairs: rows are truth, columns guesses.
+
+    Pixels labelled `void` are left out: they count for no class.
+    """
     labels, predictions = np.ravel(labels), np.ravel(predictions)
+    if void is not None:
+        keep = labels != void
+        labels, predictions = labels[keep], predictions[keep]
     counts = np.zeros(num_classes * num_classes, dtype=np.int64)
     for start in range(0, labels.size, CHUNK):
         pairs = labels[start : start + CHUNK].astype(np.int64) * num_classes

@@ -33,7 +33,7 @@ import keras
 import matplotlib
 import matplotlib.pyplot as plt
 
-from deeplab_support import UserError, files, metrics
+from deeplab_support import UserError, datasets, files, metrics
 
 RUN_FILE = "run.json"
 # Settings that an interrupted run keeps when resumed (--epochs may extend it).
@@ -52,6 +52,7 @@ RUN_CONFIG = [
     "weights",
     "precision",
     "val_split",
+    "ignore_index",
 ]
 RUN_FILES = [RUN_FILE, "backup", "history.csv", "model.keras", "best_model.keras"]
 # Every other name a training run writes; none of them may be the user's.
@@ -354,8 +355,11 @@ class Run:
         self.args, self.dir = args, output_dir
         self.progress = None
 
-    def callbacks(self, num_train_images):
-        """Keras callbacks that log, keep the best model and back up every epoch."""
+    def callbacks(self, num_train_images, classes):
+        """Keras callbacks that log, keep the best model and back up every epoch.
+
+        Every model.keras they write carries the data set's class table.
+        """
         done = completed_epochs(self.dir)
         history = read_history(self.dir)[:done]  # rows past the backup are redone
         rewrite_history(self.dir / "history.csv", history)
@@ -367,9 +371,10 @@ class Run:
             # raise_error: stop at once, before a NaN epoch can be saved.
             keras.callbacks.TerminateOnNaN(raise_error=True),
             keras.callbacks.CSVLogger(str(self.dir / "history.csv"), append=True),
-            SaveAtEnd(self.dir / "model.keras"),  # the backup covers the epochs
+            SaveAtEnd(self.dir / "model.keras", classes),  # backups cover epochs
             AtomicModelCheckpoint(
                 self.dir / "best_model.keras",
+                classes,
                 monitor="val_mean_iou",
                 mode="max",
                 save_best_only=True,
@@ -448,13 +453,14 @@ def save_evaluation_plots(scores, matrix, output_dir, keep_open=False):
 class SaveAtEnd(keras.callbacks.Callback):
     """Save the model when training ends (not on errors or interruptions)."""
 
-    def __init__(self, path):
+    def __init__(self, path, classes):
         super().__init__()
-        self.path = Path(path)
+        self.path, self.classes = Path(path), classes
 
     def on_train_end(self, logs=None):
         with atomic_path(self.path) as tmp:  # tmp ends in .keras, as save() wants
             self.model.save(tmp)
+            datasets.save_classes(tmp, self.classes)
 
 
 class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
@@ -464,9 +470,9 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
     broken model where a good one was.
     """
 
-    def __init__(self, path, **kwargs):
+    def __init__(self, path, classes, **kwargs):
         super().__init__(str(path), **kwargs)
-        self.target = Path(path)
+        self.target, self.classes = Path(path), classes
 
     def _save_model(self, epoch, batch, logs):
         tmp = temp_name(self.target, reserve=True)
@@ -474,6 +480,7 @@ class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
         try:
             super()._save_model(epoch, batch, logs)
             if tmp.stat().st_size:  # save_best_only writes nothing without a new best
+                datasets.save_classes(tmp, self.classes)
                 os.replace(tmp, self.target)
         finally:
             self.filepath = str(self.target)

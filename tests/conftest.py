@@ -1,5 +1,6 @@
 """Shared fixtures: a tiny synthetic CIHP folder and one tiny end-to-end run."""
 
+import argparse
 import atexit
 import os
 import shutil
@@ -18,7 +19,7 @@ os.environ["XDG_CACHE_HOME"] = CACHE
 atexit.register(shutil.rmtree, CACHE, ignore_errors=True)
 
 from data import make_toy_people  # noqa: E402
-from deeplab_support import cli  # noqa: E402
+from deeplab_support import cli, datasets  # noqa: E402
 
 TINY = "--image-size 64 --batch-size 4 --epochs 1 --num-train-images 8".split()
 TINY += "--num-val-images 4 --weights none".split()
@@ -40,6 +41,14 @@ def fails_with(capsys, argv, *phrases):
     for phrase in phrases:
         assert phrase in err, err
     return err
+
+
+def split(root, num_train, num_val=0, val_split="train-tail"):
+    """The (image, mask) pairs that a run takes from the data set in root."""
+    args = argparse.Namespace(
+        val_split=val_split, num_train_images=num_train, num_val_images=num_val
+    )
+    return datasets.split(datasets.find(root), args)
 
 
 def run_args(data_dir, output_dir, *extra):

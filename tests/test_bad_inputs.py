@@ -19,10 +19,11 @@ import pytest
 from PIL import Image
 
 import deeplabv3_plus as dl
-from conftest import ROOT, fails_with, run_args, run_tutorial
-from deeplab_support import UserError, cli, files, metrics, runs
+from conftest import ROOT, fails_with, run_args, run_tutorial, split
+from deeplab_support import UserError, cli, datasets, files, metrics, runs
+from deeplab_support.datasets import CIHP
 
-NUM_CLASSES = len(files.CLASS_NAMES)
+NUM_CLASSES = CIHP.num_classes
 
 
 def nth_pair(root, n):
@@ -143,9 +144,9 @@ def test_16_bit_and_palette_masks_keep_their_ids(tmp_path, kind):
         mask = Image.fromarray(ids.astype(np.uint16) + 0)  # mode I;16
     else:
         mask = Image.fromarray(ids.astype(np.uint8), "P")
-        mask.putpalette(files.CIHP_PALETTE[:NUM_CLASSES].ravel().tolist())
+        mask.putpalette(np.array(CIHP.colors).ravel().tolist())
     mask.save(tmp_path / "m.png")
-    checked = files.check_mask(tmp_path / "m.png", NUM_CLASSES)
+    checked = files.check_mask(tmp_path / "m.png", CIHP)
     assert np.asarray(Image.open(checked)).tolist() == ids.tolist()
     assert pipeline_ids(checked).tolist() == list(range(NUM_CLASSES))
 
@@ -242,11 +243,11 @@ def test_non_utf8_file_names_go_through_the_pipeline(cihp_copy):
     stem = os.fsdecode(os.fsencode(image.stem) + b"\xff")
     os.rename(image, image.with_name(stem + ".jpg"))
     os.rename(mask, mask.with_name(stem + ".png"))
-    train, _ = files.list_pairs(cihp_copy, 16, 0)
+    train, _ = split(cihp_copy, 16, 0)
     assert any(not files.is_utf8(p) for pair in train for p in pair)
-    checked = files.check_pairs(train, NUM_CLASSES)
-    batches = dl.data_generator(checked, 64, 16, cache=False)
-    images, masks = next(iter(batches))
+    checked = files.check_pairs(train, CIHP)
+    batches = dl.data_generator(checked, 64, 16, CIHP, cache=False)
+    images, masks, _ = next(iter(batches))
     assert images.shape == (16, 64, 64, 3) and int(np.max(masks)) < NUM_CLASSES
 
 
@@ -320,7 +321,7 @@ def test_text_file_named_keras_is_not_weights(tmp_path):
 def test_empty_colormap_file_is_one_error(tmp_path):
     (tmp_path / "human_colormap.mat").write_bytes(b"")
     with pytest.raises(UserError, match="human_colormap.mat.*delete the file"):
-        files.load_colormap(tmp_path, NUM_CLASSES)
+        datasets.cihp_colors(tmp_path / "human_colormap.mat")
 
 
 # 11. --evaluate with a model of another shape.
@@ -328,7 +329,10 @@ def test_empty_colormap_file_is_one_error(tmp_path):
 
 @pytest.mark.parametrize(
     "shape, classes, phrase",
-    [((None, None, 3), 20, "takes inputs of shape"), ((32, 32, 3), 5, "5 classes")],
+    [
+        ((None, None, 3), 20, "takes inputs of shape"),
+        ((32, 32, 3), 5, "no readable class table for its 5 outputs"),
+    ],
 )
 def test_evaluate_says_what_is_wrong_with_the_model(tmp_path, shape, classes, phrase):
     model = keras.Sequential([keras.Input(shape), keras.layers.Dense(classes)])
@@ -460,7 +464,7 @@ def test_jpeg_saved_as_a_mask_png_gets_a_warning(tmp_path, capsys):
     ids = np.zeros((16, 16), np.uint8)
     ids[4:12, 4:12] = 13
     Image.fromarray(ids).save(tmp_path / "m.png", format="JPEG")
-    checked = files.check_mask(tmp_path / "m.png", NUM_CLASSES)
+    checked = files.check_mask(tmp_path / "m.png", CIHP)
     out = capsys.readouterr().out.strip()
     assert out.startswith("warning: mask") and "JPEG" in out and "\n" not in out
     assert Image.open(checked).format == "PNG"  # what tf.data decodes as a mask

@@ -7,8 +7,9 @@ import pytest
 from PIL import Image
 
 import deeplabv3_plus as dl
-from conftest import run_tutorial
+from conftest import run_tutorial, split
 from deeplab_support import files, metrics
+from deeplab_support.datasets import CIHP
 
 
 def test_metrics_match_a_hand_computed_confusion_matrix():
@@ -29,19 +30,19 @@ def test_metrics_match_a_hand_computed_confusion_matrix():
 def test_mirroring_swaps_left_and_right_classes():
     mask = np.array([[[14], [15], [16], [17], [18], [19], [13], [0]]], dtype=np.uint8)
     image = np.zeros((1, 8, 3), dtype=np.uint8)
-    _, mirrored = dl.mirror(image, mask)
+    _, mirrored = dl.mirror(image, mask, CIHP.flip)
     mirrored = np.asarray(mirrored)[0, :, 0].tolist()
     assert mirrored == [0, 13, 18, 19, 16, 17, 14, 15]
 
 
 def test_augmentation_keeps_masks_integer_and_ids_known(toy_root):
-    train, _ = files.list_pairs(toy_root, 1, 0)
-    (image_path, mask_path), *_ = files.check_pairs(train, 20)
+    train, _ = split(toy_root, 1, 0)
+    (image_path, mask_path), *_ = files.check_pairs(train, CIHP)
     image, mask = dl.load_data(image_path, mask_path, 64)
     source_ids = set(np.unique(mask).tolist())
-    allowed = source_ids | {dl.FLIP_CLASSES[i] for i in source_ids}
+    allowed = source_ids | {CIHP.flip[i] for i in source_ids}
     for _ in range(10):
-        new_image, new_mask = dl.augment(image, mask, 64)
+        new_image, new_mask = dl.augment(image, mask, 64, CIHP.flip)
         assert new_mask.dtype == "uint8" and new_mask.shape == (64, 64, 1)
         assert new_image.dtype == "uint8" and new_image.shape == (64, 64, 3)
         assert set(np.unique(new_mask).tolist()) <= allowed
@@ -62,7 +63,7 @@ def test_evaluate_scores_a_saved_model_at_full_resolution(tiny_run, toy_root, tm
     scores = json.loads((tmp_path / "evaluation.json").read_text())
     keys = {"pixel_accuracy", "mean_accuracy", "mean_iou", "frequency_weighted_iou"}
     assert keys <= set(scores) and 0 <= scores["pixel_accuracy"] <= 1
-    assert list(scores["per_class_iou"]) == list(files.CLASS_NAMES)
+    assert list(scores["per_class_iou"]) == list(CIHP.names)
     assert (tmp_path / "per_class_iou.png").is_file()
     assert (tmp_path / "confusion_matrix.png").is_file()
 

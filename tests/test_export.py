@@ -21,7 +21,7 @@ def photos(toy_root):
 @pytest.fixture(scope="module")
 def keras_logits(tiny_run, photos):
     """What the trained Keras model predicts for the photos."""
-    model = cli.load_model(tiny_run / "model.keras", "--model")
+    model, _ = cli.load_model(tiny_run / "model.keras", "--model")
     return np.asarray(model.predict_on_batch(photos), dtype=np.float32)
 
 

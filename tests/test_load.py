@@ -6,7 +6,9 @@ import pytest
 
 import deeplabv3_plus as dl
 from data import make_toy_people
+from conftest import split
 from deeplab_support import files
+from deeplab_support.datasets import CIHP
 
 pytestmark = pytest.mark.slow
 
@@ -36,14 +38,14 @@ def big_set(tmp_path_factory):
     """2,000 small synthetic images, paired and validated like a real run."""
     root = tmp_path_factory.mktemp("load") / "cihp"
     make_toy_people.generate(root, num_images=NUM_IMAGES, min_size=64, max_size=96)
-    train, _ = files.list_pairs(root, NUM_IMAGES, 0)
-    return files.check_pairs(train, 20)
+    train, _ = split(root, NUM_IMAGES, 0)
+    return files.check_pairs(train, CIHP)
 
 
 @pytest.mark.parametrize("cache", [True, False])
 def test_memory_stays_flat_across_epochs(big_set, cache):
     dataset = dl.data_generator(
-        big_set, IMAGE_SIZE, 50, training=True, augmented=True, cache=cache
+        big_set, IMAGE_SIZE, 50, CIHP, training=True, augmented=True, cache=cache
     )
     start = resident_bytes()
     first, second, third, fourth = epoch_memory(dataset, 4)

@@ -10,7 +10,9 @@ from tensorflow import image as tf_image
 from tensorflow import io as tf_io
 
 import deeplabv3_plus as dl
-from deeplab_support import files
+from conftest import split
+from deeplab_support import datasets, files
+from deeplab_support.datasets import CIHP
 
 
 def mask_ids(path):
@@ -20,8 +22,8 @@ def mask_ids(path):
 
 def checked_pairs(root, num_train, num_val):
     """Training and validation pairs as the tutorial gets them: listed, checked."""
-    train, val = files.list_pairs(root, num_train, num_val)
-    return files.check_pairs(train, 20), files.check_pairs(val, 20)
+    train, val = split(root, num_train, num_val)
+    return files.check_pairs(train, CIHP), files.check_pairs(val, CIHP)
 
 
 def test_masks_keep_only_their_own_ids_after_resizing(toy_root):
@@ -34,7 +36,7 @@ def test_masks_keep_only_their_own_ids_after_resizing(toy_root):
 
 def test_bilinear_resizing_would_invent_ids(toy_root):
     """The property above is not trivial: a bilinear resize breaks it."""
-    _, mask_path = files.list_pairs(toy_root, 1, 0)[0][0]
+    _, mask_path = split(toy_root, 1, 0)[0][0]
     mask = np.asarray(Image.open(mask_path)).astype(np.float32)
     blurred = np.round(cv2.resize(mask, (48, 48), interpolation=cv2.INTER_LINEAR))
     assert set(np.unique(blurred).astype(int).tolist()) - mask_ids(mask_path)
@@ -90,7 +92,7 @@ def test_images_pair_with_masks_by_stem_not_position(tmp_path, toy_root):
         (root / "Training" / "Category_ids" / mask.name).write_bytes(mask.read_bytes())
     extra = root / "Training" / "Category_ids" / "0000000_extra.png"
     extra.write_bytes(mask.read_bytes())  # sorts between the real masks
-    train, val = files.list_pairs(root, 2, 1)
+    train, val = split(root, 2, 1)
     for image_path, mask_path in train + val:
         assert Image.open(image_path).size == Image.open(mask_path).size
         assert image_path.stem == mask_path.stem
@@ -98,8 +100,8 @@ def test_images_pair_with_masks_by_stem_not_position(tmp_path, toy_root):
 
 def test_training_batches_have_fixed_shapes_and_types(toy_root):
     train, _ = checked_pairs(toy_root, 10, 0)
-    dataset = dl.data_generator(train, 64, 4, training=True, augmented=True)
-    batches = [(np.asarray(x), np.asarray(y)) for x, y in dataset]
+    dataset = dl.data_generator(train, 64, 4, CIHP, training=True, augmented=True)
+    batches = [(np.asarray(x), np.asarray(y)) for x, y, _ in dataset]
     assert len(batches) == 2  # 10 images, batch 4: the remainder is dropped
     for images, masks in batches:
         assert images.shape == (4, 64, 64, 3) and images.dtype == np.uint8
@@ -109,8 +111,8 @@ def test_training_batches_have_fixed_shapes_and_types(toy_root):
 
 def test_validation_batches_keep_every_image_in_order(toy_root):
     _, val = checked_pairs(toy_root, 6, 6)
-    dataset = dl.data_generator(val, 64, 4, training=False)
-    images = np.concatenate([np.asarray(x) for x, _ in dataset])
+    dataset = dl.data_generator(val, 64, 4, CIHP, training=False)
+    images = np.concatenate([np.asarray(x) for x, _, _ in dataset])
     assert len(images) == 6
     np.testing.assert_array_equal(images[0], dl.read_image(val[0][0], 64))
 
@@ -118,9 +120,9 @@ def test_validation_batches_keep_every_image_in_order(toy_root):
 def test_the_official_zips_nested_root_is_found(tmp_path):
     nested = tmp_path / "instance-level_human_parsing" / "instance-level_human_parsing"
     (nested / "Training" / "Images").mkdir(parents=True)
-    assert files.find_cihp_root(tmp_path) == nested
-    assert files.find_cihp_root(nested.parent) == nested
-    assert files.find_cihp_root(nested) == nested
+    assert datasets.find(tmp_path).root == nested
+    assert datasets.find(nested.parent).root == nested
+    assert datasets.find(nested).root == nested
 
 
 def test_download_extracts_the_official_nested_layout(toy_root, tmp_path, monkeypatch):
@@ -131,8 +133,8 @@ def test_download_extracts_the_official_nested_layout(toy_root, tmp_path, monkey
             zipped.write(path, name + str(path.relative_to(toy_root)))
     monkeypatch.setattr(files, "CIHP_URL", archive.as_uri())
     files.download_cihp(tmp_path / "data")
-    root = files.find_cihp_root(tmp_path / "data")
+    root = datasets.find(tmp_path / "data").root
     assert root.name == "instance-level_human_parsing"
-    train, val = files.list_pairs(root, 12, 4)
+    train, val = split(root, 12, 4)
     assert len(train) == 12 and len(val) == 4
     assert not (tmp_path / "data" / ".extracting").exists()

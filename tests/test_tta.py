@@ -3,6 +3,7 @@
 import numpy as np
 
 import deeplabv3_plus as tutorial
+from deeplab_support.datasets import CIHP
 
 LEFT_ARM, RIGHT_ARM = 14, 15
 
@@ -20,7 +21,7 @@ class LeftArmOnTheLeft:
 
 def test_flip_averages_with_the_mirror_and_swaps_its_sides():
     images = np.zeros((1, 4, 6, 3), dtype=np.float32)
-    logits = tutorial.predict_logits(LeftArmOnTheLeft(), images, flip=True)
+    logits = tutorial.predict_logits(LeftArmOnTheLeft(), images, CIHP.flip)
     # The mirror's Left-arm on its left half is the image's right half, as Right-arm.
     assert np.all(logits[0, :, :3, LEFT_ARM] == 0.5)
     assert np.all(logits[0, :, 3:, RIGHT_ARM] == 0.5)
@@ -30,16 +31,10 @@ def test_flip_averages_with_the_mirror_and_swaps_its_sides():
 
 def test_without_flip_the_logits_are_the_model_s_own():
     images = np.zeros((1, 4, 6, 3), dtype=np.float32)
-    logits = tutorial.predict_logits(LeftArmOnTheLeft(), images, flip=False)
+    logits = tutorial.predict_logits(LeftArmOnTheLeft(), images)
     assert np.all(logits[0, :, :3, LEFT_ARM] == 1) and logits[..., RIGHT_ARM].max() == 0
 
 
 def test_flip_classes_swap_every_left_and_right_pair_and_nothing_else():
-    swapped = {i: j for i, j in enumerate(tutorial.FLIP_CLASSES) if i != j}
+    swapped = {i: j for i, j in enumerate(CIHP.flip) if i != j}
     assert swapped == {14: 15, 15: 14, 16: 17, 17: 16, 18: 19, 19: 18}
-
-
-def test_every_mode_passes_the_tta_flag():
-    # --evaluate, --predict and the end-of-training evaluation all use args.flip.
-    source = open(tutorial.__file__).read()
-    assert source.count("args.flip") == 3

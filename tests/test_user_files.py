@@ -21,9 +21,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, fails_with, run_args
+from conftest import ROOT, fails_with, run_args, split
 from data import make_toy_people
-from deeplab_support import UserError, cli, export, files, notebook, runs
+from deeplab_support import UserError, cli, datasets, export, files, notebook, runs
+from deeplab_support.datasets import CIHP
 
 
 def user_files(folder):
@@ -123,9 +124,9 @@ def test_a_planted_file_at_a_temporary_name_is_never_overwritten(tmp_path):
 def test_export_never_replaces_a_users_folder(tiny_run, tmp_path):
     (tmp_path / "saved_model").mkdir()
     (tmp_path / "saved_model" / "my_notes.txt").write_text("mine")
-    model = cli.load_model(tiny_run / "model.keras", "--model")
+    model, classes = cli.load_model(tiny_run / "model.keras", "--model")
     with pytest.raises(UserError, match="saved_model was not made by this project"):
-        export.export_model(model, "saved_model", tmp_path, None)
+        export.export_model(model, "saved_model", tmp_path, None, classes)
     assert (tmp_path / "saved_model" / "my_notes.txt").read_text() == "mine"
 
 
@@ -175,7 +176,7 @@ def fake_predict(photos, output_dir):
     colored = np.zeros((8, 8, 3), np.uint8)
     predicted = np.zeros((8, 8), np.int64)
     for _, prefix in cli.photo_outputs([str(p) for p in photos], output_dir):
-        cli.save_prediction(prefix, colored, colored, predicted)
+        cli.save_prediction(prefix, colored, colored, predicted, CIHP)
 
 
 def test_predict_into_its_input_folder_keeps_the_users_files(tmp_path):
@@ -254,14 +255,14 @@ def test_a_fifo_mask_is_skipped_in_training(cihp_copy, capsys):
     first.unlink()
     os.mkfifo(first)
     with pytest.raises(UserError, match="have no mask"):
-        run_briefly(lambda: files.list_pairs(cihp_copy, 8, 4))
+        run_briefly(lambda: split(cihp_copy, 8, 4))
     assert f"warning: skipping {first}: not a regular file" in capsys.readouterr().out
 
 
 def test_a_fifo_colormap_is_an_error_not_a_hang(tmp_path):
     os.mkfifo(tmp_path / "human_colormap.mat")
     with pytest.raises(UserError, match="human_colormap.mat cannot be read"):
-        run_briefly(lambda: files.load_colormap(tmp_path, 20))
+        run_briefly(lambda: datasets.cihp_colors(tmp_path / "human_colormap.mat"))
 
 
 def test_a_fifo_as_the_model_is_an_error_not_a_hang(tmp_path):

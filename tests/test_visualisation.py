@@ -5,15 +5,14 @@ import pytest
 from scipy.io import savemat
 
 import deeplabv3_plus as dl
-from data import make_toy_people
-from deeplab_support import UserError, files
+from deeplab_support import UserError, datasets
 
 COLORMAP = np.array([[0, 0, 0], [255, 0, 0], [0, 128, 255]], dtype=np.uint8)
 
 
 def test_class_ids_are_painted_with_their_colours():
     mask = np.array([[0, 1], [2, 1]])
-    colored = dl.decode_segmentation_masks(mask, COLORMAP, 3)
+    colored = dl.decode_segmentation_masks(mask, COLORMAP)
     assert colored.dtype == np.uint8 and colored.shape == (2, 2, 3)
     np.testing.assert_array_equal(colored[1, 0], [0, 128, 255])
     np.testing.assert_array_equal(colored[0, 1], [255, 0, 0])
@@ -27,16 +26,17 @@ def test_overlay_blends_35_percent_image_with_65_percent_mask():
 
 
 def test_colormap_is_scaled_to_full_brightness(tmp_path):
-    palette = make_toy_people.CIHP_PALETTE
+    palette = np.array(datasets.CIHP.colors)[::-1]  # not the built-in colours
     savemat(tmp_path / "human_colormap.mat", {"colormap": palette / 255})
-    colormap = files.load_colormap(tmp_path, 20)
+    colormap = datasets.cihp_colors(tmp_path / "human_colormap.mat")
     np.testing.assert_array_equal(colormap, palette)
     assert colormap.max() == 255
 
 
 def test_missing_colormap_falls_back_to_the_cihp_palette(tmp_path):
-    colormap = files.load_colormap(tmp_path, 20)
-    np.testing.assert_array_equal(colormap, make_toy_people.CIHP_PALETTE)
+    colormap = np.asarray(datasets.cihp_colors(tmp_path / "human_colormap.mat"))
+    assert colormap.shape == (20, 3)
+    assert colormap[13].tolist() == [0, 0, 255]  # Face, as in CIHP's own file
 
 
 @pytest.mark.parametrize(
@@ -46,4 +46,4 @@ def test_missing_colormap_falls_back_to_the_cihp_palette(tmp_path):
 def test_malformed_colormap_is_an_error(tmp_path, content):
     savemat(tmp_path / "human_colormap.mat", content)
     with pytest.raises(UserError, match="human_colormap.mat"):
-        files.load_colormap(tmp_path, 20)
+        datasets.cihp_colors(tmp_path / "human_colormap.mat")

@@ -12,7 +12,7 @@ import keras
 import numpy as np
 
 import deeplabv3_plus as dl
-from deeplab_support import devices, files
+from deeplab_support import datasets, devices, files
 
 shard_shapes = []
 
@@ -34,9 +34,9 @@ def train_one_epoch(root, distribute):
     """Train one epoch from the same seed; return loss, logits and shard shapes."""
     shard_shapes.clear()
     keras.utils.set_random_seed(0)
-    train, _ = files.list_pairs(files.find_cihp_root(root), 8, 0)
-    train = files.check_pairs(train, 20)
-    dataset = dl.data_generator(train, 64, 8, training=False)
+    data = datasets.find(root)
+    train = files.check_pairs(data.train[:8], data.classes)
+    dataset = dl.data_generator(train, 64, 8, data.classes, training=False)
     with devices.distribution_scope(distribute, 8):
         deeplab = dl.DeeplabV3Plus(64, 20)
         model = keras.Sequential([keras.Input((64, 64, 3)), ShardingProbe(), deeplab])
