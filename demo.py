@@ -148,8 +148,9 @@ def build_app(segmenter, examples):
     import gradio as gr  # only the demo needs Gradio
 
     first = segmenter(examples[0])  # the page opens with a real prediction
-    with gr.Blocks(title="DeepLabV3+ human parsing", delete_cache=DELETE_CACHE) as app:
-        gr.Markdown("# DeepLabV3+ human parsing\nUpload a photo of people.")
+    names = ", ".join(segmenter.classes.names)
+    with gr.Blocks(title="DeepLabV3+ segmentation", delete_cache=DELETE_CACHE) as app:
+        gr.Markdown(f"# DeepLabV3+ segmentation\nUpload a photo. Classes: {names}.")
         with gr.Row():
             # A file, not gr.Image: gr.Image decodes the upload before our check.
             photo = gr.File(examples[0], label="Photo (JPEG or PNG)", type="filepath")

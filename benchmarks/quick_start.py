@@ -1,0 +1,110 @@
+"""Time `python deeplabv3_plus.py --quick` and report what it reaches, per seed.
+
+    python benchmarks/quick_start.py                      # seed 42, synthetic CIHP
+    python benchmarks/quick_start.py --seeds 1 2 3 42
+    python benchmarks/quick_start.py --layout voc         # the synthetic VOC folder
+
+Each run is the command a newcomer types, in a fresh process, into a private
+temporary folder. `--layout voc` (or `cvat`, `folder`) first writes the same
+synthetic people in that layout, as many images as the quick preset takes from
+CIHP's, and passes it as --data-dir. The table gives the wall time from the
+command to its last line, the time until the first epoch's line (imports, data,
+model, tracing and the first epoch), the median time of the later epochs, and the
+validation mean IoU at the training size and at full resolution.
+"""
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def parse_args(argv=None):
+    """Read the benchmark's flags."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42], help="(42)")
+    parser.add_argument(
+        "--layout",
+        choices=["cihp", "voc", "cvat", "folder"],
+        default="cihp",
+        help="the synthetic set's layout (cihp: the tutorial's own fallback)",
+    )
+    return parser.parse_args(argv)
+
+
+def cpu_name():
+    """The processor's model name, as lscpu shows it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def synthetic_set(layout, folder):
+    """Write the quick preset's synthetic people in this layout; its folder."""
+    from data import make_toy_people
+
+    root = Path(folder) / layout
+    # As many as the quick preset takes from the CIHP set: 96 + 16 training files.
+    make_toy_people.generate(root, num_images=250, layout=layout)
+    return root
+
+
+def run_quick(seed, output_dir, data_dir=None):
+    """Run the quick start once; return its timings and scores."""
+    command = [sys.executable, str(REPO / "deeplabv3_plus.py"), "--quick"]
+    command += ["--seed", str(seed), "--output-dir", str(output_dir)]
+    command += ["--data-dir", str(data_dir)] if data_dir else []
+    start, epochs = time.perf_counter(), []
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        for line in process.stdout:
+            if line.startswith("epoch "):
+                epochs.append(time.perf_counter() - start)
+    if process.returncode:
+        raise SystemExit(f"error: the quick run with seed {seed} failed")
+    wall = time.perf_counter() - start
+    later = [b - a for a, b in zip(epochs, epochs[1:])] or [0.0]
+    metrics = json.loads((Path(output_dir) / "metrics.json").read_text())
+    return {
+        "seed": seed,
+        "wall_s": round(wall, 1),
+        "first_epoch_line_s": round(epochs[0], 1),
+        "steady_epoch_s": round(statistics.median(later), 1),
+        "val_mean_iou": round(metrics["val_mean_iou"], 3),
+        "full_resolution_mean_iou": round(metrics["full_resolution_mean_iou"], 3),
+    }
+
+
+def main(args):
+    """Run every seed; print one JSON line each, then a Markdown table."""
+    with tempfile.TemporaryDirectory(prefix="deeplabv3_plus-quick-") as folder:
+        data_dir = None if args.layout == "cihp" else synthetic_set(args.layout, folder)
+        rows = []
+        for seed in args.seeds:
+            rows.append(run_quick(seed, Path(folder) / f"seed-{seed}", data_dir))
+            print(json.dumps(rows[-1]), flush=True)
+    print(f"\n`--quick` on the synthetic {args.layout} set, {cpu_name()}:\n")
+    print(
+        "| seed | wall (s) | first epoch line (s) | later epochs (s each) "
+        "| val mean IoU | full-resolution mean IoU |"
+    )
+    print("| --- | --- | --- | --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(str(value) for value in row.values()) + " |")
+
+
+if __name__ == "__main__":
+    main(parse_args())
