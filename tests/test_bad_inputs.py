@@ -103,12 +103,14 @@ def test_padding_copies_weigh_nothing_and_every_image_counts(monkeypatch):
     monkeypatch.setattr(devices.keras.distribution, "list_devices", lambda: [0] * 4)
     images = np.arange(6, dtype="float32")[:, None, None, None] * np.ones((6, 2, 2, 3))
     masks = np.ones((6, 2, 2, 1), "int32")
-    dataset = tf_data.Dataset.from_tensor_slices((images, masks)).batch(4)
+    weights = np.ones((6, 2, 2), "float32")
+    weights[5, 0, 0] = 0  # a void pixel stays void
+    dataset = tf_data.Dataset.from_tensor_slices((images, masks, weights)).batch(4)
     batches = list(devices.pad_batches(dataset, True).as_numpy_iterator())
     assert [len(b[0]) for b in batches] == [4, 4]
     weights = np.concatenate([b[2] for b in batches])
-    assert weights.shape == (8, 2, 2) and weights.sum() == 6 * 4  # 6 real images
-    seen = np.concatenate([b[0] for b in batches])[weights[:, 0, 0] > 0, 0, 0, 0]
+    assert weights.shape == (8, 2, 2) and weights.sum() == 6 * 4 - 1  # 6 images
+    seen = np.concatenate([b[0] for b in batches])[weights[:, 1, 1] > 0, 0, 0, 0]
     assert seen.tolist() == [0, 1, 2, 3, 4, 5]
 
 
@@ -166,13 +168,13 @@ def exif_rotated_pair(root, mask_size):
 def test_mask_in_the_cameras_raw_orientation_names_both_files(tmp_path):
     image, mask = exif_rotated_pair(tmp_path, (48, 32))
     with pytest.raises(UserError, match="transposed") as error:
-        files.check_pairs([(image, mask)], NUM_CLASSES)
+        files.check_pairs([(image, mask)], CIHP)
     assert str(image) in str(error.value) and str(mask) in str(error.value)
 
 
 def test_uniformly_scaled_mask_is_resized_with_one_line(tmp_path, capsys):
     image, mask = exif_rotated_pair(tmp_path, (16, 24))  # upright, half size
-    files.check_pairs([(image, mask), (image, mask)], NUM_CLASSES)
+    files.check_pairs([(image, mask), (image, mask)], CIHP)
     out = capsys.readouterr().out.strip()
     assert out.startswith("warning: 2 mask(s)") and "\n" not in out
 

@@ -37,7 +37,7 @@ def test_images_without_masks_are_named_and_counted(capsys, cihp_copy, tmp_path)
 
 def test_fewer_images_than_asked_for(capsys, toy_root, tmp_path):
     argv = run_args(toy_root, tmp_path / "out", "--num-train-images", "40")
-    fails_with(capsys, argv, "holds 16 images", "--num-train-images")
+    fails_with(capsys, argv, "has 16 training images", "--num-train-images")
 
 
 @pytest.mark.parametrize("size", ["100", "0", "-32"])

@@ -1,5 +1,6 @@
 """The tf.data pipeline: decoding, resizing, pairing and batching."""
 
+import shutil
 import zipfile
 
 import cv2
@@ -117,9 +118,9 @@ def test_validation_batches_keep_every_image_in_order(toy_root):
     np.testing.assert_array_equal(images[0], dl.read_image(val[0][0], 64))
 
 
-def test_the_official_zips_nested_root_is_found(tmp_path):
+def test_the_official_zips_nested_root_is_found(toy_root, tmp_path):
     nested = tmp_path / "instance-level_human_parsing" / "instance-level_human_parsing"
-    (nested / "Training" / "Images").mkdir(parents=True)
+    shutil.copytree(toy_root / "Training", nested / "Training")
     assert datasets.find(tmp_path).root == nested
     assert datasets.find(nested.parent).root == nested
     assert datasets.find(nested).root == nested

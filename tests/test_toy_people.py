@@ -128,7 +128,8 @@ def test_left_arm_is_on_the_image_right(small_set):
 def test_marker_records_parameters(small_set):
     marker = json.loads((small_set / "toy_people.json").read_text())
     sizes = {"min_size": 96, "max_size": 160}
-    assert marker == {"num_images": SMALL, "num_val_images": 50, "seed": 0, **sizes}
+    counts = {"num_images": SMALL, "num_val_images": 50}
+    assert marker == {"layout": "cihp", "seed": 0, **counts, **sizes}
 
 
 def test_ensure_keeps_a_matching_set(tmp_path):

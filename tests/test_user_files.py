@@ -431,8 +431,13 @@ def test_the_demo_keeps_uploads_in_a_private_bounded_cache(monkeypatch):
     monkeypatch.delenv("GRADIO_TEMP_DIR", raising=False)
     examples = demo.write_examples(files.private_dir("examples"))
 
-    def segmenter(path):
-        return None, None, "", "stub"
+    class Segmenter:
+        classes = CIHP
+
+        def __call__(self, path):
+            return None, None, "", "stub"
+
+    segmenter = Segmenter()
 
     app = demo.build_app(segmenter, examples)
     cache = os.environ["GRADIO_TEMP_DIR"]

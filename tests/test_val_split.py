@@ -1,44 +1,35 @@
 """--val-split: the files after the training ones, or CIHP's official Validation/."""
 
-import argparse
 import json
 import shutil
 
 import pytest
 
-from conftest import fails_with, run_tutorial
-from deeplab_support import UserError, files
-
-
-def split_args(val_split, num_train=8, num_val=4):
-    """The flags that get_pairs reads."""
-    return argparse.Namespace(
-        val_split=val_split, num_train_images=num_train, num_val_images=num_val
-    )
+from conftest import fails_with, run_tutorial, split
+from deeplab_support import UserError
 
 
 def test_official_split_reads_the_validation_folder(toy_root):
-    train, val = files.get_pairs(toy_root, split_args("official"))
+    train, val = split(toy_root, 8, 4, "official")
     assert len(train) == 8 and len(val) == 4
     assert all("Validation" in str(image) for image, _ in val)
 
 
 def test_official_split_leaves_all_training_files_to_training(toy_root):
-    train, val = files.get_pairs(toy_root, split_args("official", num_train=16))
+    train, val = split(toy_root, 16, 4, "official")
     assert len(train) == 16 and len(val) == 4
 
 
 def test_train_tail_takes_the_files_after_the_training_ones(toy_root):
-    train, val = files.get_pairs(toy_root, split_args("train-tail"))
-    assert [p for p, _ in val] == [
-        str(p) for p, _ in files.list_pairs(toy_root, 8, 4)[1]
-    ]
+    _, val = split(toy_root, 8, 4, "train-tail")
+    images = sorted((toy_root / "Training" / "Images").iterdir())
+    assert [p for p, _ in val] == images[8:12]
 
 
 def test_official_split_without_the_folder_says_what_to_do(cihp_copy):
     shutil.rmtree(cihp_copy / "Validation")
     with pytest.raises(UserError, match="--val-split train-tail"):
-        files.get_pairs(cihp_copy, split_args("official"))
+        split(cihp_copy, 8, 4, "official")
 
 
 @pytest.mark.slow
