@@ -34,6 +34,7 @@ flags, resuming, error messages) lives in the `deeplab_support` package beside i
 
 # The support package comes first: it keeps TensorFlow's start-up logs quiet.
 from deeplab_support import cli, datasets, devices, export, files, metrics, runs
+from deeplab_support import progress_bar
 
 import cv2
 import keras
@@ -340,7 +341,7 @@ if RUN and args.train:
         epochs=args.epochs,
         callbacks=run.callbacks(len(train_pairs), classes),  # backups, best model
         shuffle=False,  # the tf.data pipeline shuffles already
-        verbose=0,  # the callbacks print one line per epoch
+        verbose=run.verbose,  # a progress bar in a terminal, else a line per epoch
     )
     run.plot_history()
 
@@ -444,12 +445,14 @@ def evaluate(model, pairs, image_size, classes, flip=False):
     """Score the model on (image, mask) pairs at each image's original size."""
     n, flip_classes = classes.num_classes, classes.flip if flip else None
     matrix = np.zeros((n, n), dtype=np.int64)
+    bar = progress_bar(len(pairs), "image")  # Keras's, as during training
     for image_path, mask_path in pairs:
         image, predicted = predict_full_resolution(
             model, image_path, image_size, flip_classes
         )
         truth = files.read_mask(mask_path, image.shape[:2], classes)
         matrix += metrics.confusion_matrix(truth, predicted, n, classes.void)
+        bar.add(1)
     return metrics.segmentation_metrics(matrix, classes.names), matrix
 
 

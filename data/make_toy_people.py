@@ -482,24 +482,25 @@ def _parameters(num_images, seed, min_size, max_size, num_val_images=0, layout="
     }
 
 
-def _write_set(directory, params):
+def _write_set(directory, params, progress=None):
     """Write the colormap, all samples and, last, the marker into a directory."""
     directory.mkdir(parents=True)
     train = range(params["num_images"])
     val = range(VAL_OFFSET, VAL_OFFSET + params["num_val_images"])
     if params["layout"] == "cihp":
         (directory / "human_colormap.mat").write_bytes(_colormap_bytes())
-        _write_samples(directory / "Training", train, params)
-        _write_samples(directory / "Validation", val, params)
+        _write_samples(directory / "Training", train, params, progress=progress)
+        _write_samples(directory / "Validation", val, params, progress=progress)
     elif params["layout"] == "folder":
         _write_labelmap(directory / "labelmap.txt")
-        _write_samples(directory, train, params, "images", "masks")
-        _write_samples(directory / "val", val, params, "images", "masks")
+        _write_samples(directory, train, params, "images", "masks", progress=progress)
+        _write_samples(
+            directory / "val", val, params, "images", "masks", progress=progress
+        )
     else:  # voc, cvat: the folders of VOCdevkit/VOC2012, as the archive has them
         voc = directory / "VOCdevkit" / "VOC2012"
-        _write_samples(
-            voc, chain(train, val), params, "JPEGImages", "SegmentationClass"
-        )
+        folders = "JPEGImages", "SegmentationClass"
+        _write_samples(voc, chain(train, val), params, *folders, progress=progress)
         lists = voc / "ImageSets" / "Segmentation"
         lists.mkdir(parents=True)
         for name, indices in (("train.txt", train), ("val.txt", val)):
@@ -517,7 +518,9 @@ def _write_labelmap(path):
     path.write_text("\n".join(lines) + "\n")
 
 
-def _write_samples(split_dir, indices, params, images="Images", masks="Category_ids"):
+def _write_samples(
+    split_dir, indices, params, images="Images", masks="Category_ids", progress=None
+):
     """Write samples with these indices as <images>/*.jpg and <masks>/*.png."""
     images, masks = split_dir / images, split_dir / masks
     images.mkdir(parents=True, exist_ok=True)
@@ -530,6 +533,8 @@ def _write_samples(split_dir, indices, params, images="Images", masks="Category_
         quality = [cv2.IMWRITE_JPEG_QUALITY, 90]
         cv2.imwrite(str(images / f"{index:07d}.jpg"), bgr, quality)
         _write_mask(masks / f"{index:07d}.png", mask, params["layout"])
+        if progress:
+            progress()
 
 
 def _write_mask(path, mask, layout):
@@ -572,15 +577,19 @@ def generate(
     max_size=160,
     num_val_images=50,
     layout="cihp",
+    progress=None,
 ):
-    """Write a toy-people data set in this layout under root and return root."""
+    """Write a toy-people data set in this layout under root and return root.
+
+    `progress`, if given, is called once after each image is written.
+    """
     root = pathlib.Path(root)
     params = _parameters(num_images, seed, min_size, max_size, num_val_images, layout)
     root.parent.mkdir(parents=True, exist_ok=True)
     # A private folder beside root: unguessable, so never a folder of someone else's.
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
     try:
-        _write_set(staging / "set", params)
+        _write_set(staging / "set", params, progress)
         _swap_in(staging / "set", root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -595,6 +604,7 @@ def ensure(
     max_size=160,
     num_val_images=50,
     layout="cihp",
+    progress=None,
 ):
     """Return root, generating the set first unless its marker matches."""
     root = pathlib.Path(root)
@@ -606,7 +616,7 @@ def ensure(
     if marker == params:
         return root
     sizes = min_size, max_size
-    return generate(root, num_images, seed, *sizes, num_val_images, layout)
+    return generate(root, num_images, seed, *sizes, num_val_images, layout, progress)
 
 
 def _parse_args(argv=None):

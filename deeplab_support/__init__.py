@@ -43,3 +43,16 @@ _import_tensorflow_quietly()
 
 class UserError(Exception):
     """A problem with the user's input, reported as one line without a traceback."""
+
+
+def in_terminal():
+    """Whether output goes to a terminal, where a progress bar redraws in place."""
+    return sys.stdout.isatty()
+
+
+def progress_bar(total, unit):
+    """Keras's progress bar; in a log file, a line every 10 seconds at most."""
+    import keras
+
+    live = in_terminal() or "ipykernel" in sys.modules
+    return keras.utils.Progbar(total, interval=0.05 if live else 10, unit_name=unit)

@@ -182,6 +182,9 @@ def start(args):
         if not args.show:  # write PNGs only; never wait on a window
             matplotlib.use("Agg")
         refuse_bombs()
+    # MeanIoU counts pixels in integers and warns that the pixel weights are floats;
+    # they are 0 (void) or 1, which integers hold exactly.
+    warnings.filterwarnings("ignore", "You are passing weight as `float`")
     check_args(args)
     if args.train:
         runs.prepare_resume(args)

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import loadmat
 
-from deeplab_support import UserError, files
+from deeplab_support import UserError, files, progress_bar
 
 VOID = 255  # the void label of VOC and most segmentation tools: never scored
 VOID_COLOR = (224, 224, 192)  # VOC's colour for it, in colour masks and figures
@@ -149,6 +149,7 @@ class ClassTable:
         object.__setattr__(self, "names", tuple(self.names))
         colors = tuple(tuple(int(v) for v in color) for color in self.colors)
         object.__setattr__(self, "colors", colors)
+        object.__setattr__(self, "void_color", tuple(int(v) for v in self.void_color))
         object.__setattr__(self, "flip", mirror_classes(self.names))
 
     @property
@@ -459,8 +460,11 @@ def get_dataset(args):
             f"in {TOY_DATA_DIR} (add --download to fetch CIHP, about 2.7 GB)."
         )
         wanted = max(250, args.num_train_images + args.num_val_images)
+        bar = progress_bar(wanted + 50, "image")  # and 50 validation images
         try:
-            root = make_toy_people.ensure(TOY_DATA_DIR, num_images=wanted)
+            root = make_toy_people.ensure(
+                TOY_DATA_DIR, num_images=wanted, progress=lambda: bar.add(1)
+            )
         except FileExistsError as error:  # a folder of the user's by that name
             raise UserError(f"{error}; move it away to use the synthetic set") from None
         return find(root, args.ignore_index)

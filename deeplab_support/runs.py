@@ -33,7 +33,7 @@ import keras
 import matplotlib
 import matplotlib.pyplot as plt
 
-from deeplab_support import UserError, datasets, files, metrics
+from deeplab_support import UserError, datasets, files, in_terminal, metrics
 
 RUN_FILE = "run.json"
 # Settings that an interrupted run keeps when resumed (--epochs may extend it).
@@ -354,6 +354,8 @@ class Run:
     def __init__(self, args, output_dir):
         self.args, self.dir = args, output_dir
         self.progress = None
+        # Keras's progress bar in a terminal; one line per epoch in a log or notebook.
+        self.verbose = 1 if in_terminal() else 0
 
     def callbacks(self, num_train_images, classes):
         """Keras callbacks that log, keep the best model and back up every epoch.
@@ -365,7 +367,7 @@ class Run:
         rewrite_history(self.dir / "history.csv", history)
         best = [float(row["val_mean_iou"]) for row in history]
         images = num_train_images // self.args.batch_size * self.args.batch_size
-        self.progress = ProgressLog(images, self.args.epochs)
+        self.progress = ProgressLog(images, self.args.epochs, quiet=self.verbose)
         return [
             self.progress,
             # raise_error: stop at once, before a NaN epoch can be saved.
@@ -520,11 +522,12 @@ class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
 
 
 class ProgressLog(keras.callbacks.Callback):
-    """Print one line per epoch and time the training steps (not validation)."""
+    """Time the training steps (not validation); print one line per epoch."""
 
-    def __init__(self, images_per_epoch, epochs):
+    def __init__(self, images_per_epoch, epochs, quiet=False):
         super().__init__()
         self.images_per_epoch, self.epochs, self.seconds = images_per_epoch, epochs, []
+        self.quiet = quiet  # Keras's progress bar prints the epoch's scores
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
@@ -533,6 +536,8 @@ class ProgressLog(keras.callbacks.Callback):
         self.seconds.append(time.perf_counter() - self.start)
 
     def on_epoch_end(self, epoch, logs=None):
+        if self.quiet:
+            return
         print(
             f"epoch {epoch + 1}/{self.epochs}  loss {logs['loss']:.4f}  "
             f"val_loss {logs['val_loss']:.4f}  "

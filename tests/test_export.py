@@ -1,5 +1,7 @@
 """--export: ONNX and SavedModel graphs that match the Keras model."""
 
+import json
+
 import numpy as np
 import onnx
 import onnxruntime
@@ -8,6 +10,7 @@ from PIL import Image
 
 from conftest import fails_with, run_tutorial
 from deeplab_support import cli
+from deeplab_support.datasets import CIHP
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +42,29 @@ def agree(logits, reference):
     assert same >= 0.999, same
 
 
+@pytest.fixture(scope="module")
+def onnx_file(tiny_run, tmp_path_factory):
+    """The tiny trained model exported to ONNX."""
+    folder = tmp_path_factory.mktemp("onnx")
+    export(tiny_run, "onnx", folder)
+    return folder / "model.onnx"
+
+
 @pytest.mark.slow
-def test_onnx_has_one_input_and_matches_keras(tiny_run, photos, keras_logits, tmp_path):
-    export(tiny_run, "onnx", tmp_path)
-    graph = onnx.load(tmp_path / "model.onnx").graph
+def test_onnx_has_one_input_and_matches_keras(onnx_file, photos, keras_logits):
+    graph = onnx.load(onnx_file).graph
     assert [i.name for i in graph.input] == ["image"]
-    session = onnxruntime.InferenceSession(str(tmp_path / "model.onnx"))
+    session = onnxruntime.InferenceSession(str(onnx_file))
     agree(session.run(None, {"image": photos})[0], keras_logits)
+
+
+@pytest.mark.slow
+def test_onnx_metadata_names_the_classes_of_its_outputs(onnx_file):
+    session = onnxruntime.InferenceSession(str(onnx_file))
+    metadata = session.get_modelmeta().custom_metadata_map
+    assert json.loads(metadata["class_names"]) == list(CIHP.names)
+    assert json.loads(metadata["class_colors"])[13] == [0, 0, 255]
+    assert metadata["void_label"] == "255"
 
 
 @pytest.mark.slow
@@ -59,6 +78,8 @@ def test_saved_model_matches_keras(tiny_run, photos, keras_logits, tmp_path):
     assert names == ["my_notes.txt", "run.json", "saved_model"]
     loaded = tf.saved_model.load(str(tmp_path / "saved_model"))  # keep it alive
     agree(np.asarray(loaded.serve(photos)), keras_logits)
+    classes = json.loads((tmp_path / "saved_model" / "classes.json").read_text())
+    assert classes["names"] == list(CIHP.names)
 
 
 @pytest.mark.slow
