@@ -202,6 +202,16 @@ def test_the_ids_png_holds_class_ids_under_the_class_colours(tmp_path):
     np.testing.assert_array_equal(np.asarray(written.convert("RGB")), colored)
 
 
+def test_a_saved_model_keeps_its_class_table_and_loads_in_plain_keras(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(21, 1)])
+    model.save(tmp_path / "m.keras")
+    datasets.save_classes(tmp_path / "m.keras", VOC)
+    assert datasets.model_classes(tmp_path / "m.keras", 21) == VOC
+    assert keras.saving.load_model(tmp_path / "m.keras").output_shape[-1] == 21
+
+
 def test_a_model_of_another_class_count_loads_all_but_its_classifier(tmp_path, capsys):
     source = dl.DeeplabV3Plus(32, 5)
     source.save(tmp_path / "five.keras")
