@@ -138,20 +138,24 @@ def mirror(image, mask, flip_classes):
     return tf_image.flip_left_right(image), tf_image.flip_left_right(swapped)
 
 
-def augment(image, mask, image_size, flip_classes):
+def augment(image, mask, image_size, flip_classes, seed):
     """Random mirror, zoom-and-crop and colour jitter of one training pair."""
-    if tf_random.uniform(()) < 0.5:
+    # Each draw comes from the pair's own seed, so parallel workers stay repeatable.
+    seeds = tf_random.experimental.stateless_split(seed, 6)
+    if tf_random.stateless_uniform((), seeds[0]) < 0.5:
         image, mask = mirror(image, mask, flip_classes)
-    zoomed = tf_dtypes.cast(image_size * tf_random.uniform((), 1.0, 1.5), "int32")
+    scale = tf_random.stateless_uniform((), seeds[1], 1.0, 1.5)
+    zoomed = tf_dtypes.cast(image_size * scale, "int32")
     image = tf_image.resize(image, [zoomed, zoomed])
     mask = tf_image.resize(mask, [zoomed, zoomed], method="nearest")
-    corner = tf_random.uniform((2,), 0, zoomed - image_size + 1, "int32")
+    room = zoomed - image_size + 1
+    corner = tf_random.stateless_uniform((2,), seeds[2], 0, room, "int32")
     top, left = corner[0], corner[1]
     image = tf_image.crop_to_bounding_box(image, top, left, image_size, image_size)
     mask = tf_image.crop_to_bounding_box(mask, top, left, image_size, image_size)
-    image = tf_image.random_brightness(image / 255, 0.1)
-    image = tf_image.random_contrast(image, 0.8, 1.2)
-    image = tf_image.random_saturation(image, 0.8, 1.2)
+    image = tf_image.stateless_random_brightness(image / 255, 0.1, seeds[3])
+    image = tf_image.stateless_random_contrast(image, 0.8, 1.2, seeds[4])
+    image = tf_image.stateless_random_saturation(image, 0.8, 1.2, seeds[5])
     return tf_dtypes.saturate_cast(tf_math.round(image * 255), "uint8"), mask
 
 
@@ -174,10 +178,11 @@ def data_generator(
     if cache:
         dataset = dataset.cache()
         dataset = dataset.shuffle(len(pairs)) if training else dataset
-    if augmented:
-        flip = classes.flip
-        dataset = dataset.map(
-            lambda i, m: augment(i, m, image_size, flip), tf_data.AUTOTUNE
+    if augmented:  # a seed per pair, new every epoch, from the run's --seed
+        seeds = tf_data.Dataset.random(rerandomize_each_iteration=True).batch(2)
+        dataset = tf_data.Dataset.zip(dataset, seeds).map(
+            lambda pair, seed: augment(*pair, image_size, classes.flip, seed),
+            tf_data.AUTOTUNE,
         )
     # Batches stay uint8, a quarter of the bytes to move; Keras casts them itself.
     dataset = dataset.batch(batch_size, drop_remainder=training)

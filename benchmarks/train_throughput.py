@@ -119,7 +119,7 @@ def check_args(parser, args):
             f"--pipeline-images ({args.pipeline_images}) must be 0 or at "
             f"least --batch-size ({args.batch_size}) to form one batch"
         )
-    data_dir = args.data_dir or files.private_dir("bench") / "toy"
+    args.data_dir = data_dir = args.data_dir or files.private_dir("bench") / "toy"
     if (
         args.pipeline_images
         and data_dir.exists()

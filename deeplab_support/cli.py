@@ -96,7 +96,10 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
     ),
     ("--evaluate", dict(metavar="MODEL", help="only evaluate this .keras model")),
     ("--predict", dict(nargs="+", metavar="IMAGE", help="only segment these photos")),
-    ("--model", dict(default="outputs/model.keras", help="the model for --predict")),
+    (
+        "--model",
+        dict(help="the model for --predict and --export (<--output-dir>/model.keras)"),
+    ),
     ("--export", dict(metavar="FORMAT", help="only export --model: onnx, saved_model")),
     (
         "--val-split",
@@ -145,6 +148,8 @@ def apply_defaults(args, constants):
         args.weights = preset.get("weights", "imagenet")
     if args.augment is None:
         args.augment = preset.get("augment", True)
+    if args.model is None:  # the model that a run into --output-dir trained
+        args.model = str(Path(args.output_dir) / "model.keras")
     args.flip = args.tta == "flip"
     args.train = not (args.predict or args.evaluate or args.export)
     return args

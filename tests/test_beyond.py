@@ -41,8 +41,8 @@ def test_augmentation_keeps_masks_integer_and_ids_known(toy_root):
     image, mask = dl.load_data(image_path, mask_path, 64)
     source_ids = set(np.unique(mask).tolist())
     allowed = source_ids | {CIHP.flip[i] for i in source_ids}
-    for _ in range(10):
-        new_image, new_mask = dl.augment(image, mask, 64, CIHP.flip)
+    for n in range(10):
+        new_image, new_mask = dl.augment(image, mask, 64, CIHP.flip, [n, 0])
         assert new_mask.dtype == "uint8" and new_mask.shape == (64, 64, 1)
         assert new_image.dtype == "uint8" and new_image.shape == (64, 64, 3)
         assert set(np.unique(new_mask).tolist()) <= allowed

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT
+from conftest import ROOT, run_args, run_tutorial
 
 OUTPUTS = ["run.json", "model.keras", "best_model.keras", "history.csv"]
 OUTPUTS += ["training_curves.png", "predictions_train.png", "predictions_val.png"]
@@ -91,3 +91,12 @@ def test_saved_model_loads_in_plain_keras_without_this_project(tiny_run, tmp_pat
     images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3))
     expected = np.asarray(model.predict_on_batch(images.astype("float32")))
     np.testing.assert_allclose(np.load(found), expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.slow
+def test_the_same_seed_writes_the_same_history_with_augmentation(toy_root, tmp_path):
+    histories = []
+    for name in ["first", "second"]:
+        run_tutorial(*run_args(toy_root, tmp_path / name, "--augment", "--seed", 7))
+        histories.append((tmp_path / name / "history.csv").read_text())
+    assert histories[0] == histories[1]

@@ -15,13 +15,6 @@ def test_missing_data_folder(capsys, tmp_path):
     )
 
 
-def test_folder_without_cihp(capsys, tmp_path):
-    (tmp_path / "empty").mkdir()
-    fails_with(
-        capsys, run_args(tmp_path / "empty", tmp_path / "out"), "Training/Images"
-    )
-
-
 def test_empty_image_folder(capsys, tmp_path):
     (tmp_path / "cihp" / "Training" / "Images").mkdir(parents=True)
     fails_with(capsys, run_args(tmp_path / "cihp", tmp_path / "out"), "no .jpg or .png")
