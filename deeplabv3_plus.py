@@ -304,8 +304,9 @@ model: background covers most pixels, so predicting only background already scor
 high. *Mean IoU* averages, over the classes, the overlap of predicted and true
 regions divided by their union, so Sunglasses counts as much as Background.
 
-With `--precision mixed_bfloat16` (the default on GPUs) layers compute in bfloat16
-and keep float32 weights. Keras callbacks save the run as it goes: a backup after
+With `--precision mixed_bfloat16` (the default on recent GPUs; older ones, like
+Colab's T4, get `mixed_float16`) layers compute in 16 bits and keep float32
+weights. Keras callbacks save the run as it goes: a backup after
 every epoch (for `--resume`), the best model by validation mean IoU, a CSV log.
 """
 

@@ -71,7 +71,7 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
         dict(
             choices=PRECISIONS,
             default="auto",
-            help="mixed_bfloat16 on GPUs, else float32 (auto)",
+            help="auto: bfloat16 on recent GPUs, float16 on older, else float32",
         ),
     ),
     (

@@ -13,23 +13,39 @@ from deeplab_support import UserError
 
 
 def choose_precision(precision):
-    """Pick mixed_bfloat16 on an accelerator and float32 on a CPU for 'auto'."""
+    """For 'auto': bfloat16 where the chip computes it natively, else float16 on
+    a GPU (Keras then scales the loss), and float32 on a CPU."""
     if precision != "auto":
         return precision
+    kind, capability = accelerator()
+    if kind == "tpu" or (kind == "gpu" and capability >= (8, 0)):  # Ampere on
+        return "mixed_bfloat16"
+    return "mixed_float16" if kind == "gpu" else "float32"  # T4, V100: float16
+
+
+def accelerator():
+    """The kind of the backend's first device (cpu, gpu or tpu) and, for an
+    NVIDIA GPU, its compute capability as (major, minor)."""
     backend = keras.backend.backend()
     if backend == "jax":
         import jax
 
-        on_accelerator = jax.default_backend() != "cpu"
-    elif backend == "torch":
+        device = jax.devices()[0]
+        capability = str(getattr(device, "compute_capability", "0.0"))
+        return device.platform, tuple(int(v) for v in capability.split(".")[:2])
+    if backend == "torch":
         import torch
 
-        on_accelerator = torch.cuda.is_available()
-    else:
-        from tensorflow import config as tf_config
+        if not torch.cuda.is_available():
+            return "cpu", (0, 0)
+        return "gpu", tuple(torch.cuda.get_device_capability())
+    from tensorflow import config as tf_config
 
-        on_accelerator = bool(tf_config.list_physical_devices("GPU"))
-    return "mixed_bfloat16" if on_accelerator else "float32"
+    gpus = tf_config.list_physical_devices("GPU")
+    if gpus:
+        details = tf_config.experimental.get_device_details(gpus[0])
+        return "gpu", tuple(details.get("compute_capability", (0, 0)))
+    return ("tpu" if tf_config.list_physical_devices("TPU") else "cpu"), (0, 0)
 
 
 _strategies = {}  # one tf.distribute strategy per process, made on first use
