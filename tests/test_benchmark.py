@@ -15,9 +15,6 @@ from pathlib import Path
 import keras
 import pytest
 
-import deeplabv3_plus
-from benchmarks import keras_io_original
-
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "benchmarks" / "train_throughput.py"
 KEYS = {"backend", "device", "image_size", "batch_size", "precision", "order"}
@@ -76,13 +73,6 @@ def test_reports_positive_finite_numbers(records):
 
 
 @pytest.mark.slow
-def test_training_flops_are_three_times_the_forward_flops(records):
-    for record in records:
-        ratio = record["train_gflop_per_image"] / record["forward_gflop_per_image"]
-        assert ratio == pytest.approx(3, rel=1e-3)
-
-
-@pytest.mark.slow
 def test_rewrite_order_does_fewer_flops_than_original(records):
     original, rewrite = records
     assert rewrite["train_gflop_per_image"] < original["train_gflop_per_image"]
@@ -93,11 +83,6 @@ def test_pipeline_is_measured_once_for_all_orders(records):
     original, rewrite = records
     for key in PIPELINE + ["backend", "device", "precision"]:
         assert original[key] == rewrite[key], key
-
-
-def test_original_order_is_the_keras_io_model_and_rewrite_the_tutorials(throughput):
-    assert throughput.ORDERS["original"] is keras_io_original.DeeplabV3Plus
-    assert throughput.ORDERS["rewrite"] is deeplabv3_plus.DeeplabV3Plus
 
 
 def test_flop_counter_counts_a_single_convolution(throughput):

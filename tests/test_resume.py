@@ -78,3 +78,23 @@ def test_a_run_killed_twice_resumes_without_gaps_or_duplicates(toy_root, tmp_pat
     model = keras.saving.load_model(output_dir / "model.keras")
     # The optimizer's step counter carried over: every step ran exactly once.
     assert int(model.optimizer.iterations) == EPOCHS * TRAIN_IMAGES // BATCH
+
+
+def test_sigterm_in_the_first_epoch_says_nothing_was_saved(toy_root, tmp_path):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "torch"}
+    output_dir = tmp_path / "out"
+    errors = tmp_path / "stderr.txt"
+    with open(os.devnull, "w") as out, open(errors, "w") as err:
+        process = subprocess.Popen(
+            command(toy_root, output_dir), env=env, stdout=out, stderr=err
+        )
+        deadline = time.monotonic() + 300
+        while not (output_dir / runs.RUN_FILE).exists():  # written just before fit
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=120)
+    message = errors.read_text()
+    assert process.returncode == 130 and "Traceback" not in message, message[-2000:]
+    assert "nothing was saved" in message and "--overwrite" in message
+    assert runs.completed_epochs(output_dir) == 0

@@ -52,7 +52,7 @@ def test_mask_ids_outside_the_classes_are_listed(capsys, cihp_copy, tmp_path):
     )
 
 
-def test_mask_of_another_size_is_resized_not_rejected(tmp_path):
+def test_a_mask_is_read_at_its_images_size_by_nearest_neighbour(tmp_path):
     blocks = np.kron(np.array([[0, 5], [13, 0]], np.uint8), np.ones((4, 4), np.uint8))
     Image.fromarray(blocks).save(tmp_path / "m.png")
     mask = files.read_mask(tmp_path / "m.png", (16, 12), CIHP)
