@@ -345,6 +345,7 @@ if RUN and args.train:
         train_dataset,
         validation_data=val_dataset,
         epochs=args.epochs,
+        initial_epoch=run.initial_epoch,  # after the last backed-up epoch on --resume
         callbacks=run.callbacks(len(train_pairs), classes),  # backups, best model
         shuffle=False,  # the tf.data pipeline shuffles already
         verbose=run.verbose,  # a progress bar in a terminal, else a line per epoch

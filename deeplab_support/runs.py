@@ -1,15 +1,16 @@
 """The training run in `--output-dir`: a lock, atomic backups, resume and reports.
 
-Keras's own callbacks do the work: `BackupAndRestore` (weights, optimizer state
-and epoch, so `--resume` continues where a run stopped), `ModelCheckpoint` (the
-best model by validation mean IoU), `CSVLogger` and `TerminateOnNaN`. What they lack is
-added here, each with its reason: atomic writes, a lock against a second run in
-the same folder, a history that stays consistent with the backup, and a clear
-message when a run is interrupted.
+Keras's public callbacks do the logging (`CSVLogger`, `TerminateOnNaN`); three
+small callbacks of ours, on public hooks only, keep the run: `Backup` (weights and
+optimizer state after every epoch, restored when a resumed run begins), `BestModel`
+(the best model by validation mean IoU) and `SaveAtEnd`. Every file is written
+atomically; a lock refuses a second run in the same folder; the history is kept
+consistent with the backup; an interrupted run says how to go on.
 
-A run's folder holds `run.json` (the settings `--resume` keeps), `backup` (a link
-to the last committed `backup-NNN` folder), `history.csv`, `best_model.keras`, and
-after training `model.keras`, the figures, `metrics.json` and `evaluation.json`.
+A run's folder holds `run.json` (the settings `--resume` keeps), `backup.json`
+(which names the last committed `backup-NNN` folder), `history.csv`,
+`best_model.keras`, and after training `model.keras`, the figures, `metrics.json`
+and `evaluation.json`. Nothing in it is a link, so it works the same on Windows.
 
 `run.json` is also the folder's manifest: it carries this project's marker and lists
 every name that a run, `--evaluate` or `--export` created there. The project
@@ -54,7 +55,9 @@ RUN_CONFIG = [
     "val_split",
     "ignore_index",
 ]
-RUN_FILES = [RUN_FILE, "backup", "history.csv", "model.keras", "best_model.keras"]
+BACKUP_FILE = "backup.json"  # names the committed backup-NNN folder and its epoch
+BACKUP_WEIGHTS = "model.weights.h5"  # in backup-NNN: weights and optimizer state
+RUN_FILES = [RUN_FILE, BACKUP_FILE, "history.csv", "model.keras", "best_model.keras"]
 # Every other name a training run writes; none of them may be the user's.
 OUTPUT_NAMES = RUN_FILES + [
     "metrics.json",
@@ -109,18 +112,28 @@ def write_json(path, data):
         tmp.write_text(json.dumps(data, indent=2) + "\n")
 
 
+def read_backup(output_dir):
+    """The committed backup: {"epoch": epochs done, "folder": "backup-NNN"}."""
+    path = Path(output_dir) / BACKUP_FILE
+    try:
+        backup = json.loads(path.read_text())
+        if backup == {}:
+            return backup
+        if int(backup["epoch"]) > 0 and Path(backup["folder"]).name == backup["folder"]:
+            return backup
+    except FileNotFoundError:
+        return {}
+    except (ValueError, KeyError, TypeError):
+        pass
+    raise UserError(
+        f"the backup record {path} is damaged; start again with --overwrite (the "
+        "last model is still in model.keras)"
+    )
+
+
 def completed_epochs(output_dir):
     """How many epochs the backup in output_dir holds (0 if none)."""
-    metadata = Path(output_dir) / "backup" / "training_metadata.json"
-    try:
-        return int(json.loads(metadata.read_text())["epoch"])
-    except FileNotFoundError:
-        return 0
-    except (ValueError, KeyError, TypeError):
-        raise UserError(
-            f"the backup in {metadata.parent} is damaged; start again with "
-            "--overwrite (the last model is still in model.keras)"
-        ) from None
+    return int(read_backup(output_dir).get("epoch", 0))
 
 
 def read_history(output_dir):
@@ -278,8 +291,9 @@ def prepare_resume(args):
         vars(args).update({k: config[k] for k in RUN_CONFIG if k in config})
         args.epochs = args.epochs if args.epochs_given else config["epochs"]
         done = completed_epochs(output_dir)
-        weights = output_dir / "backup" / "latest.weights.h5"
-        if done and not weights.is_file():  # Keras would silently start afresh
+        weights = output_dir / read_backup(output_dir).get("folder", "-")
+        weights /= BACKUP_WEIGHTS
+        if done and not weights.is_file():  # the run would silently start afresh
             raise UserError(
                 f"the backup in {output_dir} says {done} epoch(s) are done but its "
                 f"weights file {weights} is missing; start again with --overwrite"
@@ -317,9 +331,8 @@ def open_run(args):
 
 
 def linked_backup(output_dir):
-    """The name of the backup-NNN folder that the backup link points to, or None."""
-    link = Path(output_dir) / "backup"
-    return os.readlink(link) if link.is_symlink() else None
+    """The name of the committed backup-NNN folder, or None."""
+    return read_backup(output_dir).get("folder")
 
 
 def remove_owned(output_dir, data, drop):
@@ -354,6 +367,7 @@ class Run:
     def __init__(self, args, output_dir):
         self.args, self.dir = args, output_dir
         self.progress = None
+        self.initial_epoch = completed_epochs(output_dir)  # where --resume goes on
         # Keras's progress bar in a terminal; one line per epoch in a log or notebook.
         self.verbose = 1 if in_terminal() else 0
 
@@ -374,15 +388,8 @@ class Run:
             keras.callbacks.TerminateOnNaN(raise_error=True),
             keras.callbacks.CSVLogger(str(self.dir / "history.csv"), append=True),
             SaveAtEnd(self.dir / "model.keras", classes),  # backups cover epochs
-            AtomicModelCheckpoint(
-                self.dir / "best_model.keras",
-                classes,
-                monitor="val_mean_iou",
-                mode="max",
-                save_best_only=True,
-                initial_value_threshold=max(best) if best else None,
-            ),
-            AtomicBackupAndRestore(self.dir),  # last: it commits the epoch
+            BestModel(self.dir / "best_model.keras", classes, max(best, default=None)),
+            Backup(self.dir),  # last: it commits the epoch
         ]
 
     def save_figure(self, figure, name):
@@ -452,6 +459,13 @@ def save_evaluation_plots(scores, matrix, output_dir, keep_open=False):
     save_figure(figure, Path(output_dir) / "confusion_matrix.png", keep_open)
 
 
+def save_model(model, path, classes):
+    """Save a .keras file with its class table, atomically."""
+    with atomic_path(path) as tmp:  # tmp ends in .keras, as save() wants
+        model.save(tmp)
+        datasets.save_classes(tmp, classes)
+
+
 class SaveAtEnd(keras.callbacks.Callback):
     """Save the model when training ends (not on errors or interruptions)."""
 
@@ -460,60 +474,49 @@ class SaveAtEnd(keras.callbacks.Callback):
         self.path, self.classes = Path(path), classes
 
     def on_train_end(self, logs=None):
-        with atomic_path(self.path) as tmp:  # tmp ends in .keras, as save() wants
-            self.model.save(tmp)
-            datasets.save_classes(tmp, self.classes)
+        save_model(self.model, self.path, self.classes)
 
 
-class AtomicModelCheckpoint(keras.callbacks.ModelCheckpoint):
-    """ModelCheckpoint that writes to a temporary file, then renames it.
+class BestModel(keras.callbacks.Callback):
+    """Save the model whenever its validation mean IoU beats the best so far."""
 
-    Keras writes the .keras file in place, so a crash while saving would leave a
-    broken model where a good one was.
-    """
+    def __init__(self, path, classes, best=None):
+        super().__init__()
+        self.path, self.classes, self.best = Path(path), classes, best
 
-    def __init__(self, path, classes, **kwargs):
-        super().__init__(str(path), **kwargs)
-        self.target, self.classes = Path(path), classes
-
-    def _save_model(self, epoch, batch, logs):
-        tmp = temp_name(self.target, reserve=True)
-        self.filepath = str(tmp)
-        try:
-            super()._save_model(epoch, batch, logs)
-            if tmp.stat().st_size:  # save_best_only writes nothing without a new best
-                datasets.save_classes(tmp, self.classes)
-                os.replace(tmp, self.target)
-        finally:
-            self.filepath = str(self.target)
-            tmp.unlink(missing_ok=True)
+    def on_epoch_end(self, epoch, logs=None):
+        score = (logs or {}).get("val_mean_iou")
+        if score is not None and (self.best is None or score > self.best):
+            self.best = score
+            save_model(self.model, self.path, self.classes)
 
 
-class AtomicBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """BackupAndRestore whose epoch commit is atomic, kept after training.
+class Backup(keras.callbacks.Callback):
+    """Back the run up after every epoch; restore it when training begins.
 
-    Keras writes the weights and then the epoch counter in place: a crash between
-    the two, or during either, leaves a backup that cannot be loaded or that names
-    the wrong epoch. Here both go into a fresh `backup-NNN` folder, and the `backup`
-    link moves to it in one rename. The backup stays after training, so
-    `--resume --epochs N` can extend a finished run.
+    The weights and the optimizer's state go into a fresh `backup-NNN` folder;
+    then `backup.json` is replaced to name it, in one rename: the commit point. A
+    crash at any moment leaves the last committed backup whole. The backup stays
+    after training, so `--resume --epochs N` can extend a finished run.
     """
 
     def __init__(self, output_dir):
-        super().__init__(str(Path(output_dir) / "backup"), delete_checkpoint=False)
+        super().__init__()
         self.dir = Path(output_dir)
 
-    def _save_model(self):
-        fresh = self.dir / f"backup-{self._current_epoch:03d}"
+    def on_train_begin(self, logs=None):
+        folder = linked_backup(self.dir)
+        if folder:  # the optimizer needs its variables before they can be loaded
+            self.model.optimizer.build(self.model.trainable_variables)
+            self.model.load_weights(str(self.dir / folder / BACKUP_WEIGHTS))
+
+    def on_epoch_end(self, epoch, logs=None):
+        fresh = self.dir / f"backup-{epoch + 1:03d}"
         claim(self.dir, [fresh.name])  # refuses a folder of the user's by that name
         remove(fresh)  # a copy of ours that a killed run left uncommitted
         fresh.mkdir()
-        self.model.save_weights(str(fresh / "latest.weights.h5"))
-        metadata = {"epoch": self._current_epoch, "batch": 0}
-        (fresh / "training_metadata.json").write_text(json.dumps(metadata))
-        link = temp_name(self.dir / "backup")
-        os.symlink(fresh.name, link)
-        os.replace(link, self.dir / "backup")  # the commit point
+        self.model.save_weights(str(fresh / BACKUP_WEIGHTS))
+        write_json(self.dir / BACKUP_FILE, {"epoch": epoch + 1, "folder": fresh.name})
         owned = (read_run_file(self.dir) or new_manifest())["files"]
         old = [n for n in owned if n.startswith("backup-") and n != fresh.name]
         for name in old:  # earlier backups of this run, by its manifest

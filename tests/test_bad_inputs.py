@@ -46,12 +46,10 @@ def fake_run(output_dir, epochs_done, epochs=3, weights=True):
     if epochs_done:
         backup = output_dir / f"backup-{epochs_done:03d}"
         backup.mkdir()
-        (backup / "training_metadata.json").write_text(
-            json.dumps({"epoch": epochs_done, "batch": 0})
-        )
         if weights:
-            (backup / "latest.weights.h5").write_bytes(b"weights")
-        os.symlink(backup.name, output_dir / "backup")
+            (backup / runs.BACKUP_WEIGHTS).write_bytes(b"weights")
+        record = {"epoch": epochs_done, "folder": backup.name}
+        (output_dir / runs.BACKUP_FILE).write_text(json.dumps(record))
     return output_dir
 
 
@@ -403,20 +401,20 @@ def test_truncated_run_file_stops_resume(tmp_path):
 
 def test_truncated_backup_metadata_stops_resume(tmp_path):
     output_dir = fake_run(tmp_path / "out", epochs_done=1)
-    (output_dir / "backup" / "training_metadata.json").write_text('{"epo')
-    with pytest.raises(UserError, match="backup .* is damaged.*--overwrite"):
+    (output_dir / runs.BACKUP_FILE).write_text('{"epo')
+    with pytest.raises(UserError, match="backup record .* is damaged.*--overwrite"):
         runs.prepare_resume(resume_args(output_dir))
 
 
 def test_missing_backup_weights_stop_resume(tmp_path):
     output_dir = fake_run(tmp_path / "out", epochs_done=1, weights=False)
-    with pytest.raises(UserError, match="latest.weights.h5 is missing"):
+    with pytest.raises(UserError, match="model.weights.h5 is missing"):
         runs.prepare_resume(resume_args(output_dir))
 
 
 def test_overwrite_recovers_from_a_damaged_backup(tmp_path):
     output_dir = fake_run(tmp_path / "out", epochs_done=1, weights=False)
-    (output_dir / "backup" / "training_metadata.json").write_text("{")
+    (output_dir / runs.BACKUP_FILE).write_text("{")
     args = resume_args(output_dir, resume=False, overwrite=True)
     runs.prepare_resume(args)
     runs.open_run(args)
@@ -447,7 +445,7 @@ def test_leftovers_of_a_killed_run_are_cleaned_on_resume(tmp_path):
     runs.open_run(resume_args(output_dir))
     runs.unlock(output_dir)
     names = sorted(p.name for p in output_dir.iterdir())
-    assert names == ["backup", "backup-001", runs.RUN_FILE]
+    assert names == ["backup-001", runs.BACKUP_FILE, runs.RUN_FILE]
 
 
 def test_resume_with_fewer_epochs_than_done_is_an_error(tmp_path):

@@ -98,3 +98,22 @@ def test_sigterm_in_the_first_epoch_says_nothing_was_saved(toy_root, tmp_path):
     assert process.returncode == 130 and "Traceback" not in message, message[-2000:]
     assert "nothing was saved" in message and "--overwrite" in message
     assert runs.completed_epochs(output_dir) == 0
+
+
+def test_training_and_resume_need_no_fcntl_and_no_links(toy_root, tmp_path):
+    script = ROOT / "tests" / "scripts" / "without_posix.py"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "torch"}
+    env["PYTHONPATH"] = str(ROOT)
+    output_dir = tmp_path / "out"
+    for extra in [["--epochs", "1"], ["--resume", "--epochs", "2"]]:
+        flags = command(toy_root, output_dir, *extra)[2:]  # the tutorial's flags
+        done = subprocess.run(
+            [sys.executable, str(script), *flags],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+    assert runs.completed_epochs(output_dir) == 2
+    assert not [p for p in output_dir.iterdir() if p.is_symlink()]
