@@ -51,6 +51,15 @@ def split(root, num_train, num_val=0, val_split="train-tail"):
     return datasets.split(datasets.find(root), args)
 
 
+def schedule_of(optimizer):
+    """The learning-rate schedule of an optimizer, through its public config."""
+    import keras
+
+    return keras.optimizers.schedules.deserialize(
+        optimizer.get_config()["learning_rate"]
+    )
+
+
 def run_args(data_dir, output_dir, *extra):
     """Command-line arguments for a tiny run."""
     return ["--data-dir", str(data_dir), "--output-dir", str(output_dir), *TINY, *extra]

@@ -19,7 +19,7 @@ import pytest
 from PIL import Image
 
 import deeplabv3_plus as dl
-from conftest import ROOT, fails_with, run_args, run_tutorial, split
+from conftest import ROOT, fails_with, run_args, run_tutorial, split, schedule_of
 from deeplab_support import UserError, cli, datasets, files, metrics, runs
 from deeplab_support.datasets import CIHP
 
@@ -125,7 +125,7 @@ def test_resumed_poly_schedule_keeps_learning_in_the_extra_epochs(toy_root, tmp_
     after = keras.saving.load_model(output_dir / "model.keras")
     steps = 8 // 4  # training images // batch size
     assert int(after.optimizer.iterations) == 2 * steps
-    schedule = after.optimizer._learning_rate  # rebuilt for the new total of steps
+    schedule = schedule_of(after.optimizer)  # rebuilt for the new total of steps
     assert schedule.decay_steps == 2 * steps
     assert float(schedule(steps)) > 0  # the first step of the extension
     moved = [

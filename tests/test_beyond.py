@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import deeplabv3_plus as dl
-from conftest import run_tutorial, split
+from conftest import run_tutorial, split, schedule_of
 from deeplab_support import files, metrics
 from deeplab_support.datasets import CIHP
 
@@ -50,7 +50,7 @@ def test_augmentation_keeps_masks_integer_and_ids_known(toy_root):
 
 def test_poly_schedule_decays_to_zero_with_power_0_9():
     optimizer = dl.make_optimizer(0.01, "poly", total_steps=100)
-    schedule = optimizer._learning_rate
+    schedule = schedule_of(optimizer)
     assert float(schedule(0)) == pytest.approx(0.01)
     assert float(schedule(50)) == pytest.approx(0.01 * 0.5**0.9)
     assert float(schedule(100)) == pytest.approx(0.0)
