@@ -10,17 +10,18 @@ Accelerator: GPU
 """
 ## Introduction
 
-Semantic segmentation assigns a class to every pixel of an image. Here the classes
-are the 20 human parts of the
+Semantic segmentation assigns a class to every pixel of an image. Here the 20
+classes are those of the
 [Crowd Instance-level Human Parsing (CIHP)](https://arxiv.org/abs/1811.12596) data
-set: hair, face, left arm, right shoe, and so on, plus the background.
+set: the background and 19 human parts (hair, face, left arm, right shoe, ...).
 
 [DeepLabV3+](https://arxiv.org/abs/1802.02611) is an encoder-decoder network. Its
-encoder, [DeepLabV3](https://arxiv.org/abs/1706.05587), uses *atrous* (dilated)
-convolutions: a dilated 3x3 convolution spreads its nine taps over a wider window,
-so it sees more context with no extra parameters and no loss of resolution; the
-feature map stays at 1/16 of the input (the *output stride*). The decoder upsamples
-it and mixes in sharp low-level features, which recovers crisp boundaries.
+encoder, [DeepLabV3](https://arxiv.org/abs/1706.05587), works on backbone features
+at 1/16 of the input (the *output stride*) and looks at them through *atrous*
+(dilated) convolutions: a dilated 3x3 convolution spreads its nine taps over a
+wider window, so it sees more context with no extra parameters and no loss of
+resolution. The decoder upsamples the result and mixes in sharp low-level
+features, which recovers crisp boundaries.
 
 This file is a script, a notebook and a module: each section defines functions,
 then runs them in an `if RUN:` block, so a notebook shows each result under its
@@ -100,8 +101,8 @@ if RUN and args.train:
 
 Images are resized bilinearly, but masks must not be: their pixels are class
 *ids*, not intensities. Bilinear resizing would blend a "Face" pixel (13) and a
-"Background" pixel (0) into a 6 or a 7, a "Dress" or a "Coat", along every
-boundary. Nearest-neighbour resizing only ever copies an existing id.
+"Background" pixel (0) into any id in between, a 6 ("Dress") or a 7 ("Coat") among
+them, along every boundary. Nearest-neighbour resizing only copies existing ids.
 
 Resized images are cached as `uint8`. With 200 images a model soon memorises its
 training set, so training images are *augmented*: mirrored, zoomed and cropped,
@@ -196,7 +197,7 @@ if RUN and args.train:
         train_pairs, size, batch, classes, True, args.augment, args.cache
     )
     val_dataset = data_generator(val_pairs, size, batch, classes, cache=args.cache)
-    val_dataset = devices.pad_batches(val_dataset, args.distribute)  # see Training
+    val_dataset = devices.pad_batches(val_dataset, args.distribute)  # zero weights
     print("Train Dataset:", train_dataset)
 
 """
@@ -205,14 +206,18 @@ if RUN and args.train:
 The backbone is an ImageNet ResNet50 with its preprocessing (RGB to BGR, minus the
 mean pixel) inside, so the model takes raw 0..255 pixels. `conv4_block6_2_relu`, at
 1/16 of the input, feeds the encoder; `conv2_block3_2_relu`, at 1/4, the decoder.
+The backbone itself is not dilated: it is cut after its fourth stage, which is
+where 1/16 comes from (the paper keeps the fifth stage and dilates it instead).
 
-*Dilated Spatial Pyramid Pooling* sees the encoder features five ways: pooled over
-the whole map, through a 1x1 convolution, and through 3x3 convolutions dilated by
-6, 12 and 18, so small parts (a glove) and large ones (a coat) get the right
-context. A 1x1 block fuses the five. On a small input a dilation can exceed the
-map (96x96 pixels give 6x6): its outer taps read only padding, as at a dilation
-equal to the map's size, so `convolution_block` clamps it there, which is the same
-function with the same weights, and much faster on a CPU.
+*Dilated Spatial Pyramid Pooling* (the paper's Atrous Spatial Pyramid Pooling,
+ASPP) is where the dilated convolutions are. It sees the encoder features five
+ways: pooled over the whole map, through a 1x1 convolution, and through 3x3
+convolutions dilated by 6, 12 and 18, so small parts (a glove) and large ones (a
+coat) get the right context. A 1x1 block fuses the five. On a small input a rate
+can exceed the map: at `--quick`'s 96 px the map is 6x6, every outer tap of rates
+6, 12 and 18 lands in the padding, and the three dilated branches act as 1x1
+convolutions. `convolution_block` clamps the rate to the map's size, which
+computes the same function with the same weights, much faster on a CPU.
 """
 
 
@@ -251,15 +256,18 @@ def DilatedSpatialPyramidPooling(dspp_input):
 The decoder upsamples the encoder output by 4 and concatenates it with the
 low-level features, projected to 48 channels so they do not drown the encoder's 256.
 Two 3x3 blocks refine the mix; a 1x1 convolution turns each pixel's 256 features
-into 20 class scores (logits).
+into one score (logit) per class.
 
-The original upsamples the 256 channels to full size before that classifier. But
-bilinear upsampling averages neighbours with weights that sum to 1, and a 1x1
-convolution is an affine map of each pixel alone, so the two commute: classifying
-at 1/4 resolution, then upsampling the 20 logits, is the same function and never
-builds a 512x512x256 tensor. From scratch (`--weights none`, as in `--quick`),
-BatchNorm's moving averages lag the weights at Keras's momentum of 0.99, and
-validation, which uses them, sees a loss in the hundreds; 0.9 keeps up.
+Like the paper and the official DeepLab code, the classifier runs at 1/4
+resolution and the logits are upsampled (keras-io's example upsamples the 256
+channels first). Bilinear upsampling averages neighbours with weights that sum to
+1, and a 1x1 convolution is an affine map of each pixel alone, so the two commute:
+both orders compute the same function, and this one never builds a 512x512x256
+tensor.
+
+From scratch (`--weights none`, as in `--quick`), BatchNorm's moving averages lag
+the weights at Keras's momentum of 0.99, and validation, which uses them, sees a
+loss in the hundreds; 0.9 keeps up.
 """
 
 
@@ -299,7 +307,8 @@ if RUN and args.train:
 ## Training
 
 The loss, `SparseCategoricalCrossentropy(from_logits=True)`, compares each pixel's
-20 logits with its integer label. Pixel accuracy alone flatters a segmentation
+logits with its integer label, and averages over the pixels by their weights
+(`reduction="mean_with_sample_weight"`), so void pixels do not dilute it. Pixel accuracy alone flatters a segmentation
 model: background covers most pixels, so predicting only background already scores
 high. *Mean IoU* averages, over the classes, the overlap of predicted and true
 regions divided by their union, so Sunglasses counts as much as Background.
