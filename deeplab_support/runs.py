@@ -1,11 +1,11 @@
 """The training run in `--output-dir`: a lock, atomic backups, resume and reports.
 
-Keras's public callbacks do the logging (`CSVLogger`, `TerminateOnNaN`); three
+Keras's public callbacks do the logging (`CSVLogger`, `TerminateOnNaN`); two
 small callbacks of ours, on public hooks only, keep the run: `Backup` (weights and
-optimizer state after every epoch, restored when a resumed run begins), `BestModel`
-(the best model by validation mean IoU) and `SaveAtEnd`. Every file is written
-atomically; a lock refuses a second run in the same folder; the history is kept
-consistent with the backup; an interrupted run says how to go on.
+optimizer state after every epoch, restored when a resumed run begins) and
+`SaveModels` (the best model by validation mean IoU, and the final one). Every
+file is written atomically; a lock refuses a second run in the same folder; the
+history is kept consistent with the backup; an interrupted run says how to go on.
 
 A run's folder holds `run.json` (the settings `--resume` keeps), `backup.json`
 (which names the last committed `backup-NNN` folder), `history.csv`,
@@ -387,8 +387,7 @@ class Run:
             # raise_error: stop at once, before a NaN epoch can be saved.
             keras.callbacks.TerminateOnNaN(raise_error=True),
             keras.callbacks.CSVLogger(str(self.dir / "history.csv"), append=True),
-            SaveAtEnd(self.dir / "model.keras", classes),  # backups cover epochs
-            BestModel(self.dir / "best_model.keras", classes, max(best, default=None)),
+            SaveModels(self.dir, classes, max(best, default=None)),
             Backup(self.dir),  # last: it commits the epoch
         ]
 
@@ -466,29 +465,46 @@ def save_model(model, path, classes):
         datasets.save_classes(tmp, classes)
 
 
-class SaveAtEnd(keras.callbacks.Callback):
-    """Save the model when training ends (not on errors or interruptions)."""
+class SaveModels(keras.callbacks.Callback):
+    """best_model.keras whenever validation mean IoU improves; model.keras at the end.
 
-    def __init__(self, path, classes):
+    When the last epoch was the best, model.keras is the same file: it becomes a
+    second name (a hard link) of best_model.keras instead of 143 MB written again.
+    Errors and interruptions save nothing here; the backup covers them.
+    """
+
+    def __init__(self, output_dir, classes, best=None):
         super().__init__()
-        self.path, self.classes = Path(path), classes
-
-    def on_train_end(self, logs=None):
-        save_model(self.model, self.path, self.classes)
-
-
-class BestModel(keras.callbacks.Callback):
-    """Save the model whenever its validation mean IoU beats the best so far."""
-
-    def __init__(self, path, classes, best=None):
-        super().__init__()
-        self.path, self.classes, self.best = Path(path), classes, best
+        self.dir, self.classes, self.best = Path(output_dir), classes, best
+        self.best_is_last = False
 
     def on_epoch_end(self, epoch, logs=None):
         score = (logs or {}).get("val_mean_iou")
-        if score is not None and (self.best is None or score > self.best):
+        self.best_is_last = score is not None and (
+            self.best is None or score > self.best
+        )
+        if self.best_is_last:
             self.best = score
-            save_model(self.model, self.path, self.classes)
+            save_model(self.model, self.dir / "best_model.keras", self.classes)
+
+    def on_train_end(self, logs=None):
+        if self.best_is_last and link_model(
+            self.dir / "best_model.keras", self.dir / "model.keras"
+        ):
+            return
+        save_model(self.model, self.dir / "model.keras", self.classes)
+
+
+def link_model(source, target):
+    """Give source the name target too (atomically); False where links fail."""
+    tmp = temp_name(target)
+    try:
+        os.link(source, tmp)
+        os.replace(tmp, target)
+        return True
+    except OSError:  # a file system without hard links
+        Path(tmp).unlink(missing_ok=True)
+        return False
 
 
 class Backup(keras.callbacks.Callback):

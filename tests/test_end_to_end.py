@@ -100,3 +100,8 @@ def test_the_same_seed_writes_the_same_history_with_augmentation(toy_root, tmp_p
         run_tutorial(*run_args(toy_root, tmp_path / name, "--augment", "--seed", 7))
         histories.append((tmp_path / name / "history.csv").read_text())
     assert histories[0] == histories[1]
+
+
+def test_the_final_model_is_not_written_twice_when_it_is_the_best(tiny_run):
+    # One epoch: the last is the best, so model.keras is best_model.keras's file.
+    assert os.path.samefile(tiny_run / "model.keras", tiny_run / "best_model.keras")
