@@ -10,6 +10,7 @@ resume and exits with code 130.
 """
 
 import argparse
+import importlib.util
 import errno
 import json
 import math
@@ -113,6 +114,10 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
         "--ignore-index",
         dict(type=int, default=255, help="the void label, in no loss or score (255)"),
     ),
+    (
+        "--tensorboard",
+        dict(action="store_true", help="write TensorBoard logs to <output-dir>/logs"),
+    ),
     ("--show", dict(action="store_true", help="also open the plots in windows")),
     ("--quick", dict(action="store_true", help="a first run in minutes on a CPU")),
 ]
@@ -172,6 +177,11 @@ def check_args(args):
         raise UserError(
             f"--num-train-images ({args.num_train_images}) is smaller than "
             f"--batch-size ({args.batch_size}); no full batch could be formed"
+        )
+    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
+        raise UserError(
+            "--tensorboard needs the tensorboard package; run pip install "
+            "tensorboard, or drop --tensorboard"
         )
     if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
         raise UserError(

@@ -54,6 +54,7 @@ RUN_CONFIG = [
     "precision",
     "val_split",
     "ignore_index",
+    "tensorboard",
 ]
 BACKUP_FILE = "backup.json"  # names the committed backup-NNN folder and its epoch
 BACKUP_WEIGHTS = "model.weights.h5"  # in backup-NNN: weights and optimizer state
@@ -68,6 +69,7 @@ OUTPUT_NAMES = RUN_FILES + [
     "per_class_iou.png",
     "confusion_matrix.png",
 ]
+TENSORBOARD_DIR = "logs"  # --tensorboard: Keras's TensorBoard logs
 MADE_BY = "deeplabv3_plus"  # the marker in run.json that says the run is ours
 _held_locks = {}  # folder -> held FileLock; the OS releases them at process exit
 
@@ -276,11 +278,16 @@ def take_outputs(output_dir, names, writer):
     return output_dir
 
 
+def run_names(args):
+    """The names a training run with these flags writes in its folder."""
+    return OUTPUT_NAMES + ([TENSORBOARD_DIR] if args.tensorboard else [])
+
+
 def prepare_resume(args):
     """For --resume, take the interrupted run's settings; else refuse to clobber."""
     output_dir = Path(args.output_dir)
     data = read_run_file(output_dir) if output_dir.is_dir() else None
-    refuse_strangers(output_dir, data["files"] if data else [])
+    refuse_strangers(output_dir, data["files"] if data else [], run_names(args))
     if args.resume:
         if not is_run(data):
             raise UserError(
@@ -316,15 +323,16 @@ def open_run(args):
     output_dir = check_output_dir(args.output_dir)
     lock(output_dir)
     data = read_run_file(output_dir) or new_manifest()
-    refuse_strangers(output_dir, data["files"])
+    names = run_names(args)
+    refuse_strangers(output_dir, data["files"], names)
     backups = [n for n in data["files"] if n.startswith("backup-")]
     if args.resume:  # only backups that were never committed go
         drop = [n for n in backups if n != linked_backup(output_dir)]
     else:  # a new run replaces the earlier run's files; exports stay
-        drop = backups + [n for n in OUTPUT_NAMES if n != RUN_FILE]
+        drop = backups + [n for n in OUTPUT_NAMES + [TENSORBOARD_DIR] if n != RUN_FILE]
         data["config"] = {k: getattr(args, k) for k in RUN_CONFIG + ["epochs"]}
     remove_owned(output_dir, data, drop)
-    data["files"] = sorted(set(data["files"]) | set(OUTPUT_NAMES))
+    data["files"] = sorted(set(data["files"]) | set(names))
     data["pids"] = [os.getpid()]  # the only process whose temporaries may exist
     write_run_file(output_dir, data)
     return Run(args, output_dir)
@@ -388,8 +396,15 @@ class Run:
             keras.callbacks.TerminateOnNaN(raise_error=True),
             keras.callbacks.CSVLogger(str(self.dir / "history.csv"), append=True),
             SaveModels(self.dir, classes, max(best, default=None)),
+            *self.tensorboard(),
             Backup(self.dir),  # last: it commits the epoch
         ]
+
+    def tensorboard(self):
+        """Keras's TensorBoard callback for --tensorboard (losses, scores, rate)."""
+        if not self.args.tensorboard:
+            return []
+        return [keras.callbacks.TensorBoard(str(self.dir / TENSORBOARD_DIR))]
 
     def save_figure(self, figure, name):
         """Save a figure as a PNG in the run's folder."""

@@ -105,3 +105,18 @@ def test_the_same_seed_writes_the_same_history_with_augmentation(toy_root, tmp_p
 def test_the_final_model_is_not_written_twice_when_it_is_the_best(tiny_run):
     # One epoch: the last is the best, so model.keras is best_model.keras's file.
     assert os.path.samefile(tiny_run / "model.keras", tiny_run / "best_model.keras")
+
+
+@pytest.mark.slow
+def test_tensorboard_logs_losses_scores_and_the_learning_rate(toy_root, tmp_path):
+    from tensorflow.compat.v1.train import summary_iterator
+
+    run_tutorial(*run_args(toy_root, tmp_path / "out", "--tensorboard"))
+    events = sorted((tmp_path / "out" / "logs").rglob("events.out.tfevents.*"))
+    tags = {
+        value.tag
+        for path in events
+        for event in summary_iterator(str(path))
+        for value in event.summary.value
+    }
+    assert {"epoch_loss", "epoch_mean_iou", "epoch_learning_rate"} <= tags

@@ -107,3 +107,16 @@ def test_distribute_on_an_unsupported_backend_says_which_to_use(monkeypatch):
     monkeypatch.setattr(devices.keras.backend, "backend", lambda: "torch")
     with pytest.raises(UserError, match="KERAS_BACKEND=jax"):
         devices.distribution_scope(True, 8)
+
+
+def test_tensorboard_without_its_package_says_how_to_install_it(
+    capsys, toy_root, tmp_path, monkeypatch
+):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n: None if n == "tensorboard" else real(n)
+    )
+    argv = run_args(toy_root, tmp_path / "out", "--tensorboard")
+    fails_with(capsys, argv, "--tensorboard needs the tensorboard package", "pip")

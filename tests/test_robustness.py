@@ -70,7 +70,7 @@ def tiny_classifier():
 
 def test_a_nan_loss_stops_at_once_and_keeps_the_last_good_epoch(tmp_path):
     model, run = tiny_classifier(), runs.Run(
-        SimpleNamespace(batch_size=2, epochs=2), tmp_path
+        SimpleNamespace(batch_size=2, epochs=2, tensorboard=False), tmp_path
     )
     good = np.ones((8, 4), "float32"), np.zeros((8,), "int32")
     fit = dict(validation_data=good, batch_size=2, verbose=0)
