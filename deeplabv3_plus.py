@@ -308,10 +308,11 @@ if RUN and args.train:
 
 The loss, `SparseCategoricalCrossentropy(from_logits=True)`, compares each pixel's
 logits with its integer label, and averages over the pixels by their weights
-(`reduction="mean_with_sample_weight"`), so void pixels do not dilute it. Pixel accuracy alone flatters a segmentation
-model: background covers most pixels, so predicting only background already scores
-high. *Mean IoU* averages, over the classes, the overlap of predicted and true
-regions divided by their union, so Sunglasses counts as much as Background.
+(`reduction="mean_with_sample_weight"`), so void pixels do not dilute it. Pixel
+accuracy alone flatters a segmentation model: background covers most pixels, so
+predicting only background already scores high. *Mean IoU* averages, over the
+classes, the overlap of predicted and true regions divided by their union, so
+Sunglasses counts as much as Background.
 
 With `--precision mixed_bfloat16` (the default on recent GPUs; older ones, like
 Colab's T4, get `mixed_float16`) layers compute in 16 bits and keep float32
