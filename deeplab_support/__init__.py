@@ -16,6 +16,7 @@ Each of them raises `UserError` for problems the user can fix.
 
 import os
 import sys
+import time
 
 
 def _import_tensorflow_quietly():
@@ -51,8 +52,23 @@ def in_terminal():
 
 
 def progress_bar(total, unit):
-    """Keras's progress bar; in a log file, a line every 10 seconds at most."""
+    """Keras's progress bar where it redraws in place; in a log, a plain count."""
     import keras
 
-    live = in_terminal() or "ipykernel" in sys.modules
-    return keras.utils.Progbar(total, interval=0.05 if live else 10, unit_name=unit)
+    if in_terminal() or "ipykernel" in sys.modules:
+        return keras.utils.Progbar(total, unit_name=unit)
+    return ProgressCount(total, unit)
+
+
+class ProgressCount:
+    """A line '120/5000 images' every 10 seconds, and one at the end."""
+
+    def __init__(self, total, unit, every=10.0):
+        self.total, self.unit, self.every = total, unit, every
+        self.done, self.last = 0, time.monotonic()
+
+    def add(self, count):
+        self.done += count
+        if self.done >= self.total or time.monotonic() - self.last >= self.every:
+            self.last = time.monotonic()
+            print(f"  {self.done}/{self.total} {self.unit}s", flush=True)

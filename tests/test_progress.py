@@ -1,0 +1,34 @@
+"""Progress: counts while the synthetic set is written and while evaluating."""
+
+from data import make_toy_people
+from deeplab_support import ProgressCount, progress_bar
+
+
+def test_a_log_gets_a_plain_count_and_a_last_line(capsys):
+    bar = progress_bar(3, "image")  # pytest's output is not a terminal
+    assert isinstance(bar, ProgressCount)
+    for _ in range(3):
+        bar.add(1)
+    assert capsys.readouterr().out.splitlines()[-1] == "  3/3 images"
+
+
+def test_counts_come_at_most_every_interval(capsys):
+    count = ProgressCount(100, "image", every=3600)
+    for _ in range(99):
+        count.add(1)
+    assert capsys.readouterr().out == ""
+    count.add(1)
+    assert capsys.readouterr().out == "  100/100 images\n"
+
+
+def test_the_generator_reports_every_image_it_writes(tmp_path):
+    written = []
+    make_toy_people.generate(
+        tmp_path / "toy",
+        2,
+        min_size=16,
+        max_size=32,
+        num_val_images=1,
+        progress=lambda: written.append(1),
+    )
+    assert len(written) == 3
