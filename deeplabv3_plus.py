@@ -398,6 +398,13 @@ def get_overlay(image, colored_mask):
     return cv2.addWeighted(image, 0.35, colored_mask, 0.65, 0)
 
 
+def first_four(pairs, image_size, classes):
+    """The first four images and masks at the training size, void shown as void."""
+    batch = data_generator(pairs[:4], image_size, 4, classes, cache=False)
+    images, masks, weights = (np.asarray(part) for part in next(iter(batch)))
+    return images, np.where(weights[..., None] > 0, masks, classes.void)
+
+
 def plot_predictions(images, masks, colormap, model, title):
     """Show image | overlay | prediction | ground truth for each image."""
     names = ["image", "overlay", "prediction", "ground truth"]
@@ -422,8 +429,7 @@ The model has seen these images, so they show how well it fits its training data
 
 if RUN and args.train:
     colormap = classes.palette()  # a colour for every id, void's included
-    preview = data_generator(train_pairs[:4], args.image_size, 4, classes, cache=False)
-    images, masks, _ = (np.asarray(batch) for batch in next(iter(preview)))
+    images, masks = first_four(train_pairs, args.image_size, classes)
     figure = plot_predictions(images, masks, colormap, model, "Train images")
     run.save_figure(figure, "predictions_train.png")
 
@@ -434,8 +440,7 @@ These it has never seen: how well they look is how well the model generalises.
 """
 
 if RUN and args.train:
-    preview = data_generator(val_pairs[:4], args.image_size, 4, classes, cache=False)
-    images, masks, _ = (np.asarray(batch) for batch in next(iter(preview)))
+    images, masks = first_four(val_pairs, args.image_size, classes)
     figure = plot_predictions(images, masks, colormap, model, "Validation images")
     run.save_figure(figure, "predictions_val.png")
 

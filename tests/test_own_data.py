@@ -184,6 +184,14 @@ def test_mirroring_without_sided_classes_changes_no_id_and_keeps_void():
     assert np.asarray(mirrored)[0, :, 0].tolist() == [VOID, 20, 15, 0]
 
 
+def test_the_figures_show_void_pixels_as_void(voc_root):
+    data = datasets.find(voc_root)
+    pairs = files.check_pairs(data.train[:4], data.classes)
+    images, masks = dl.first_four(pairs, 64, data.classes)
+    assert images.shape == (4, 64, 64, 3)
+    assert set(np.unique(masks).tolist()) == {0, 15, VOID}
+
+
 def test_void_pixels_are_left_out_of_the_full_resolution_matrix():
     truth = np.array([[0, 1, VOID, VOID]])
     matrix = metrics.confusion_matrix(truth, np.array([[0, 1, 1, 0]]), 2, VOID)
