@@ -55,7 +55,8 @@ def progress_bar(total, unit):
     """Keras's progress bar where it redraws in place; in a log, a plain count."""
     import keras
 
-    if in_terminal() or "ipykernel" in sys.modules:
+    notebook = type(sys.stdout).__module__.startswith("ipykernel")  # a live cell
+    if in_terminal() or notebook:
         return keras.utils.Progbar(total, unit_name=unit)
     return ProgressCount(total, unit)
 
