@@ -319,17 +319,12 @@ def voc_pairs(root, list_file):
     """The (image, mask) paths of the names in one ImageSets list file."""
     pairs = []
     for number, line in enumerate(read_text(list_file).splitlines(), 1):
-        name = line.split()[0] if line.split() else ""
-        if not name:
+        words = line.split()
+        if not words:
             continue
-        image = next(
-            (
-                root / "JPEGImages" / (name + ext)
-                for ext in files.IMAGE_EXTENSIONS
-                if (root / "JPEGImages" / (name + ext)).exists()
-            ),
-            root / "JPEGImages" / f"{name}.jpg",
-        )
+        name = words[0]
+        candidates = [root / "JPEGImages" / (name + e) for e in files.IMAGE_EXTENSIONS]
+        image = next((p for p in candidates if p.exists()), candidates[0])
         mask = root / "SegmentationClass" / f"{name}.png"
         missing = [str(p) for p in (image, mask) if files.not_a_file(p)]
         if missing:
