@@ -314,6 +314,15 @@ predicting only background already scores high. *Mean IoU* averages, over the
 classes, the overlap of predicted and true regions divided by their union, so
 Sunglasses counts as much as Background.
 
+Rare classes are rare in the loss, too: Background covers most pixels and
+Sunglasses a few hundred, so the model gains little by learning Sunglasses.
+`--class-weights` (off by default) scales each pixel's loss by its class's weight,
+the inverse square root of the class's share of the training pixels, scaled so
+that the average pixel weighs 1. It is a loss of our own, `WeightedCrossentropy`:
+`fit`'s `class_weight` would weigh the metrics too. A model trained with it loads
+anywhere with `keras.saving.load_model(path, compile=False)`, or as it is once
+`deeplabv3_plus` is imported.
+
 With `--precision mixed_bfloat16` (the default on recent GPUs; older ones, like
 Colab's T4, get `mixed_float16`) layers compute in 16 bits and keep float32
 weights. Keras callbacks save the run as it goes: a backup after
@@ -330,13 +339,45 @@ def make_optimizer(learning_rate, schedule, total_steps):
     return keras.optimizers.Adam(learning_rate=learning_rate)
 
 
-def compile_model(model, optimizer, num_classes):
-    """Attach the loss, the optimizer and the pixel accuracy and mean IoU metrics."""
+def class_weights(dataset, num_classes):
+    """Each class's loss weight: 1 / sqrt(its pixel share), mean pixel weight 1."""
+    counts = np.zeros(num_classes)
+    for _, masks, weights in dataset:  # void pixels have weight 0: not counted
+        counts += np.bincount(np.ravel(masks), np.ravel(weights), num_classes)
+    weights = np.where(counts > 0, 1 / np.sqrt(np.maximum(counts, 1)), 0.0)
+    return weights * counts.sum() / np.sum(weights * counts)
+
+
+@keras.saving.register_keras_serializable("deeplabv3_plus")
+class WeightedCrossentropy(keras.losses.Loss):
+    """Sparse cross-entropy with each pixel's loss scaled by its class's weight."""
+
+    def __init__(self, class_weights, **kwargs):
+        super().__init__(**kwargs)
+        self.class_weights = [float(weight) for weight in class_weights]
+
+    def call(self, y_true, y_pred):
+        labels = ops.cast(ops.squeeze(y_true, axis=-1), "int32")
+        losses = keras.losses.sparse_categorical_crossentropy(
+            labels, y_pred, from_logits=True
+        )
+        return losses * ops.take(ops.array(self.class_weights, "float32"), labels)
+
+    def get_config(self):
+        return {**super().get_config(), "class_weights": self.class_weights}
+
+
+def compile_model(model, optimizer, num_classes, weights=None):
+    """Attach the loss (class-weighted if asked), Adam, accuracy and mean IoU."""
+    if weights is None:
+        loss = keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, reduction="mean_with_sample_weight"
+        )
+    else:
+        loss = WeightedCrossentropy(weights, reduction="mean_with_sample_weight")
     model.compile(
         optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True, reduction="mean_with_sample_weight"
-        ),
+        loss=loss,
         # "weighted": the metrics, too, count each pixel by its weight (void: 0).
         weighted_metrics=[
             keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
@@ -346,10 +387,15 @@ def compile_model(model, optimizer, num_classes):
 
 
 if RUN and args.train:
+    weights = None
+    if args.class_weights:  # counted once, on the training masks as they are
+        plain = data_generator(train_pairs, size, batch, classes, cache=False)
+        weights = class_weights(plain, classes.num_classes)
+        cli.print_class_weights(weights, classes)
     total_steps = args.epochs * (len(train_pairs) // args.batch_size)
     with devices.distribution_scope(args.distribute, args.batch_size):
         optimizer = make_optimizer(args.learning_rate, args.lr_schedule, total_steps)
-        compile_model(model, optimizer, classes.num_classes)
+        compile_model(model, optimizer, classes.num_classes, weights)
     run = runs.open_run(args)  # take --output-dir for this run
     model.fit(
         train_dataset,
@@ -452,34 +498,63 @@ human-parsing papers score each image at its original resolution. So does this
 evaluation: predict at the training size, resize the 20 logits back bilinearly
 (smooth scores, not hard ids), and only then take the argmax. All scores come from
 one confusion matrix over the whole validation set.
+
+Papers also test at several scales. `--tta-scales 0.75,1,1.25` predicts each image
+at 0.75, 1 and 1.25 times the model's input size (rounded to a multiple of 16),
+mirrored too with `--tta flip`, and adds the resized logits of all of them before
+the argmax. No weight depends on the input size (the pooling branch averages
+whatever map it gets), so `at_scales` rebuilds the model at each size and copies
+the weights over.
 """
 
 
-def predict_full_resolution(model, image_path, image_size, flip_classes=None):
-    """Return the image at its own size and its predicted class ids."""
+def at_scales(model, sizes):
+    """The model at each of these input sizes, all with the model's own weights."""
+    scaled = []
+    for size in sizes:
+        if size == model.input_shape[1]:
+            scaled.append(model)
+            continue
+        copy = DeeplabV3Plus(size, model.output_shape[-1])  # same layers, new size
+        copy.set_weights(model.get_weights())
+        scaled.append(copy)
+    return scaled
+
+
+def predict_full_resolution(models, image_path, flip_classes=None):
+    """Return the image at its own size and its predicted class ids.
+
+    `models` holds the model at one input size, or at several (multi-scale TTA):
+    each one's logits are resized to the image's size, and their sum decides.
+    """
     image = files.read_photo(image_path)  # RGB, upright as the camera meant it
-    small = cv2.resize(image, (image_size, image_size), interpolation=cv2.INTER_LINEAR)
-    logits = predict_logits(model, small[None].astype("float32"), flip_classes)[0]
+    logits = []
+    for model in models:
+        size = model.input_shape[1]
+        small = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
+        batch = small[None].astype("float32")
+        logits.append(predict_logits(model, batch, flip_classes)[0])
     return image, metrics.upsample_argmax(logits, image.shape[:2])
 
 
-def evaluate(model, pairs, image_size, classes, flip=False):
-    """Score the model on (image, mask) pairs at each image's original size."""
+def evaluate(models, pairs, classes, flip=False):
+    """Score the model(s) on (image, mask) pairs at each image's original size."""
     n, flip_classes = classes.num_classes, classes.flip if flip else None
     matrix = np.zeros((n, n), dtype=np.int64)
     bar = progress_bar(len(pairs), "image")  # Keras's, as during training
     for image_path, mask_path in pairs:
-        image, predicted = predict_full_resolution(
-            model, image_path, image_size, flip_classes
-        )
+        image, predicted = predict_full_resolution(models, image_path, flip_classes)
         truth = files.read_mask(mask_path, image.shape[:2], classes)
         matrix += metrics.confusion_matrix(truth, predicted, n, classes.void)
         bar.add(1)
-    return metrics.segmentation_metrics(matrix, classes.names), matrix
+    scores = metrics.segmentation_metrics(matrix, classes.names)
+    scores["tta"] = dict(flip=flip, input_sizes=[m.input_shape[1] for m in models])
+    return scores, matrix
 
 
 if RUN and args.train:
-    scores, matrix = evaluate(model, val_pairs, args.image_size, classes, args.flip)
+    models = at_scales(model, cli.tta_sizes(args.tta_scales, args.image_size))
+    scores, matrix = evaluate(models, val_pairs, classes, args.flip)
     run.report(model, val_dataset, scores, matrix)
 
 """
@@ -495,17 +570,19 @@ in an interactive web page, like the original's Hugging Face Space.
 
 if RUN and args.predict:
     model, classes = cli.load_model(args.model, "--model")
-    size, flip_classes = model.input_shape[1], classes.flip if args.flip else None
+    models = at_scales(model, cli.tta_sizes(args.tta_scales, model.input_shape[1]))
+    flip_classes = classes.flip if args.flip else None
     for photo, output in cli.photo_outputs(args.predict, args.output_dir):
-        image, predicted = predict_full_resolution(model, photo, size, flip_classes)
+        image, predicted = predict_full_resolution(models, photo, flip_classes)
         colored = decode_segmentation_masks(predicted, classes.palette())
         overlay = get_overlay(image, colored)
         cli.save_prediction(output, colored, overlay, predicted, classes)
 
 if RUN and args.evaluate:
     model, classes = cli.load_model(args.evaluate, "--evaluate")
+    models = at_scales(model, cli.tta_sizes(args.tta_scales, model.input_shape[1]))
     pairs = datasets.validation_pairs(datasets.get_dataset(args), args, classes)
-    scores, matrix = evaluate(model, pairs, model.input_shape[1], classes, args.flip)
+    scores, matrix = evaluate(models, pairs, classes, args.flip)
     cli.print_scores(scores, matrix, args.output_dir)
 
 if RUN and args.export:

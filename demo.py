@@ -40,6 +40,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--tta", choices=["none", "flip"], default="none", help="flip averaging"
     )
+    parser.add_argument(
+        "--tta-scales", default="1", help="input size multiples, e.g. 0.75,1,1.25 (1)"
+    )
     return parser.parse_args(argv)
 
 
@@ -98,9 +101,10 @@ def check_upload(path):
 class Segmenter:
     """The model, loaded once, and the function that the page calls."""
 
-    def __init__(self, model_path, flip=False):
-        self.model, self.classes = cli.load_model(model_path, "--model")
-        self.size = self.model.input_shape[1]
+    def __init__(self, model_path, flip=False, scales="1"):
+        model, self.classes = cli.load_model(model_path, "--model")
+        self.sizes = cli.tta_sizes(scales, model.input_shape[1])
+        self.models = tutorial.at_scales(model, self.sizes)
         self.flip_classes = self.classes.flip if flip else None
         self.colormap = self.classes.palette()
 
@@ -110,7 +114,7 @@ class Segmenter:
             check_upload(path)
             start = time.perf_counter()
             image, predicted = tutorial.predict_full_resolution(
-                self.model, path, self.size, self.flip_classes
+                self.models, path, self.flip_classes
             )
             seconds = time.perf_counter() - start
         except UserError as error:  # a truncated file fails only while decoding
@@ -119,10 +123,11 @@ class Segmenter:
         except Exception as error:  # the page must answer whatever was uploaded
             return None, None, "", f"**Prediction failed:** {type(error).__name__}"
         colored = tutorial.decode_segmentation_masks(predicted, self.colormap)
+        sizes = "/".join(str(size) for size in self.sizes)
         tta = ", flip TTA" if self.flip_classes else ""
         message = (
             f"{image.shape[1]}x{image.shape[0]} px, predicted in "
-            f"{seconds * 1000:.0f} ms ({self.size} px model input{tta})"
+            f"{seconds * 1000:.0f} ms ({sizes} px model input{tta})"
         )
         overlay = tutorial.get_overlay(image, colored)
         return overlay, colored, self.legend(predicted), message
@@ -173,7 +178,7 @@ def main(argv=None):
     cli.refuse_bombs()  # Pillow's bomb warning becomes our own message
     # SIGTERM stops the server as Ctrl-C does, so the temporary folders go too.
     signal.signal(signal.SIGTERM, cli.interrupt)
-    segmenter = Segmenter(args.model, flip=args.tta == "flip")
+    segmenter = Segmenter(args.model, args.tta == "flip", args.tta_scales)
     app = build_app(segmenter, write_examples())
     port = args.port or free_port()
     print(f"Demo on http://127.0.0.1:{port} (Ctrl-C stops it)", flush=True)

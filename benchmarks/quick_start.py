@@ -3,6 +3,7 @@
     python benchmarks/quick_start.py                      # seed 42, synthetic CIHP
     python benchmarks/quick_start.py --seeds 1 2 3 42
     python benchmarks/quick_start.py --layout voc         # the synthetic VOC folder
+    python benchmarks/quick_start.py --class-weights      # any other flag: the run's
 
 Each run is the command a newcomer types, in a fresh process, into a private
 temporary folder. `--layout voc` (or `cvat`, `folder`) first writes the same
@@ -37,7 +38,9 @@ def parse_args(argv=None):
         default="cihp",
         help="the synthetic set's layout (cihp: the tutorial's own fallback)",
     )
-    return parser.parse_args(argv)
+    args, flags = parser.parse_known_args(argv)
+    args.flags = flags  # the rest go to deeplabv3_plus.py
+    return args
 
 
 def cpu_name():
@@ -61,9 +64,9 @@ def synthetic_set(layout, folder):
     return root
 
 
-def run_quick(seed, output_dir, data_dir=None):
+def run_quick(seed, output_dir, data_dir=None, flags=()):
     """Run the quick start once; return its timings and scores."""
-    command = [sys.executable, str(REPO / "deeplabv3_plus.py"), "--quick"]
+    command = [sys.executable, str(REPO / "deeplabv3_plus.py"), "--quick", *flags]
     command += ["--seed", str(seed), "--output-dir", str(output_dir)]
     command += ["--data-dir", str(data_dir)] if data_dir else []
     start, epochs = time.perf_counter(), []
@@ -94,9 +97,11 @@ def main(args):
         data_dir = None if args.layout == "cihp" else synthetic_set(args.layout, folder)
         rows = []
         for seed in args.seeds:
-            rows.append(run_quick(seed, Path(folder) / f"seed-{seed}", data_dir))
+            output_dir = Path(folder) / f"seed-{seed}"
+            rows.append(run_quick(seed, output_dir, data_dir, args.flags))
             print(json.dumps(rows[-1]), flush=True)
-    print(f"\n`--quick` on the synthetic {args.layout} set, {cpu_name()}:\n")
+    flags = "".join(f" {flag}" for flag in args.flags)
+    print(f"\n`--quick{flags}` on the synthetic {args.layout} set, {cpu_name()}:\n")
     print(
         "| seed | wall (s) | first epoch line (s) | later epochs (s each) "
         "| val mean IoU | full-resolution mean IoU |"

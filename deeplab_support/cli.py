@@ -95,6 +95,14 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
             help="test-time augmentation for evaluation and prediction",
         ),
     ),
+    (
+        "--tta-scales",
+        dict(
+            default="1",
+            metavar="SCALES",
+            help="predict at these multiples of the input size, e.g. 0.75,1,1.25 (1)",
+        ),
+    ),
     ("--evaluate", dict(metavar="MODEL", help="only evaluate this .keras model")),
     ("--predict", dict(nargs="+", metavar="IMAGE", help="only segment these photos")),
     (
@@ -113,6 +121,10 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
     (
         "--ignore-index",
         dict(type=int, default=255, help="the void label, in no loss or score (255)"),
+    ),
+    (
+        "--class-weights",
+        dict(action="store_true", help="weight each class's loss by its rarity"),
     ),
     (
         "--tensorboard",
@@ -178,6 +190,8 @@ def check_args(args):
             f"--num-train-images ({args.num_train_images}) is smaller than "
             f"--batch-size ({args.batch_size}); no full batch could be formed"
         )
+    if args.train:  # a bad scale must not wait for the end of training
+        tta_sizes(args.tta_scales, args.image_size)
     if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise UserError(
             "--tensorboard needs the tensorboard package; run pip install "
@@ -298,6 +312,36 @@ def run_tutorial(argv):
         raise SystemExit(code) from None
     finally:
         sys.argv = saved
+
+
+def tta_sizes(scales, size):
+    """The input sizes of --tta-scales (a comma-separated list) for a model's size."""
+    sizes = []
+    for text in scales.split(","):
+        try:
+            scale = float(text)
+        except ValueError:
+            scale = math.nan
+        if not (math.isfinite(scale) and scale > 0):
+            raise UserError(
+                f"--tta-scales takes positive numbers separated by commas, got "
+                f"{text.strip()!r} in {scales!r}; for example --tta-scales 0.75,1,1.25"
+            )
+        scaled = round(size * scale / 16) * 16  # the encoder's output stride
+        if scaled < 32:
+            raise UserError(
+                f"--tta-scales {text.strip()} would feed the {size} px model "
+                f"{scaled} px images, under the 32 px it needs; use scales of at "
+                f"least {32 / size:.2f}"
+            )
+        sizes.append(scaled)
+    return list(dict.fromkeys(sizes))  # each size once, in the order given
+
+
+def print_class_weights(weights, classes):
+    """Say which loss weight each class got."""
+    listed = ", ".join(f"{n} {w:.2f}" for n, w in zip(classes.names, weights))
+    print(f"Class weights (0: not in the training masks): {listed}")
 
 
 def load_model(path, flag):

@@ -33,26 +33,32 @@ def upsample_argmax(logits, shape, band=64):
 
     Equal to `cv2.resize` of the whole logit map followed by `argmax`, but done a
     band of output rows at a time, so a 10,000 x 10,000 image never needs its
-    8 GB of full-size logits at once.
+    8 GB of full-size logits at once. `logits` may also be a list of maps of
+    different sizes (multi-scale TTA): then the argmax is of their resized sum.
     """
+    maps = logits if isinstance(logits, list) else [logits]
     height, width = shape
+    labels = np.empty((height, width), dtype=np.uint8)
+    for start in range(0, height, band):
+        rows = np.arange(start, min(start + band, height))
+        total = sum(resize_rows(part, rows, height, width) for part in maps)
+        labels[rows] = np.argmax(total, axis=-1)
+    return labels
+
+
+def resize_rows(logits, rows, height, width):
+    """These output rows of `logits` bilinearly resized to (height, width)."""
     h = logits.shape[0]
     # Output row y samples source row (y + 0.5) * h / height - 0.5 (half-pixel
     # centres, as cv2.resize), clamped to the map.
-    rows = np.clip((np.arange(height) + 0.5) * h / height - 0.5, 0, h - 1)
-    low = np.floor(rows).astype(int)
+    source = np.clip((rows + 0.5) * h / height - 0.5, 0, h - 1)
+    low = np.floor(source).astype(int)
     high = np.minimum(low + 1, h - 1)
-    weight = (rows - low)[:, None, None].astype(np.float32)
-    labels = np.empty((height, width), dtype=np.uint8)
-    for start in range(0, height, band):
-        stop = min(start + band, height)
-        first, last = low[start], high[stop - 1]
-        wide = cv2.resize(logits[first : last + 1], (width, last + 1 - first))
-        wide = wide.reshape(last + 1 - first, width, -1)
-        top, bottom = wide[low[start:stop] - first], wide[high[start:stop] - first]
-        mixed = top + (bottom - top) * weight[start:stop]
-        labels[start:stop] = np.argmax(mixed, axis=-1)
-    return labels
+    first, last = low[0], high[-1]
+    wide = cv2.resize(logits[first : last + 1], (width, last + 1 - first))
+    wide = wide.reshape(last + 1 - first, width, -1)
+    top, bottom = wide[low - first], wide[high - first]
+    return top + (bottom - top) * (source - low)[:, None, None].astype(np.float32)
 
 
 def _ratio(numerator, denominator):

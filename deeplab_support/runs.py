@@ -55,6 +55,7 @@ RUN_CONFIG = [
     "val_split",
     "ignore_index",
     "tensorboard",
+    "class_weights",
 ]
 BACKUP_FILE = "backup.json"  # names the committed backup-NNN folder and its epoch
 BACKUP_WEIGHTS = "model.weights.h5"  # in backup-NNN: weights and optimizer state

@@ -1,8 +1,16 @@
-"""Flip test-time augmentation: the mirror's left and right classes swap back."""
+"""Test-time augmentation: flip (left and right classes swap back) and scales."""
 
+import json
+
+import cv2
+import keras
 import numpy as np
+import pytest
+from conftest import fails_with, run_args, run_tutorial
+from PIL import Image
 
 import deeplabv3_plus as tutorial
+from deeplab_support import cli, metrics
 from deeplab_support.datasets import CIHP
 
 LEFT_ARM, RIGHT_ARM = 14, 15
@@ -38,3 +46,86 @@ def test_without_flip_the_logits_are_the_model_s_own():
 def test_flip_classes_swap_every_left_and_right_pair_and_nothing_else():
     swapped = {i: j for i, j in enumerate(CIHP.flip) if i != j}
     assert swapped == {14: 15, 15: 14, 16: 17, 17: 16, 18: 19, 19: 18}
+
+
+class OneClass:
+    """A stub model of one input size that scores one class everywhere."""
+
+    def __init__(self, size, class_id, score):
+        self.input_shape, self.seen = (None, size, size, 3), []
+        self.class_id, self.score = class_id, score
+
+    def predict_on_batch(self, images):
+        """Remember the input's shape; light one class with one score."""
+        self.seen.append(images.shape[1:3])
+        logits = np.zeros((*images.shape[:3], 3), dtype=np.float32)
+        logits[..., self.class_id] = self.score
+        return logits
+
+
+def photo(tmp_path, height=50, width=70):
+    """A PNG photo of this size."""
+    path = tmp_path / "photo.png"
+    Image.fromarray(np.full((height, width, 3), 128, np.uint8)).save(path)
+    return path
+
+
+def test_each_scale_sees_the_photo_at_its_own_input_size(tmp_path):
+    models = [OneClass(32, 1, 1.0), OneClass(96, 2, 0.4), OneClass(64, 2, 0.7)]
+    image, predicted = tutorial.predict_full_resolution(models, photo(tmp_path))
+    assert [model.seen for model in models] == [[(32, 32)], [(96, 96)], [(64, 64)]]
+    # Class 2 wins only because its two scales add up: 0.4 + 0.7 > 1.0.
+    assert image.shape == (50, 70, 3) and np.all(predicted == 2)
+
+
+def test_multi_scale_adds_the_logits_resized_to_the_photo():
+    rng = np.random.default_rng(0)
+    maps = [rng.normal(size=(s, s, 5)).astype(np.float32) for s in (8, 12, 16)]
+    found = metrics.upsample_argmax(maps, (97, 71), band=16)
+    expected = np.argmax(sum(cv2.resize(m, (71, 97)) for m in maps), axis=-1)
+    assert (found == expected).mean() >= 0.9999
+
+
+def test_the_model_is_rebuilt_at_each_scale_with_its_own_weights():
+    keras.utils.set_random_seed(1)
+    model = tutorial.DeeplabV3Plus(64, 3)
+    sizes = cli.tta_sizes("0.5,1,1.25", 64)
+    models = tutorial.at_scales(model, sizes)
+    assert sizes == [32, 64, 80] and models[1] is model
+    assert [m.input_shape[1:3] for m in models] == [(32, 32), (64, 64), (80, 80)]
+    for scaled in models:
+        for ours, theirs in zip(scaled.get_weights(), model.get_weights()):
+            assert np.array_equal(ours, theirs)
+
+
+@pytest.mark.parametrize(
+    "scales, phrases",
+    [
+        ("1,big", ["positive numbers", "'big'"]),
+        ("0,1", ["positive numbers", "'0'"]),
+        ("1,nan", ["positive numbers", "'nan'"]),
+        ("0.2,1", ["64 px model", "under the 32 px", "at least 0.50"]),
+    ],
+)
+def test_a_bad_scale_is_refused_before_training(capsys, tmp_path, scales, phrases):
+    argv = run_args(tmp_path / "none", tmp_path / "out", "--tta-scales", scales)
+    fails_with(capsys, argv, "--tta-scales", *phrases)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.slow
+def test_predict_evaluate_and_the_demo_use_the_scales(tiny_run, toy_root, tmp_path):
+    import demo
+
+    model, picture = tiny_run / "model.keras", photo(tmp_path, 90, 60)
+    tta = ["--tta", "flip", "--tta-scales", "0.5,1,1.5"]
+    run_tutorial("--predict", picture, "--model", model, "--output-dir", tmp_path, *tta)
+    written = np.asarray(Image.open(tmp_path / "photo_ids.png"))
+    segmenter = demo.Segmenter(model, flip=True, scales="0.5,1,1.5")
+    assert "32/64/96 px model input, flip TTA" in segmenter(picture)[3]
+    shown = tutorial.predict_full_resolution(segmenter.models, picture, CIHP.flip)[1]
+    assert np.array_equal(written, shown)
+    argv = ["--evaluate", model, "--data-dir", toy_root, "--output-dir", tmp_path]
+    run_tutorial(*argv, "--num-train-images", 12, "--num-val-images", 4, *tta)
+    scores = json.loads((tmp_path / "evaluation.json").read_text())
+    assert scores["tta"] == {"flip": True, "input_sizes": [32, 64, 96]}
