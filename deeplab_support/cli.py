@@ -109,7 +109,13 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
         "--model",
         dict(help="the model for --predict and --export (<--output-dir>/model.keras)"),
     ),
-    ("--export", dict(metavar="FORMAT", help="only export --model: onnx, saved_model")),
+    (
+        "--export",
+        dict(
+            metavar="FORMAT",
+            help="only export --model: onnx, saved_model, litert, litert_quantized",
+        ),
+    ),
     (
         "--val-split",
         dict(

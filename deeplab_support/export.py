@@ -1,9 +1,10 @@
-"""Export a trained model for use without Keras: ONNX or a TensorFlow SavedModel.
+"""Export a trained model for use without Keras: ONNX, SavedModel or LiteRT.
 
-Both are written with Keras's own `model.export`. The exported graph always
+All are written with Keras's own `model.export`. The exported graph always
 computes in float32, takes one input, a batch of raw 0..255 RGB pixels at the
 model's own input size (`image`, shape (batch, size, size, 3)), and returns the
-logits of every class per pixel.
+logits of every class per pixel. `litert_quantized` stores the weights in 8 bits
+(the converter's dynamic-range quantisation); the activations stay float32.
 """
 
 from pathlib import Path
@@ -13,7 +14,13 @@ import numpy as np
 
 from deeplab_support import UserError, datasets, files, runs
 
-FORMATS = {"onnx": "model.onnx", "saved_model": "saved_model"}  # format: file name
+FORMATS = {  # --export format: the file it writes
+    "onnx": "model.onnx",
+    "saved_model": "saved_model",
+    "litert": "model.tflite",
+    "litert_quantized": "model_quantized.tflite",
+}
+LABELS = "labels.txt"  # beside a .tflite: one class name per line, as LiteRT reads
 
 
 def float32_copy(model, build):
@@ -40,26 +47,31 @@ def input_signature(size):
 
 
 def export_model(model, fmt, output_dir, build, classes):
-    """Write the model as model.onnx or saved_model/ in output_dir; return the path.
+    """Write the model in this format into output_dir; return its path.
 
-    The class table goes with it: in the ONNX file's metadata, or as
-    `classes.json` inside the SavedModel folder.
+    The class table goes with it: in the ONNX file's metadata, as `classes.json`
+    inside the SavedModel folder, or as `labels.txt` beside a `.tflite` file.
     """
     if fmt not in FORMATS:
         raise UserError(
-            f"unknown export format {fmt!r}; use --export onnx or --export saved_model"
+            f"unknown export format {fmt!r}; use --export with one of "
+            + ", ".join(FORMATS)
         )
+    options = converter_options(fmt)
     # The folder's manifest lists its exports: an earlier one of ours is replaced,
     # anything else of that name is the user's and stops the export.
-    path = runs.take_outputs(output_dir, [FORMATS[fmt]], "--export") / FORMATS[fmt]
+    names = [FORMATS[fmt]] + ([LABELS] if fmt.startswith("litert") else [])
+    output_dir = runs.take_outputs(output_dir, names, "--export")
+    path = output_dir / FORMATS[fmt]
     copy = float32_copy(model, build)
     tmp = runs.temp_name(path, reserve="folder" if fmt == "saved_model" else True)
     try:
         copy.export(
-            str(tmp),
-            format="onnx" if fmt == "onnx" else "tf_saved_model",
+            str(tmp),  # .tmp-<pid>-<name>: the name's extension is kept
+            format={"onnx": "onnx", "saved_model": "tf_saved_model"}.get(fmt, "litert"),
             input_signature=input_signature(model.input_shape[1]),
             verbose=False,
+            **options,
         )
         add_classes(tmp, fmt, classes)
         files.move_into_place(tmp, path)  # never a half-written export
@@ -74,10 +86,30 @@ def export_model(model, fmt, output_dir, build, classes):
     return path
 
 
+def converter_options(fmt):
+    """The LiteRT converter's settings for this format; an error if it is missing."""
+    if not fmt.startswith("litert"):
+        return {}
+    if keras.backend.backend() != "tensorflow":  # the converter is TensorFlow's
+        raise UserError(
+            f"--export {fmt} needs TensorFlow's LiteRT converter, but Keras runs on "
+            f"{keras.backend.backend()}; run it with KERAS_BACKEND=tensorflow"
+        )
+    from tensorflow import lite
+
+    quantized = fmt == "litert_quantized"
+    return {"optimizations": [lite.Optimize.DEFAULT]} if quantized else {}
+
+
 def add_classes(path, fmt, classes):
-    """Store the class table in an export: ONNX metadata, or a JSON file beside."""
+    """Store the class table with an export: metadata, or a file beside it."""
     if fmt == "saved_model":
         (Path(path) / "classes.json").write_text(classes.to_json() + "\n")
+        return
+    if fmt.startswith("litert"):
+        labels = Path(path).parent / LABELS
+        with runs.atomic_path(labels) as tmp:
+            Path(tmp).write_text("".join(name + "\n" for name in classes.names))
         return
     import onnx
 

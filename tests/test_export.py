@@ -1,7 +1,8 @@
-"""--export: ONNX and SavedModel graphs that match the Keras model."""
+"""--export: ONNX, SavedModel and LiteRT files that match the Keras model."""
 
 import json
 
+import keras
 import numpy as np
 import onnx
 import onnxruntime
@@ -80,6 +81,44 @@ def test_saved_model_matches_keras(tiny_run, photos, keras_logits, tmp_path):
     agree(np.asarray(loaded.serve(photos)), keras_logits)
     classes = json.loads((tmp_path / "saved_model" / "classes.json").read_text())
     assert classes["names"] == list(CIHP.names)
+
+
+def litert_logits(path, photos):
+    """Run a .tflite file on the photos with the LiteRT interpreter."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    runner = Interpreter(model_path=str(path)).get_signature_runner()
+    return np.concatenate([runner(image=photo[None])["output_0"] for photo in photos])
+
+
+@pytest.mark.slow
+def test_litert_matches_keras_and_lists_its_classes(
+    tiny_run, photos, keras_logits, tmp_path
+):
+    export(tiny_run, "litert", tmp_path)
+    agree(litert_logits(tmp_path / "model.tflite", photos), keras_logits)
+    assert (tmp_path / "labels.txt").read_text().splitlines() == list(CIHP.names)
+
+
+@pytest.mark.slow
+def test_quantized_litert_is_a_third_of_the_size_and_mostly_agrees(
+    tiny_run, photos, keras_logits, tmp_path
+):
+    export(tiny_run, "litert", tmp_path)
+    export(tiny_run, "litert_quantized", tmp_path)
+    small, large = (tmp_path / "model_quantized.tflite"), (tmp_path / "model.tflite")
+    assert small.stat().st_size < large.stat().st_size / 3
+    logits = litert_logits(small, photos)
+    assert np.mean(logits.argmax(-1) == keras_logits.argmax(-1)) > 0.9
+
+
+@pytest.mark.slow
+def test_litert_on_another_backend_says_how_to_export(capsys, tiny_run, monkeypatch):
+    monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
+    argv = ["--export", "litert", "--model", tiny_run / "model.keras"]
+    fails_with(
+        capsys, argv, "LiteRT converter", "runs on jax", "KERAS_BACKEND=tensorflow"
+    )
 
 
 @pytest.mark.slow
