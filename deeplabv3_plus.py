@@ -555,7 +555,9 @@ def evaluate(models, pairs, classes, flip=False):
 if RUN and args.train:
     models = at_scales(model, cli.tta_sizes(args.tta_scales, args.image_size))
     scores, matrix = evaluate(models, val_pairs, classes, args.flip)
-    run.report(model, val_dataset, scores, matrix)
+    run.report(
+        model, val_dataset, scores, matrix, data, [len(train_pairs), len(val_pairs)]
+    )
 
 """
 ## Using a trained model

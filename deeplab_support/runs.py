@@ -34,7 +34,7 @@ import keras
 import matplotlib
 import matplotlib.pyplot as plt
 
-from deeplab_support import UserError, datasets, files, in_terminal, metrics
+from deeplab_support import UserError, card, datasets, files, in_terminal, metrics
 
 RUN_FILE = "run.json"
 # Settings that an interrupted run keeps when resumed (--epochs may extend it).
@@ -69,6 +69,7 @@ OUTPUT_NAMES = RUN_FILES + [
     "predictions_val.png",
     "per_class_iou.png",
     "confusion_matrix.png",
+    card.CARD,  # README.md, the model card
 ]
 TENSORBOARD_DIR = "logs"  # --tensorboard: Keras's TensorBoard logs
 MADE_BY = "deeplabv3_plus"  # the marker in run.json that says the run is ours
@@ -424,8 +425,11 @@ class Run:
             ax.legend()
         self.save_figure(figure, "training_curves.png")
 
-    def report(self, model, val_dataset, scores, matrix):
-        """Write metrics.json, evaluation.json and their plots; print a summary."""
+    def report(self, model, val_dataset, scores, matrix, data, num_pairs):
+        """Write metrics.json, evaluation.json, their plots and the model card.
+
+        num_pairs: how many (image, mask) pairs were trained and validated on.
+        """
         at_size = model.evaluate(val_dataset, return_dict=True, verbose=0)
         summary = {f"val_{k}": float(v) for k, v in at_size.items()}
         summary["full_resolution_mean_iou"] = scores["mean_iou"]
@@ -433,6 +437,9 @@ class Run:
         write_json(self.dir / "metrics.json", summary)
         write_json(self.dir / "evaluation.json", scores)
         save_evaluation_plots(scores, matrix, self.dir, self.args.show)
+        text = card.model_card(self.args, data, num_pairs, summary, scores)
+        with atomic_path(self.dir / card.CARD) as tmp:
+            tmp.write_text(text)
         print(
             f"Validation at {self.args.image_size}px: accuracy "
             f"{summary['val_accuracy']:.3f}, mean IoU {summary['val_mean_iou']:.3f}; "

@@ -66,7 +66,9 @@ def test_a_run_never_deletes_lookalike_names_of_the_user(tmp_path):
     assert untouched(tmp_path, planted)
 
 
-@pytest.mark.parametrize("name", ["model.keras", "history.csv", "backup.json"])
+@pytest.mark.parametrize(
+    "name", ["model.keras", "history.csv", "backup.json", "README.md"]
+)
 def test_overwrite_refuses_a_users_file_where_a_run_writes(tmp_path, name):
     target = tmp_path / name
     target.write_text("mine")

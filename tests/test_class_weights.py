@@ -1,0 +1,60 @@
+"""--class-weights: rare classes weigh more in the loss, never in the scores."""
+
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from conftest import run_args, run_tutorial
+
+import deeplabv3_plus as tutorial
+from deeplab_support import cli
+
+
+def batches(*masks):
+    """(images, masks, weights) batches as the pipeline yields them; 255 is void."""
+    for mask in masks:
+        mask = np.asarray(mask)
+        weights = (mask != 255).astype("float32")
+        yield None, np.where(mask == 255, 0, mask), weights
+
+
+def test_weights_are_the_inverse_square_root_of_each_class_share():
+    # Class 0: 12 pixels, class 1: 3, class 2: none; 4 void pixels are not counted.
+    found = tutorial.class_weights(batches([0] * 12 + [1] * 3 + [255] * 4), 3)
+    expected = np.array([1 / np.sqrt(12), 1 / np.sqrt(3), 0])
+    expected *= 15 / (12 * expected[0] + 3 * expected[1])  # mean pixel weight 1
+    assert np.allclose(found, expected)
+    assert np.isclose((12 * found[0] + 3 * found[1]) / 15, 1)
+
+
+def test_each_pixel_s_loss_is_scaled_by_its_class_weight():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 4, 4, 3)).astype("float32")
+    labels = rng.integers(0, 3, size=(2, 4, 4, 1))
+    weights = np.array([0.5, 2.0, 1.0])
+    plain = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
+    weighted = tutorial.WeightedCrossentropy(weights, reduction=None)
+    expected = np.asarray(plain(labels, logits)) * weights[labels[..., 0]]
+    assert np.allclose(np.asarray(weighted(labels, logits)), expected, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_weighted_run_prints_its_weights_and_its_model_loads(
+    toy_root, tmp_path, capsys
+):
+    run_tutorial(*run_args(toy_root, tmp_path, "--class-weights"))
+    printed = capsys.readouterr().out
+    line = next(x for x in printed.splitlines() if x.startswith("Class weights"))
+    assert "Background 0." in line and "Glove" in line
+    model, _ = cli.load_model(tmp_path / "model.keras", "--model")  # with its loss
+    assert type(model.loss).__name__ == "WeightedCrossentropy"
+    assert f"Glove {model.loss.class_weights[3]:.2f}" in line
+    # Without deeplabv3_plus, plain Keras loads it as its model card says.
+    assert (
+        'load_model("model.keras", compile=False)'
+        in (tmp_path / "README.md").read_text()
+    )
+    load = "import keras; keras.saving.load_model('model.keras', compile=False)"
+    subprocess.run([sys.executable, "-c", load], cwd=tmp_path, check=True)
