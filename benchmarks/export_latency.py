@@ -1,11 +1,14 @@
-"""Inference latency per image: Keras against ONNX Runtime, same model, same run.
+"""Exported files against Keras: size, CPU latency per image and agreement.
 
-Builds an untrained DeepLabV3+ (weights do not change the speed), saves it as
-.keras, exports it with `--export onnx` and `--export saved_model`, and prints one
-JSON line: the exported sizes and the median batch-1 latency of Keras
-(`predict_on_batch`) and of an ONNX Runtime session on the CPU.
+Exports a model with every `--export` format (`--model`, or an untrained
+DeepLabV3+, whose weights do not change the speed), then prints one JSON line per
+runtime: the file's size, the median batch-1 latency after a warm-up, and how
+closely its logits follow Keras's on eight synthetic people (largest logit
+difference, share of pixels given the same class). Agreement says something only
+for a trained model.
 
     python benchmarks/export_latency.py --image-size 512 --repeats 10
+    python benchmarks/export_latency.py --model outputs/model.keras
 """
 
 import argparse
@@ -15,11 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import deeplabv3_plus as tutorial  # noqa: E402
-from deeplab_support import datasets, export  # noqa: E402
+from data import make_toy_people  # noqa: E402
+from deeplab_support import cli, datasets, export  # noqa: E402
 
 
 def median_seconds(predict, image, repeats):
@@ -33,29 +38,59 @@ def median_seconds(predict, image, repeats):
     return float(np.median(times))
 
 
-def main(image_size, repeats):
-    """Export an untrained model, time both runtimes, print one JSON line."""
+def runtimes(folder):
+    """A batch-1 predict function for each exported file that a runtime runs."""
     import onnxruntime
+    from ai_edge_litert.interpreter import Interpreter
 
-    folder = Path(tempfile.mkdtemp())
-    model = tutorial.DeeplabV3Plus(image_size, datasets.CIHP.num_classes)
-    model.save(folder / "model.keras")
-    sizes = {"keras_mb": export.size_mb(folder / "model.keras")}
-    for fmt in export.FORMATS:
-        build = tutorial.DeeplabV3Plus
-        path = export.export_model(model, fmt, folder, build, datasets.CIHP)
-        sizes[f"{fmt}_mb"] = export.size_mb(path)
     session = onnxruntime.InferenceSession(str(folder / "model.onnx"))
-    image = np.random.default_rng(0).uniform(0, 255, (1, image_size, image_size, 3))
+    predict = {"onnx": lambda x: session.run(None, {"image": x})[0]}
+    for fmt in ["litert", "litert_quantized"]:
+        runner = Interpreter(str(folder / export.FORMATS[fmt])).get_signature_runner()
+        predict[fmt] = lambda x, run=runner: run(image=x)["output_0"]
+    return predict
+
+
+def people(size, count=8):
+    """Synthetic people at the model's input size, as a float32 batch."""
+    images = [make_toy_people.render_sample(3, i)[0] for i in range(count)]
+    return np.stack([cv2.resize(image, (size, size)) for image in images]).astype(
+        np.float32
+    )
+
+
+def main(image_size, repeats, model_path):
+    """Export, time and compare every runtime; print one JSON line each."""
+    folder = Path(tempfile.mkdtemp())
+    if model_path:
+        model, classes = cli.load_model(model_path, "--model")
+    else:
+        model, classes = tutorial.DeeplabV3Plus(image_size, 20), datasets.CIHP
+    model.save(folder / "model.keras")
+    sizes = {"keras": export.size_mb(folder / "model.keras")}
+    for fmt in export.FORMATS:
+        path = export.export_model(model, fmt, folder, tutorial.DeeplabV3Plus, classes)
+        sizes[fmt] = export.size_mb(path)
+    size = model.input_shape[1]
+    image = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3))
     image = image.astype(np.float32)
-    keras_s = median_seconds(model.predict_on_batch, image, repeats)
-    onnx_s = median_seconds(lambda x: session.run(None, {"image": x}), image, repeats)
-    result = dict(image_size=image_size, **sizes, keras_ms=keras_s * 1000)
-    print(json.dumps(dict(result, onnxruntime_ms=onnx_s * 1000), default=float))
+    batch = people(size)
+    reference = np.asarray(model.predict_on_batch(batch))
+    keras_ms = median_seconds(model.predict_on_batch, image, repeats) * 1000
+    print(json.dumps(dict(runtime="keras", size_mb=sizes["keras"], ms=keras_ms)))
+    for fmt, predict in runtimes(folder).items():
+        logits = np.concatenate([predict(photo[None]) for photo in batch])
+        row = dict(runtime=fmt, size_mb=sizes[fmt])
+        row["ms"] = median_seconds(predict, image, repeats) * 1000
+        row["max_logit_difference"] = float(np.abs(logits - reference).max())
+        row["same_class"] = float(np.mean(logits.argmax(-1) == reference.argmax(-1)))
+        print(json.dumps(row), flush=True)
+    print(json.dumps(dict(runtime="saved_model", size_mb=sizes["saved_model"])))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--image-size", type=int, default=512, help="input side")
     parser.add_argument("--repeats", type=int, default=10, help="timed calls")
+    parser.add_argument("--model", dest="model_path", help="a trained .keras model")
     main(**vars(parser.parse_args()))

@@ -1,6 +1,10 @@
 """--export: ONNX, SavedModel and LiteRT files that match the Keras model."""
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -11,6 +15,7 @@ from PIL import Image
 
 from conftest import fails_with, run_tutorial
 from deeplab_support import cli
+from deeplab_support.export import FORMATS
 from deeplab_support.datasets import CIHP
 
 
@@ -159,3 +164,23 @@ def test_output_dir_that_is_a_file(capsys, tiny_run, tmp_path):
     (tmp_path / "file").write_text("")
     argv = ["--export", "onnx", "--model", tiny_run / "model.keras"]
     fails_with(capsys, argv + ["--output-dir", tmp_path / "file"], "is a file")
+
+
+@pytest.mark.slow
+def test_the_latency_benchmark_reports_every_format(tmp_path):
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "export_latency.py"
+    done = subprocess.run(  # as the README writes it, at a tiny size
+        [sys.executable, str(script), "--image-size", "64", "--repeats", "1"],
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    rows = {row["runtime"]: row for row in map(json.loads, lines)}
+    assert set(rows) == {"keras", *FORMATS}
+    assert all(row["size_mb"] > 0 for row in rows.values())
+    for fmt in ["onnx", "litert"]:  # float32 graphs: Keras's own classes
+        assert rows[fmt]["same_class"] >= 0.999 and rows[fmt]["ms"] > 0
+    assert rows["litert_quantized"]["size_mb"] < rows["litert"]["size_mb"] / 3
