@@ -1,12 +1,13 @@
 """Test-time augmentation: flip (left and right classes swap back) and scales."""
 
+import importlib.util
 import json
 
 import cv2
 import keras
 import numpy as np
 import pytest
-from conftest import fails_with, run_args, run_tutorial
+from conftest import ROOT, fails_with, run_args, run_tutorial
 from PIL import Image
 
 import deeplabv3_plus as tutorial
@@ -129,3 +130,22 @@ def test_predict_evaluate_and_the_demo_use_the_scales(tiny_run, toy_root, tmp_pa
     run_tutorial(*argv, "--num-train-images", 12, "--num-val-images", 4, *tta)
     scores = json.loads((tmp_path / "evaluation.json").read_text())
     assert scores["tta"] == {"flip": True, "input_sizes": [32, 64, 96]}
+
+
+@pytest.mark.slow
+def test_the_tta_benchmark_scores_four_ways(tiny_run, toy_root, capsys):
+    spec = importlib.util.spec_from_file_location("tta", ROOT / "benchmarks/tta.py")
+    benchmark = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(benchmark)
+    flags = ["--data-dir", toy_root, "--num-train-images", 12, "--num-val-images", 4]
+    argv = ["--evaluate", tiny_run / "model.keras", *flags, "--tta-scales", "0.5,1"]
+    benchmark.main([str(a) for a in argv])
+    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
+    rows = [json.loads(line) for line in lines]
+    assert [(row["scales"], row["flip"]) for row in rows] == [
+        ("1", False),
+        ("1", True),
+        ("0.5,1", False),
+        ("0.5,1", True),
+    ]
+    assert all(0 <= row["mean_iou"] <= 1 and row["ms_per_image"] > 0 for row in rows)
