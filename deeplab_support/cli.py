@@ -15,7 +15,6 @@ import errno
 import json
 import math
 import os
-import runpy
 import signal
 import sys
 import warnings
@@ -27,7 +26,6 @@ from PIL import Image, PngImagePlugin
 
 from deeplab_support import UserError, datasets, devices, files, metrics, runs
 
-TUTORIAL = Path(__file__).resolve().parent.parent / "deeplabv3_plus.py"
 # A first run on a laptop CPU: synthetic data, small images, a few epochs.
 # Small batches give more steps per minute; augmentation pays off only later.
 QUICK = dict(
@@ -130,7 +128,10 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
     ),
     (
         "--class-weights",
-        dict(action="store_true", help="weight each class's loss by its rarity"),
+        dict(
+            action=argparse.BooleanOptionalAction,
+            help="weight each class's loss by its rarity (off; on with --quick)",
+        ),
     ),
     (
         "--tensorboard",
@@ -154,15 +155,26 @@ def parse_args(constants, argv=None):
     for flag, options in FLAGS:
         parser.add_argument(flag, **options)
     if argv is None and in_notebook():  # the kernel's -f connection-file argument
-        args, _ = parser.parse_known_args(sys.argv[1:])
+        argv = sys.argv[1:]
+        args, _ = parser.parse_known_args(argv)
     else:
         args = parser.parse_args(argv)
+    args.given = given_flags(sys.argv[1:] if argv is None else argv)
     return apply_defaults(args, constants)
+
+
+def given_flags(argv):
+    """The names of the flags written on the command line (defaults left out)."""
+    parser = argparse.ArgumentParser(argument_default=argparse.SUPPRESS)
+    for flag, options in FLAGS:
+        parser.add_argument(
+            flag, **{k: v for k, v in options.items() if k != "default"}
+        )
+    return set(vars(parser.parse_known_args(argv)[0]))
 
 
 def apply_defaults(args, constants):
     """Fill unset flags from --quick, then from the tutorial's constants."""
-    args.epochs_given = args.epochs is not None
     preset = QUICK if args.quick else {}  # explicit flags beat the preset
     for name in SIZES + ["learning_rate", "seed"]:
         if getattr(args, name) is None:
@@ -171,6 +183,8 @@ def apply_defaults(args, constants):
         args.weights = preset.get("weights", "imagenet")
     if args.augment is None:
         args.augment = preset.get("augment", True)
+    if args.class_weights is None:
+        args.class_weights = preset.get("class_weights", False)
     if args.model is None:  # the model that a run into --output-dir trained
         args.model = str(Path(args.output_dir) / "model.keras")
     args.flip = args.tta == "flip"
@@ -303,21 +317,6 @@ def excepthook(kind, error, traceback):
     sys.stderr.flush()
     files.remove_private_dirs()  # os._exit skips the atexit handlers
     os._exit(code)  # the stack has unwound already; only the exit code is left
-
-
-def run_tutorial(argv):
-    """Run deeplabv3_plus.py with these flags in this process, as the script would."""
-    saved = sys.argv
-    sys.argv = [str(TUTORIAL), *argv]
-    try:
-        return runpy.run_path(str(TUTORIAL), run_name="__main__")
-    except (UserError, KeyboardInterrupt, RuntimeError, OSError) as error:
-        code = explain(error)
-        if code is None:
-            raise
-        raise SystemExit(code) from None
-    finally:
-        sys.argv = saved
 
 
 def tta_sizes(scales, size):

@@ -296,9 +296,19 @@ def prepare_resume(args):
                 f"nothing to resume: {output_dir} holds no training run; run again "
                 "without --resume"
             )
-        config = data["config"]
-        vars(args).update({k: config[k] for k in RUN_CONFIG if k in config})
-        args.epochs = args.epochs if args.epochs_given else config["epochs"]
+        config = {k: v for k, v in data["config"].items() if k in RUN_CONFIG}
+        for name, value in config.items():  # the run's settings are its own
+            if name in args.given and getattr(args, name) != value:
+                flag = "--" + name.replace("_", "-")
+                raise UserError(
+                    f"{flag} {getattr(args, name)} conflicts with the run in "
+                    f"{output_dir}, which has {flag} {value}; --resume continues a "
+                    f"run with its own settings: drop {flag}, or start a new run "
+                    "with --overwrite"
+                )
+        vars(args).update(config)
+        if "epochs" not in args.given:  # --epochs may extend the run
+            args.epochs = data["config"]["epochs"]
         done = completed_epochs(output_dir)
         weights = output_dir / read_backup(output_dir).get("folder", "-")
         weights /= BACKUP_WEIGHTS
@@ -312,7 +322,10 @@ def prepare_resume(args):
                 f"the run in {output_dir} has already completed {done} epochs; pass "
                 f"--epochs larger than {done} to train it further"
             )
-        print(f"Resuming {output_dir} after epoch {done}.")
+        taken = ", ".join(f"{k} {v}" for k, v in config.items() if v is not None)
+        print(
+            f"Resuming {output_dir} after epoch {done} of {args.epochs}, with {taken}."
+        )
     elif is_run(data) and not args.overwrite:
         raise UserError(
             f"{output_dir} already holds a run; add --resume to continue it, "

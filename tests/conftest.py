@@ -3,6 +3,7 @@
 import argparse
 import atexit
 import os
+import runpy
 import shutil
 import sys
 import tempfile
@@ -19,15 +20,30 @@ os.environ["XDG_CACHE_HOME"] = CACHE
 atexit.register(shutil.rmtree, CACHE, ignore_errors=True)
 
 from data import make_toy_people  # noqa: E402
-from deeplab_support import cli, datasets  # noqa: E402
+from deeplab_support import UserError, cli, datasets  # noqa: E402
+from deeplab_support.notebook import TUTORIAL  # noqa: E402
 
 TINY = "--image-size 64 --batch-size 4 --epochs 1 --num-train-images 8".split()
 TINY += "--num-val-images 4 --weights none".split()
 
 
 def run_tutorial(*argv):
-    """Run deeplabv3_plus.py in this process with these flags, as the script does."""
-    return cli.run_tutorial([str(a) for a in argv])
+    """Run deeplabv3_plus.py in this process with these flags, as the script does.
+
+    An error ends it as the script's excepthook would: the one line that
+    `cli.explain` prints, and SystemExit with its exit code.
+    """
+    saved = sys.argv
+    sys.argv = [str(TUTORIAL), *map(str, argv)]
+    try:
+        return runpy.run_path(str(TUTORIAL), run_name="__main__")
+    except (UserError, KeyboardInterrupt, RuntimeError, OSError) as error:
+        code = cli.explain(error)
+        if code is None:
+            raise
+        raise SystemExit(code) from None
+    finally:
+        sys.argv = saved
 
 
 def fails_with(capsys, argv, *phrases):

@@ -11,9 +11,8 @@ import keras
 import pytest
 
 from conftest import ROOT
-from deeplab_support import runs
-
-pytestmark = pytest.mark.slow
+import deeplabv3_plus as tutorial
+from deeplab_support import UserError, cli, runs
 
 EPOCHS = 4
 TRAIN_IMAGES, BATCH = 12, 4
@@ -57,6 +56,7 @@ def interrupt(command_line, output_dir, signum, env):
     return runs.completed_epochs(output_dir)
 
 
+@pytest.mark.slow
 def test_a_run_killed_twice_resumes_without_gaps_or_duplicates(toy_root, tmp_path):
     # PyTorch starts training without a compile wait, which keeps this test short;
     # the backup and signal logic is the same on every backend.
@@ -80,6 +80,7 @@ def test_a_run_killed_twice_resumes_without_gaps_or_duplicates(toy_root, tmp_pat
     assert int(model.optimizer.iterations) == EPOCHS * TRAIN_IMAGES // BATCH
 
 
+@pytest.mark.slow
 def test_sigterm_in_the_first_epoch_says_nothing_was_saved(toy_root, tmp_path):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "torch"}
     output_dir = tmp_path / "out"
@@ -100,6 +101,7 @@ def test_sigterm_in_the_first_epoch_says_nothing_was_saved(toy_root, tmp_path):
     assert runs.completed_epochs(output_dir) == 0
 
 
+@pytest.mark.slow
 def test_training_and_resume_need_no_fcntl_and_no_links(toy_root, tmp_path):
     script = ROOT / "tests" / "scripts" / "without_posix.py"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "torch"}
@@ -117,3 +119,44 @@ def test_training_and_resume_need_no_fcntl_and_no_links(toy_root, tmp_path):
         assert done.returncode == 0, done.stderr[-2000:]
     assert runs.completed_epochs(output_dir) == 2
     assert not [p for p in output_dir.iterdir() if p.is_symlink()]
+
+
+def stopped_run(output_dir, **config):
+    """A run folder that stopped after epoch 1 of 3, with these settings."""
+    output_dir.mkdir()
+    config = {k: None for k in runs.RUN_CONFIG} | {"epochs": 3} | config
+    names = runs.OUTPUT_NAMES + ["backup-001"]
+    runs.write_run_file(output_dir, {"config": config, "files": names, "pids": [9]})
+    (output_dir / "backup-001").mkdir()
+    (output_dir / "backup-001" / runs.BACKUP_WEIGHTS).write_bytes(b"weights")
+    (output_dir / runs.BACKUP_FILE).write_text('{"epoch": 1, "folder": "backup-001"}')
+    return output_dir
+
+
+def resume(output_dir, *flags):
+    """Parse `--resume` with these flags and take over the stopped run."""
+    argv = ["--output-dir", str(output_dir), "--resume", *flags]
+    args = cli.parse_args(vars(tutorial), argv)
+    runs.prepare_resume(args)
+    return args
+
+
+def test_resume_takes_the_run_s_settings_and_says_which(tmp_path, capsys):
+    output_dir = stopped_run(tmp_path / "run", image_size=96, learning_rate=0.002)
+    args = resume(output_dir, "--image-size", "96")  # the same value: no conflict
+    assert (args.image_size, args.learning_rate, args.epochs) == (96, 0.002, 3)
+    said = capsys.readouterr().out
+    assert "after epoch 1 of 3, with image_size 96, learning_rate 0.002" in said
+
+
+def test_resume_refuses_a_flag_that_conflicts_with_the_run(tmp_path):
+    output_dir = stopped_run(tmp_path / "run", image_size=96)
+    with pytest.raises(UserError) as error:
+        resume(output_dir, "--image-size", "128")
+    message = str(error.value)
+    assert "--image-size 128 conflicts" in message and "--image-size 96" in message
+    assert "--overwrite" in message
+
+
+def test_resume_may_extend_the_run_with_more_epochs(tmp_path):
+    assert resume(stopped_run(tmp_path / "run"), "--epochs", "5").epochs == 5
