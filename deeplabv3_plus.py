@@ -58,10 +58,19 @@ EPOCHS = 25  # passes over the training images
 LEARNING_RATE = 1e-3  # Adam's step size
 SEED = 42  # repeatable data order, augmentation and initial weights
 IMAGENET_MEAN_BGR = [-103.939, -116.779, -123.68]  # ResNet50's mean pixel, negated
+DEFAULTS = dict(  # what the flags default to
+    image_size=IMAGE_SIZE,
+    batch_size=BATCH_SIZE,
+    num_train_images=NUM_TRAIN_IMAGES,
+    num_val_images=NUM_VAL_IMAGES,
+    epochs=EPOCHS,
+    learning_rate=LEARNING_RATE,
+    seed=SEED,
+)
 
 RUN = __name__ == "__main__"  # a script or a notebook; False when imported
 if RUN:
-    args = cli.parse_args(globals())  # the flags default to the constants above
+    args = cli.parse_args(DEFAULTS)  # the flags, the preset, then DEFAULTS
     cli.start(args)  # check the flags, seed, pick the precision, read --resume
 
 """
@@ -214,10 +223,11 @@ ASPP) is where the dilated convolutions are. It sees the encoder features five
 ways: pooled over the whole map, through a 1x1 convolution, and through 3x3
 convolutions dilated by 6, 12 and 18, so small parts (a glove) and large ones (a
 coat) get the right context. A 1x1 block fuses the five. On a small input a rate
-can exceed the map: at `--quick`'s 96 px the map is 6x6, every outer tap of rates
-6, 12 and 18 lands in the padding, and the three dilated branches act as 1x1
-convolutions. `convolution_block` clamps the rate to the map's size, which
-computes the same function with the same weights, much faster on a CPU.
+can exceed the map: at `--quick`'s 112 px the map is 7x7, every outer tap of rates
+12 and 18 lands in the padding, and those two branches act as 1x1 convolutions
+(rate 6 still reaches from one edge to the other). `convolution_block` clamps the
+rate to the map's size, which computes the same function with the same weights,
+much faster on a CPU.
 """
 
 
@@ -314,57 +324,26 @@ predicting only background already scores high. *Mean IoU* averages, over the
 classes, the overlap of predicted and true regions divided by their union, so
 Sunglasses counts as much as Background.
 
-Rare classes are rare in the loss, too: Background covers most pixels and
-Sunglasses a few hundred, so the model gains little by learning Sunglasses.
-`--class-weights` (off by default) scales each pixel's loss by its class's weight,
-the inverse square root of the class's share of the training pixels, scaled so
-that the average pixel weighs 1. It is a loss of our own, `WeightedCrossentropy`:
-`fit`'s `class_weight` would weigh the metrics too. A model trained with it loads
-anywhere with `keras.saving.load_model(path, compile=False)`, or as it is once
-`deeplabv3_plus` is imported.
-
-With `--precision mixed_bfloat16` (the default on recent GPUs; older ones, like
-Colab's T4, get `mixed_float16`) layers compute in 16 bits and keep float32
-weights. Keras callbacks save the run as it goes: a backup after
-every epoch (for `--resume`), the best model by validation mean IoU, a CSV log.
+Rare classes are rare in the loss, too, so the model gains little by learning
+Sunglasses. `--class-weights` (on in `--quick`) scales each pixel's loss by its
+class's weight, the inverse square root of the class's share of the training
+pixels, scaled so that the average pixel weighs 1. The scores stay unweighted.
 """
 
 
 def make_optimizer(learning_rate, schedule, total_steps):
-    """Adam at a constant rate, or with DeepLab's polynomial decay (power 0.9)."""
+    """Adam at a constant rate, with DeepLab's polynomial decay (power 0.9), or
+    with a linear warm-up over a tenth of the steps and a cosine decay to 0."""
     if schedule == "poly":
         learning_rate = keras.optimizers.schedules.PolynomialDecay(
             learning_rate, decay_steps=total_steps, end_learning_rate=0.0, power=0.9
         )
-    return keras.optimizers.Adam(learning_rate=learning_rate)
-
-
-def class_weights(dataset, num_classes):
-    """Each class's loss weight: 1 / sqrt(its pixel share), mean pixel weight 1."""
-    counts = np.zeros(num_classes)
-    for _, masks, weights in dataset:  # void pixels have weight 0: not counted
-        counts += np.bincount(np.ravel(masks), np.ravel(weights), num_classes)
-    weights = np.where(counts > 0, 1 / np.sqrt(np.maximum(counts, 1)), 0.0)
-    return weights * counts.sum() / np.sum(weights * counts)
-
-
-@keras.saving.register_keras_serializable("deeplabv3_plus")
-class WeightedCrossentropy(keras.losses.Loss):
-    """Sparse cross-entropy with each pixel's loss scaled by its class's weight."""
-
-    def __init__(self, class_weights, **kwargs):
-        super().__init__(**kwargs)
-        self.class_weights = [float(weight) for weight in class_weights]
-
-    def call(self, y_true, y_pred):
-        labels = ops.cast(ops.squeeze(y_true, axis=-1), "int32")
-        losses = keras.losses.sparse_categorical_crossentropy(
-            labels, y_pred, from_logits=True
+    if schedule == "cosine":
+        warmup = total_steps // 10
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            0.0, total_steps - warmup, warmup_target=learning_rate, warmup_steps=warmup
         )
-        return losses * ops.take(ops.array(self.class_weights, "float32"), labels)
-
-    def get_config(self):
-        return {**super().get_config(), "class_weights": self.class_weights}
+    return keras.optimizers.Adam(learning_rate=learning_rate)
 
 
 def compile_model(model, optimizer, num_classes, weights=None):
@@ -373,8 +352,8 @@ def compile_model(model, optimizer, num_classes, weights=None):
         loss = keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction="mean_with_sample_weight"
         )
-    else:
-        loss = WeightedCrossentropy(weights, reduction="mean_with_sample_weight")
+    else:  # --class-weights: the same loss, each pixel's scaled by its class weight
+        loss = metrics.WeightedCrossentropy(weights, "mean_with_sample_weight")
     model.compile(
         optimizer=optimizer,
         loss=loss,
@@ -390,7 +369,7 @@ if RUN and args.train:
     weights = None
     if args.class_weights:  # counted once, on the training masks as they are
         plain = data_generator(train_pairs, size, batch, classes, cache=False)
-        weights = class_weights(plain, classes.num_classes)
+        weights = metrics.class_weights(plain, classes.num_classes)
         cli.print_class_weights(weights, classes)
     total_steps = args.epochs * (len(train_pairs) // args.batch_size)
     with devices.distribution_scope(args.distribute, args.batch_size):
@@ -566,8 +545,9 @@ A saved `model.keras` is a plain Keras model that `keras.saving.load_model` load
 anywhere, and it carries its class table. `--predict photo.jpg folder/` writes each
 photo's colour mask, overlay and class ids (`<name>_ids.png`) at its own size,
 `--evaluate model.keras` scores a model as above, `--export onnx`
-(or `saved_model`) writes it for use without Keras, and `python demo.py` serves it
-in an interactive web page, like the original's Hugging Face Space.
+(or `saved_model`, or `litert` for phones) writes it for use without Keras, and
+`python demo.py` serves it in an interactive web page, like the original's Hugging
+Face Space. Each run also writes `README.md`, a model card that model hubs read.
 """
 
 if RUN and args.predict:

@@ -26,7 +26,7 @@ def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--tta-scales" not in argv:
         argv += ["--tta-scales", DEFAULT_SCALES]
-    args = cli.parse_args(vars(tutorial), argv)
+    args = cli.parse_args(tutorial.DEFAULTS, argv)
     cli.check_args(args)
     model, classes = cli.load_model(args.evaluate, "--evaluate")
     pairs = datasets.validation_pairs(datasets.get_dataset(args), args, classes)

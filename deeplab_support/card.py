@@ -93,7 +93,7 @@ def class_rows(classes, per_class_iou):
 def model_card(args, data, num_pairs, summary, scores):
     """The text of README.md for a finished run."""
     classes, (num_train, num_val) = data.classes, num_pairs
-    # A class-weighted loss is deeplabv3_plus's own: plain Keras loads the model
+    # A class-weighted loss is deeplab_support's own: plain Keras loads the model
     # for inference only, without it.
     load = ", compile=False" if args.class_weights else ""
     return f"""{header(args, data, summary)}

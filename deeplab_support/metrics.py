@@ -1,4 +1,5 @@
-"""Segmentation metrics from a confusion matrix, and the pictures that show them.
+"""Segmentation metrics from a confusion matrix, the pictures that show them, and
+the class-weighted loss of --class-weights.
 
 All scores come from one confusion matrix accumulated over the whole data set, the
 way segmentation benchmarks report them; averaging per-batch scores instead would
@@ -6,9 +7,43 @@ weigh a batch of small images as much as a batch of large ones.
 """
 
 import cv2
+import keras
 import numpy as np
+from keras import ops
 
 CHUNK = 1 << 22  # pixels handled at once, so huge images need bounded memory
+
+
+def class_weights(dataset, num_classes):
+    """Each class's loss weight: 1 / sqrt(its pixel share), mean pixel weight 1."""
+    counts = np.zeros(num_classes)
+    for _, masks, weights in dataset:  # void pixels have weight 0: not counted
+        counts += np.bincount(np.ravel(masks), np.ravel(weights), num_classes)
+    weights = np.where(counts > 0, 1 / np.sqrt(np.maximum(counts, 1)), 0.0)
+    return weights * counts.sum() / np.sum(weights * counts)
+
+
+@keras.saving.register_keras_serializable("deeplab_support")
+class WeightedCrossentropy(keras.losses.Loss):
+    """Sparse cross-entropy with each pixel's loss scaled by its class's weight.
+
+    Keras's `fit(class_weight=...)` would weigh the metrics too; this weighs only
+    the loss, so accuracy and mean IoU still count every pixel the same.
+    """
+
+    def __init__(self, class_weights, reduction="sum_over_batch_size", **kwargs):
+        super().__init__(reduction=reduction, **kwargs)
+        self.class_weights = [float(weight) for weight in class_weights]
+
+    def call(self, y_true, y_pred):
+        labels = ops.cast(ops.squeeze(y_true, axis=-1), "int32")
+        losses = keras.losses.sparse_categorical_crossentropy(
+            labels, y_pred, from_logits=True
+        )
+        return losses * ops.take(ops.array(self.class_weights, "float32"), labels)
+
+    def get_config(self):
+        return {**super().get_config(), "class_weights": self.class_weights}
 
 
 def confusion_matrix(labels, predictions, num_classes, void=None):

@@ -33,12 +33,14 @@ def run_tutorial(*argv):
     An error ends it as the script's excepthook would: the one line that
     `cli.explain` prints, and SystemExit with its exit code.
     """
-    saved = sys.argv
-    sys.argv = [str(TUTORIAL), *map(str, argv)]
+    saved, argv = sys.argv, [str(a) for a in argv]
+    sys.argv = [str(TUTORIAL), *argv]
     try:
         return runpy.run_path(str(TUTORIAL), run_name="__main__")
     except (UserError, KeyboardInterrupt, RuntimeError, OSError) as error:
-        code = cli.explain(error)
+        import deeplabv3_plus
+
+        code = cli.explain(error, cli.parse_args(deeplabv3_plus.DEFAULTS, argv))
         if code is None:
             raise
         raise SystemExit(code) from None

@@ -57,7 +57,7 @@ def resume_args(output_dir, epochs=None, **flags):
     """The parsed flags of `--resume` (or others) for a run folder."""
     argv = ["--output-dir", str(output_dir), "--resume"]
     argv += ["--epochs", str(epochs)] if epochs else []
-    args = cli.parse_args(dl.__dict__, argv)
+    args = cli.parse_args(dl.DEFAULTS, argv)
     vars(args).update(flags)
     return args
 
@@ -254,13 +254,10 @@ def test_non_utf8_file_names_go_through_the_pipeline(cihp_copy):
 # 8. Disk full while writing outputs.
 
 
-def test_disk_full_names_the_folder_and_keeps_the_last_good_epoch(
-    capsys, tmp_path, monkeypatch
-):
+def test_disk_full_names_the_folder_and_keeps_the_last_good_epoch(capsys, tmp_path):
     output_dir = fake_run(tmp_path / "out", epochs_done=2)
-    monkeypatch.setattr(cli.start, "args", Namespace(output_dir=str(output_dir)))
     full = OSError(errno.ENOSPC, "No space left on device", str(output_dir / "x"))
-    assert cli.explain(full) == 2
+    assert cli.explain(full, Namespace(output_dir=str(output_dir))) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: the disk holding " + str(output_dir) + " is full")
     assert "last good epoch (2)" in err and "--resume" in err and "\n" not in err
@@ -275,8 +272,7 @@ def test_failed_write_of_run_file_is_one_line(capsys, toy_root, tmp_path, monkey
     assert "nothing is kept" in err
 
 
-def test_other_write_errors_name_the_file(tmp_path, monkeypatch):
-    monkeypatch.setattr(cli.start, "args", Namespace(output_dir=str(tmp_path)))
+def test_other_write_errors_name_the_file(tmp_path):
     denied = OSError(errno.EACCES, "Permission denied", str(tmp_path / "m.keras"))
     message = str(cli.output_error(denied, str(tmp_path)))
     assert str(tmp_path / "m.keras") in message and "Permission denied" in message
@@ -293,13 +289,10 @@ def test_nan_learning_rate_is_refused(capsys, toy_root, tmp_path):
 
 
 @pytest.mark.parametrize("done", [0, 2])
-def test_nan_loss_message_names_the_epoch_kept_only_if_any(
-    capsys, tmp_path, monkeypatch, done
-):
+def test_nan_loss_message_names_the_epoch_kept_only_if_any(capsys, tmp_path, done):
     output_dir = fake_run(tmp_path / "out", epochs_done=done)
-    monkeypatch.setattr(cli.start, "args", Namespace(output_dir=str(output_dir)))
     nan = RuntimeError("NaN or Inf loss encountered at batch 1. Stopping.")
-    assert cli.explain(nan) == 2
+    assert cli.explain(nan, Namespace(output_dir=str(output_dir))) == 2
     err = capsys.readouterr().err.strip()
     if done:
         assert "last good epoch (2)" in err and "--resume" in err

@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 from conftest import run_args, run_tutorial
 
-import deeplabv3_plus as tutorial
-from deeplab_support import cli
+from deeplab_support import cli, metrics
 
 
 def batches(*masks):
@@ -22,7 +21,7 @@ def batches(*masks):
 
 def test_weights_are_the_inverse_square_root_of_each_class_share():
     # Class 0: 12 pixels, class 1: 3, class 2: none; 4 void pixels are not counted.
-    found = tutorial.class_weights(batches([0] * 12 + [1] * 3 + [255] * 4), 3)
+    found = metrics.class_weights(batches([0] * 12 + [1] * 3 + [255] * 4), 3)
     expected = np.array([1 / np.sqrt(12), 1 / np.sqrt(3), 0])
     expected *= 15 / (12 * expected[0] + 3 * expected[1])  # mean pixel weight 1
     assert np.allclose(found, expected)
@@ -35,7 +34,7 @@ def test_each_pixel_s_loss_is_scaled_by_its_class_weight():
     labels = rng.integers(0, 3, size=(2, 4, 4, 1))
     weights = np.array([0.5, 2.0, 1.0])
     plain = keras.losses.SparseCategoricalCrossentropy(from_logits=True, reduction=None)
-    weighted = tutorial.WeightedCrossentropy(weights, reduction=None)
+    weighted = metrics.WeightedCrossentropy(weights, reduction=None)
     expected = np.asarray(plain(labels, logits)) * weights[labels[..., 0]]
     assert np.allclose(np.asarray(weighted(labels, logits)), expected, atol=1e-6)
 
@@ -49,9 +48,9 @@ def test_a_weighted_run_prints_its_weights_and_its_model_loads(
     line = next(x for x in printed.splitlines() if x.startswith("Class weights"))
     assert "Background 0." in line and "Glove" in line
     model, _ = cli.load_model(tmp_path / "model.keras", "--model")  # with its loss
-    assert type(model.loss).__name__ == "WeightedCrossentropy"
+    assert isinstance(model.loss, metrics.WeightedCrossentropy)
     assert f"Glove {model.loss.class_weights[3]:.2f}" in line
-    # Without deeplabv3_plus, plain Keras loads it as its model card says.
+    # Without deeplab_support, plain Keras loads it as its model card says.
     assert (
         'load_model("model.keras", compile=False)'
         in (tmp_path / "README.md").read_text()

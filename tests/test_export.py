@@ -1,6 +1,7 @@
 """--export: ONNX, SavedModel and LiteRT files that match the Keras model."""
 
 import json
+import re
 import os
 import subprocess
 import sys
@@ -184,3 +185,32 @@ def test_the_latency_benchmark_reports_every_format(tmp_path):
     for fmt in ["onnx", "litert"]:  # float32 graphs: Keras's own classes
         assert rows[fmt]["same_class"] >= 0.999 and rows[fmt]["ms"] > 0
     assert rows["litert_quantized"]["size_mb"] < rows["litert"]["size_mb"] / 3
+
+
+def readme_example(marker):
+    """The README's Python example that contains this text."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    return next(
+        b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if marker in b
+    )
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "fmt, marker, says",
+    [("onnx", "onnxruntime.InferenceSession", ""), ("litert", "Interpreter(", "%")],
+)
+def test_the_readme_s_example_runs_the_export(tiny_run, tmp_path, fmt, marker, says):
+    export(tiny_run, fmt, tmp_path / "exported")
+    Image.new("RGB", (90, 70), (200, 120, 90)).save(tmp_path / "photo.jpg")
+    done = subprocess.run(  # as a user would paste it, in a fresh Python
+        [sys.executable, "-c", readme_example(marker)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert says in done.stdout
+    if fmt == "onnx":  # it writes the class ids at the photo's size
+        assert Image.open(tmp_path / "photo_ids.png").size == (90, 70)

@@ -8,7 +8,7 @@ from deeplab_support import cli
 
 def parse(*argv):
     """The checked arguments of a command line, with the tutorial's defaults."""
-    return cli.parse_args(vars(dl), [str(a) for a in argv])
+    return cli.parse_args(dl.DEFAULTS, [str(a) for a in argv])
 
 
 def test_model_defaults_to_the_one_trained_into_output_dir():
@@ -20,4 +20,7 @@ def test_model_defaults_to_the_one_trained_into_output_dir():
 
 def test_quick_fills_only_the_flags_not_given():
     args = parse("--quick", "--epochs", "3")
-    assert (args.epochs, args.image_size, args.weights) == (3, 96, "none")
+    assert (args.epochs, args.image_size, args.weights) == (3, 112, "none")
+    assert (
+        args.class_weights and not parse("--quick", "--no-class-weights").class_weights
+    )

@@ -136,7 +136,7 @@ def stopped_run(output_dir, **config):
 def resume(output_dir, *flags):
     """Parse `--resume` with these flags and take over the stopped run."""
     argv = ["--output-dir", str(output_dir), "--resume", *flags]
-    args = cli.parse_args(vars(tutorial), argv)
+    args = cli.parse_args(tutorial.DEFAULTS, argv)
     runs.prepare_resume(args)
     return args
 

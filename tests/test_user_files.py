@@ -50,7 +50,7 @@ def args_for(output_dir, *flags):
     """Parsed training flags for a run folder."""
     import deeplabv3_plus as dl
 
-    return cli.parse_args(dl.__dict__, ["--output-dir", str(output_dir), *flags])
+    return cli.parse_args(dl.DEFAULTS, ["--output-dir", str(output_dir), *flags])
 
 
 def test_a_run_never_deletes_lookalike_names_of_the_user(tmp_path):
@@ -369,7 +369,7 @@ def test_an_error_exit_removes_the_private_folders(monkeypatch, capsys):
 
     monkeypatch.setattr(os, "_exit", exit_now)  # the excepthook ends the process
     with pytest.raises(SystemExit):
-        cli.excepthook(UserError, UserError("a user's mistake"), None)
+        cli.excepthook(None, UserError, UserError("a user's mistake"), None)
     assert not folder.exists()
     assert capsys.readouterr().err == "error: a user's mistake\n"
 
