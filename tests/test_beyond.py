@@ -56,6 +56,15 @@ def test_poly_schedule_decays_to_zero_with_power_0_9():
     assert float(schedule(100)) == pytest.approx(0.0)
 
 
+def test_cosine_schedule_warms_up_over_a_tenth_then_decays_to_zero():
+    schedule = schedule_of(dl.make_optimizer(0.01, "cosine", total_steps=100))
+    assert float(schedule(0)) == pytest.approx(0.0)
+    assert float(schedule(5)) == pytest.approx(0.005)  # halfway up the warm-up
+    assert float(schedule(10)) == pytest.approx(0.01)
+    assert float(schedule(55)) == pytest.approx(0.005)  # halfway down the cosine
+    assert float(schedule(100)) == pytest.approx(0.0, abs=1e-9)
+
+
 def test_evaluate_scores_a_saved_model_at_full_resolution(tiny_run, toy_root, tmp_path):
     argv = ["--evaluate", tiny_run / "model.keras", "--data-dir", toy_root]
     argv += ["--output-dir", tmp_path, "--num-train-images", 8, "--num-val-images", 4]
