@@ -2,7 +2,7 @@
 Title: Multiclass semantic segmentation using DeepLabV3+
 Author: [Soumik Rakshit](http://github.com/soumik12345); Keras 3 rendition
 Date created: 2021/08/31
-Last modified: 2026/11/29
+Last modified: 2026/12/05
 Description: Train DeepLabV3+ to label each pixel of a person with one of 20 parts.
 Accelerator: GPU
 """

@@ -13,6 +13,7 @@ for a trained model.
 
 import argparse
 import json
+import os
 import sys
 import tempfile
 import time
@@ -46,7 +47,8 @@ def runtimes(folder):
     session = onnxruntime.InferenceSession(str(folder / "model.onnx"))
     predict = {"onnx": lambda x: session.run(None, {"image": x})[0]}
     for fmt in ["litert", "litert_quantized"]:
-        runner = Interpreter(str(folder / export.FORMATS[fmt])).get_signature_runner()
+        path = str(folder / export.FORMATS[fmt])  # all cores, as Keras and ORT use
+        runner = Interpreter(path, num_threads=os.cpu_count()).get_signature_runner()
         predict[fmt] = lambda x, run=runner: run(image=x)["output_0"]
     return predict
 
