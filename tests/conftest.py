@@ -2,11 +2,14 @@
 
 import argparse
 import atexit
+import json
 import os
 import runpy
 import shutil
+import struct
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 
 import pytest
@@ -19,8 +22,9 @@ CACHE = tempfile.mkdtemp(prefix="deeplabv3_plus-test-cache-")
 os.environ["XDG_CACHE_HOME"] = CACHE
 atexit.register(shutil.rmtree, CACHE, ignore_errors=True)
 
+import deeplabv3_plus  # noqa: E402
 from data import make_toy_people  # noqa: E402
-from deeplab_support import UserError, cli, datasets  # noqa: E402
+from deeplab_support import UserError, cli, datasets, runs  # noqa: E402
 from deeplab_support.notebook import TUTORIAL  # noqa: E402
 
 TINY = "--image-size 64 --batch-size 4 --epochs 1 --num-train-images 8".split()
@@ -38,8 +42,6 @@ def run_tutorial(*argv):
     try:
         return runpy.run_path(str(TUTORIAL), run_name="__main__")
     except (UserError, KeyboardInterrupt, RuntimeError, OSError) as error:
-        import deeplabv3_plus
-
         code = cli.explain(error, cli.parse_args(deeplabv3_plus.DEFAULTS, argv))
         if code is None:
             raise
@@ -104,3 +106,54 @@ def tiny_run(toy_root, tmp_path_factory):
     (output_dir / "my_notes.txt").write_text("the user's")  # a run leaves it alone
     run_tutorial(*run_args(toy_root, output_dir))
     return output_dir
+
+
+def subprocess_env(**extra):
+    """The environment of a child run of the script."""
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
+
+
+def fake_run(output_dir, epochs_done, epochs=3, weights=True, **config):
+    """A run folder as training leaves it, without training: run.json and backup.
+
+    `config` holds the run's settings that differ from None.
+    """
+    output_dir.mkdir(parents=True, exist_ok=True)
+    config = {k: None for k in runs.RUN_CONFIG} | {"epochs": epochs} | config
+    names = runs.OUTPUT_NAMES + [f"backup-{epochs_done:03d}", "backup-002"]
+    runs.write_run_file(output_dir, {"config": config, "files": names, "pids": [999]})
+    if epochs_done:
+        backup = output_dir / f"backup-{epochs_done:03d}"
+        backup.mkdir()
+        if weights:
+            (backup / runs.BACKUP_WEIGHTS).write_bytes(b"weights")
+        record = {"epoch": epochs_done, "folder": backup.name}
+        (output_dir / runs.BACKUP_FILE).write_text(json.dumps(record))
+    return output_dir
+
+
+def resume_args(output_dir, *flags, epochs=None, **values):
+    """The parsed flags of `--resume` and these flags for a run folder; `values`
+    then replace parsed ones (resume=False, overwrite=True for --overwrite)."""
+    argv = ["--output-dir", str(output_dir), "--resume", *flags]
+    argv += ["--epochs", str(epochs)] if epochs else []
+    args = cli.parse_args(deeplabv3_plus.DEFAULTS, argv)
+    vars(args).update(values)
+    return args
+
+
+def png_header(path, width, height):
+    """A PNG that claims a size without holding the pixels (a few bytes)."""
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )
+    return path

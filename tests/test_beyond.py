@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 import deeplabv3_plus as dl
-from conftest import run_tutorial, split, schedule_of
-from deeplab_support import files, metrics
+from conftest import run_tutorial, schedule_of, split
+from deeplab_support import UserError, cli, files, metrics
 from deeplab_support.datasets import CIHP
 
 
@@ -94,3 +94,18 @@ def test_predict_writes_mask_and_overlay_at_the_photos_size(
             assert written.size == Image.open(source).size and written.mode == "RGB"
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and all("%" in line for line in lines)
+
+
+def test_tiff_named_jpg_is_refused_by_predict(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.jpg", format="TIFF")
+    with pytest.raises(UserError, match="TIFF file; convert it"):
+        files.read_photo(tmp_path / "x.jpg")
+
+
+def test_predict_outputs_of_same_named_photos_do_not_overwrite(tmp_path):
+    for folder in "ab":
+        (tmp_path / folder).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / folder / "x.jpg")
+    outputs = cli.photo_outputs([tmp_path / "a", tmp_path / "b"], tmp_path / "out")
+    names = [prefix.name for _, prefix in outputs]
+    assert names == ["x", "x-2"]

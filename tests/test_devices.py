@@ -1,11 +1,17 @@
-"""Precision for the hardware: bfloat16 where it is native, float16 on older GPUs."""
+"""Devices: precision for the hardware, and data-parallel training across them."""
 
+import json
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import keras
+import numpy as np
 import pytest
 
-from deeplab_support import devices
+import deeplabv3_plus as dl
+from conftest import ROOT, run_args, subprocess_env
+from deeplab_support import UserError, devices
 
 # (device kind, compute capability) -> what --precision auto picks
 CASES = [
@@ -70,7 +76,6 @@ def test_an_explicit_precision_is_kept(monkeypatch):
 
 
 def test_float16_training_scales_the_loss():
-    import deeplabv3_plus as dl
 
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")
@@ -80,3 +85,51 @@ def test_float16_training_scales_the_loss():
     finally:
         keras.config.set_dtype_policy(policy)
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+def test_distribute_on_an_unsupported_backend_says_which_to_use(monkeypatch):
+    monkeypatch.setattr(devices.keras.backend, "backend", lambda: "torch")
+    with pytest.raises(UserError, match="KERAS_BACKEND=jax"):
+        devices.distribution_scope(True, 8)
+
+
+@pytest.mark.slow
+def test_distributed_validation_scores_every_image_on_any_device_count(
+    toy_root, tmp_path
+):
+    argv = run_args(toy_root, tmp_path / "out", "--distribute")
+    argv[argv.index("--num-val-images") + 1] = "6"  # batches of 4, then 2 over 4
+    env = subprocess_env(
+        KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=4"
+    )
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "deeplabv3_plus.py"), *argv],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "over 4 device(s)" in result.stdout
+    summary = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert 0 <= summary["val_accuracy"] <= 1 and np.isfinite(summary["val_loss"])
+
+
+def test_padding_copies_weigh_nothing_and_every_image_counts(monkeypatch):
+    from tensorflow import data as tf_data
+
+    from deeplab_support import devices
+
+    monkeypatch.setattr(devices.keras.backend, "backend", lambda: "jax")
+    monkeypatch.setattr(devices.keras.distribution, "list_devices", lambda: [0] * 4)
+    images = np.arange(6, dtype="float32")[:, None, None, None] * np.ones((6, 2, 2, 3))
+    masks = np.ones((6, 2, 2, 1), "int32")
+    weights = np.ones((6, 2, 2), "float32")
+    weights[5, 0, 0] = 0  # a void pixel stays void
+    dataset = tf_data.Dataset.from_tensor_slices((images, masks, weights)).batch(4)
+    batches = list(devices.pad_batches(dataset, True).as_numpy_iterator())
+    assert [len(b[0]) for b in batches] == [4, 4]
+    weights = np.concatenate([b[2] for b in batches])
+    assert weights.shape == (8, 2, 2) and weights.sum() == 6 * 4 - 1  # 6 images
+    seen = np.concatenate([b[0] for b in batches])[weights[:, 1, 1] > 0, 0, 0, 0]
+    assert seen.tolist() == [0, 1, 2, 3, 4, 5]

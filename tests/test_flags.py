@@ -1,8 +1,13 @@
 """Flags and their defaults."""
 
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
+
 import deeplabv3_plus as dl
+from conftest import ROOT, fails_with, run_args
 from deeplab_support import cli
 
 
@@ -24,3 +29,46 @@ def test_quick_fills_only_the_flags_not_given():
     assert (
         args.class_weights and not parse("--quick", "--no-class-weights").class_weights
     )
+
+
+@pytest.mark.parametrize("size", ["100", "0", "-32"])
+def test_bad_image_size(capsys, toy_root, tmp_path, size):
+    argv = run_args(toy_root, tmp_path / "out", "--image-size", size)
+    fails_with(capsys, argv, "--image-size")
+
+
+@pytest.mark.parametrize("flag", ["--batch-size", "--epochs", "--num-val-images"])
+def test_non_positive_counts(capsys, toy_root, tmp_path, flag):
+    fails_with(capsys, run_args(toy_root, tmp_path / "out", flag, "0"), flag)
+
+
+@pytest.mark.parametrize("rate", ["nan", "inf", "0", "-1"])
+def test_learning_rate_must_be_a_positive_number(capsys, toy_root, tmp_path, rate):
+    argv = run_args(toy_root, tmp_path / "out", "--learning-rate", rate)
+    fails_with(capsys, argv, "--learning-rate")
+
+
+def test_exit_code_and_one_line_from_the_command_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "deeplabv3_plus.py"), "--image-size", "100"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().startswith("error: --image-size")
+    assert len(result.stderr.strip().splitlines()) == 1  # no library log lines
+
+
+def test_tensorboard_without_its_package_says_how_to_install_it(
+    capsys, toy_root, tmp_path, monkeypatch
+):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda n: None if n == "tensorboard" else real(n)
+    )
+    argv = run_args(toy_root, tmp_path / "out", "--tensorboard")
+    fails_with(capsys, argv, "--tensorboard needs the tensorboard package", "pip")

@@ -1,5 +1,6 @@
 """The tf.data pipeline: decoding, resizing, pairing and batching."""
 
+import os
 import shutil
 import zipfile
 
@@ -139,3 +140,22 @@ def test_download_extracts_the_official_nested_layout(toy_root, tmp_path, monkey
     train, val = split(root, 12, 4)
     assert len(train) == 12 and len(val) == 4
     assert not (tmp_path / "data" / ".extracting").exists()
+
+
+def nth_pair(root, n):
+    """The n-th sorted (image, mask) pair of a CIHP folder."""
+    images = sorted((root / "Training" / "Images").glob("*.jpg"))
+    return images[n], root / "Training" / "Category_ids" / f"{images[n].stem}.png"
+
+
+def test_non_utf8_file_names_go_through_the_pipeline(cihp_copy):
+    image, mask = nth_pair(cihp_copy, 0)
+    stem = os.fsdecode(os.fsencode(image.stem) + b"\xff")
+    os.rename(image, image.with_name(stem + ".jpg"))
+    os.rename(mask, mask.with_name(stem + ".png"))
+    train, _ = split(cihp_copy, 16, 0)
+    assert any(not files.is_utf8(p) for pair in train for p in pair)
+    checked = files.check_pairs(train, CIHP)
+    batches = dl.data_generator(checked, 64, 16, CIHP, cache=False)
+    images, masks, _ = next(iter(batches))
+    assert images.shape == (16, 64, 64, 3) and int(np.max(masks)) < CIHP.num_classes

@@ -6,13 +6,25 @@ import signal
 import subprocess
 import sys
 import time
+from argparse import Namespace
+from types import SimpleNamespace
 
 import keras
+import numpy as np
 import pytest
 
-from conftest import ROOT
-import deeplabv3_plus as tutorial
+import deeplabv3_plus as dl
+from conftest import (
+    ROOT,
+    fails_with,
+    fake_run,
+    resume_args,
+    run_args,
+    run_tutorial,
+    schedule_of,
+)
 from deeplab_support import UserError, cli, runs
+from deeplab_support.datasets import CIHP
 
 EPOCHS = 4
 TRAIN_IMAGES, BATCH = 12, 4
@@ -121,42 +133,132 @@ def test_training_and_resume_need_no_fcntl_and_no_links(toy_root, tmp_path):
     assert not [p for p in output_dir.iterdir() if p.is_symlink()]
 
 
-def stopped_run(output_dir, **config):
-    """A run folder that stopped after epoch 1 of 3, with these settings."""
-    output_dir.mkdir()
-    config = {k: None for k in runs.RUN_CONFIG} | {"epochs": 3} | config
-    names = runs.OUTPUT_NAMES + ["backup-001"]
-    runs.write_run_file(output_dir, {"config": config, "files": names, "pids": [9]})
-    (output_dir / "backup-001").mkdir()
-    (output_dir / "backup-001" / runs.BACKUP_WEIGHTS).write_bytes(b"weights")
-    (output_dir / runs.BACKUP_FILE).write_text('{"epoch": 1, "folder": "backup-001"}')
-    return output_dir
-
-
-def resume(output_dir, *flags):
-    """Parse `--resume` with these flags and take over the stopped run."""
-    argv = ["--output-dir", str(output_dir), "--resume", *flags]
-    args = cli.parse_args(tutorial.DEFAULTS, argv)
-    runs.prepare_resume(args)
-    return args
-
-
 def test_resume_takes_the_run_s_settings_and_says_which(tmp_path, capsys):
-    output_dir = stopped_run(tmp_path / "run", image_size=96, learning_rate=0.002)
-    args = resume(output_dir, "--image-size", "96")  # the same value: no conflict
+    output_dir = fake_run(tmp_path / "run", 1, image_size=96, learning_rate=0.002)
+    args = resume_args(output_dir, "--image-size", "96")  # the same: no conflict
+    runs.prepare_resume(args)
     assert (args.image_size, args.learning_rate, args.epochs) == (96, 0.002, 3)
     said = capsys.readouterr().out
     assert "after epoch 1 of 3, with image_size 96, learning_rate 0.002" in said
 
 
 def test_resume_refuses_a_flag_that_conflicts_with_the_run(tmp_path):
-    output_dir = stopped_run(tmp_path / "run", image_size=96)
+    output_dir = fake_run(tmp_path / "run", 1, image_size=96)
     with pytest.raises(UserError) as error:
-        resume(output_dir, "--image-size", "128")
+        runs.prepare_resume(resume_args(output_dir, "--image-size", "128"))
     message = str(error.value)
     assert "--image-size 128 conflicts" in message and "--image-size 96" in message
     assert "--overwrite" in message
 
 
 def test_resume_may_extend_the_run_with_more_epochs(tmp_path):
-    assert resume(stopped_run(tmp_path / "run"), "--epochs", "5").epochs == 5
+    args = resume_args(fake_run(tmp_path / "run", 1), epochs=5)
+    runs.prepare_resume(args)
+    assert args.epochs == 5
+
+
+def tiny_classifier():
+    """A one-layer, three-class model with the tutorial's metrics; trains at once."""
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    dl.compile_model(model, keras.optimizers.Adam(), 3)
+    return model
+
+
+def test_a_nan_loss_stops_at_once_and_keeps_the_last_good_epoch(tmp_path):
+    model, run = tiny_classifier(), runs.Run(
+        SimpleNamespace(batch_size=2, epochs=2, tensorboard=False), tmp_path
+    )
+    good = np.ones((8, 4), "float32"), np.zeros((8,), "int32")
+    fit = dict(validation_data=good, batch_size=2, verbose=0)
+    model.fit(*good, epochs=1, callbacks=run.callbacks(8, CIHP), **fit)
+    poisoned = np.full((8, 4), np.nan, "float32"), good[1]
+    with pytest.raises(RuntimeError, match="NaN or Inf loss"):
+        model.fit(*poisoned, epochs=2, callbacks=run.callbacks(8, CIHP), **fit)
+    assert runs.completed_epochs(tmp_path) == 1
+    assert [row["epoch"] for row in runs.read_history(tmp_path)] == ["0"]
+    restored = keras.saving.load_model(tmp_path / "model.keras")
+    assert np.isfinite(restored.predict_on_batch(good[0])).all()
+
+
+def test_resume_without_a_run_is_an_error(capsys, toy_root, tmp_path):
+    fails_with(
+        capsys, run_args(toy_root, tmp_path / "out", "--resume"), "nothing to resume"
+    )
+
+
+@pytest.mark.slow
+def test_resumed_poly_schedule_keeps_learning_in_the_extra_epochs(toy_root, tmp_path):
+    output_dir = tmp_path / "out"
+    run_tutorial(*run_args(toy_root, output_dir, "--lr-schedule", "poly"))
+    runs.unlock(output_dir)  # as if the first run's process had ended
+    before = keras.saving.load_model(output_dir / "model.keras")
+    run_tutorial(*run_args(toy_root, output_dir, "--resume", "--epochs", "2"))
+    after = keras.saving.load_model(output_dir / "model.keras")
+    steps = 8 // 4  # training images // batch size
+    assert int(after.optimizer.iterations) == 2 * steps
+    schedule = schedule_of(after.optimizer)  # rebuilt for the new total of steps
+    assert schedule.decay_steps == 2 * steps
+    assert float(schedule(steps)) > 0  # the first step of the extension
+    moved = [
+        not np.allclose(a, b) for a, b in zip(before.get_weights(), after.get_weights())
+    ]
+    assert sum(moved) > len(moved) // 2
+
+
+@pytest.mark.parametrize("done", [0, 2])
+def test_nan_loss_message_names_the_epoch_kept_only_if_any(capsys, tmp_path, done):
+    output_dir = fake_run(tmp_path / "out", epochs_done=done)
+    nan = RuntimeError("NaN or Inf loss encountered at batch 1. Stopping.")
+    assert cli.explain(nan, Namespace(output_dir=str(output_dir))) == 2
+    err = capsys.readouterr().err.strip()
+    if done:
+        assert "last good epoch (2)" in err and "--resume" in err
+    else:
+        assert "nothing is kept" in err and "last good" not in err
+
+
+def test_truncated_run_file_stops_resume(tmp_path):
+    output_dir = fake_run(tmp_path / "out", epochs_done=1)
+    (output_dir / runs.RUN_FILE).write_text('{"config": {"ima')
+    with pytest.raises(UserError, match="run.json is damaged"):
+        runs.prepare_resume(resume_args(output_dir))
+
+
+def test_truncated_backup_metadata_stops_resume(tmp_path):
+    output_dir = fake_run(tmp_path / "out", epochs_done=1)
+    (output_dir / runs.BACKUP_FILE).write_text('{"epo')
+    with pytest.raises(UserError, match="backup record .* is damaged.*--overwrite"):
+        runs.prepare_resume(resume_args(output_dir))
+
+
+def test_missing_backup_weights_stop_resume(tmp_path):
+    output_dir = fake_run(tmp_path / "out", epochs_done=1, weights=False)
+    with pytest.raises(UserError, match="model.weights.h5 is missing"):
+        runs.prepare_resume(resume_args(output_dir))
+
+
+def test_overwrite_recovers_from_a_damaged_backup(tmp_path):
+    output_dir = fake_run(tmp_path / "out", epochs_done=1, weights=False)
+    (output_dir / runs.BACKUP_FILE).write_text("{")
+    args = resume_args(output_dir, resume=False, overwrite=True)
+    runs.prepare_resume(args)
+    runs.open_run(args)
+    runs.unlock(output_dir)
+    assert runs.completed_epochs(output_dir) == 0
+    assert sorted(p.name for p in output_dir.iterdir()) == [runs.RUN_FILE]
+
+
+def test_leftovers_of_a_killed_run_are_cleaned_on_resume(tmp_path):
+    output_dir = fake_run(tmp_path / "out", epochs_done=1)
+    (output_dir / ".tmp-999-model.keras").write_text("half")  # pid 999 is recorded
+    (output_dir / "backup-002").mkdir()  # listed in the manifest, never committed
+    runs.open_run(resume_args(output_dir))
+    runs.unlock(output_dir)
+    names = sorted(p.name for p in output_dir.iterdir())
+    assert names == ["backup-001", runs.BACKUP_FILE, runs.RUN_FILE]
+
+
+def test_resume_with_fewer_epochs_than_done_is_an_error(tmp_path):
+    output_dir = fake_run(tmp_path / "out", epochs_done=3)
+    with pytest.raises(UserError, match="already completed 3 epochs"):
+        runs.prepare_resume(resume_args(output_dir, epochs=2))

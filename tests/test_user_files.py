@@ -7,21 +7,35 @@ decompression bombs are refused from their header; temporary files live in
 private folders.
 """
 
+import errno
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
 import threading
 import warnings
 import zipfile
+from argparse import Namespace
 
+import filelock
 import keras
 import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, fails_with, run_args, split
+import deeplabv3_plus as dl
+from conftest import (
+    ROOT,
+    fails_with,
+    fake_run,
+    png_header,
+    resume_args,
+    run_args,
+    split,
+    subprocess_env,
+)
 from data import make_toy_people
 from deeplab_support import UserError, cli, datasets, export, files, notebook, runs
 from deeplab_support.datasets import CIHP
@@ -48,7 +62,6 @@ def untouched(folder, planted):
 
 def args_for(output_dir, *flags):
     """Parsed training flags for a run folder."""
-    import deeplabv3_plus as dl
 
     return cli.parse_args(dl.DEFAULTS, ["--output-dir", str(output_dir), *flags])
 
@@ -294,8 +307,6 @@ def test_a_decompression_bomb_is_refused_from_its_header(tmp_path):
 
 
 def test_an_image_pillow_only_warns_about_is_refused_with_our_message(tmp_path):
-    from test_bad_inputs import png_header  # a header alone: nothing to decode
-
     path = png_header(tmp_path / "big.png", 10_000, 10_000)  # 100 megapixels
     with warnings.catch_warnings():
         cli.refuse_bombs()  # as the script and the demo do at start
@@ -522,3 +533,99 @@ def test_a_real_run_keeps_what_the_user_put_in_its_folder(capsys, toy_root, tmp_
     fails_with(capsys, run_args(toy_root, output_dir, "--overwrite"), "model.keras")
     assert untouched(output_dir, planted)
     assert (output_dir / "model.keras").read_text() == "mine"
+
+
+def test_output_dir_that_is_a_file(capsys, toy_root, tmp_path):
+    (tmp_path / "file").write_text("")
+    fails_with(capsys, run_args(toy_root, tmp_path / "file"), "is a file")
+
+
+def test_output_dir_that_cannot_be_created(capsys, toy_root, tmp_path):
+    (tmp_path / "file").write_text("")
+    fails_with(capsys, run_args(toy_root, tmp_path / "file" / "out"), "--output-dir")
+
+
+def test_a_second_run_refuses_to_overwrite(capsys, tiny_run, toy_root):
+    fails_with(capsys, run_args(toy_root, tiny_run), "--resume", "--overwrite")
+
+
+def test_a_run_keeps_one_committed_backup_and_the_users_files(tiny_run):
+    assert json.loads((tiny_run / "run.json").read_text())["config"]["epochs"] == 1
+    assert runs.completed_epochs(tiny_run) == 1
+    backups = sorted(p.name for p in tiny_run.glob("backup-*"))
+    assert backups == ["backup-001"]
+    assert (tiny_run / "my_notes.txt").read_text() == "the user's"
+    assert runs.linked_backup(tiny_run) == "backup-001"
+    keras.saving.load_model(tiny_run / "model.keras")
+
+
+def test_disk_full_names_the_folder_and_keeps_the_last_good_epoch(capsys, tmp_path):
+    output_dir = fake_run(tmp_path / "out", epochs_done=2)
+    full = OSError(errno.ENOSPC, "No space left on device", str(output_dir / "x"))
+    assert cli.explain(full, Namespace(output_dir=str(output_dir))) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: the disk holding " + str(output_dir) + " is full")
+    assert "last good epoch (2)" in err and "--resume" in err and "\n" not in err
+
+
+def test_failed_write_of_run_file_is_one_line(capsys, toy_root, tmp_path, monkeypatch):
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(runs, "write_json", full)
+    err = fails_with(capsys, run_args(toy_root, tmp_path / "out"), "is full")
+    assert "nothing is kept" in err
+
+
+def test_other_write_errors_name_the_file(tmp_path):
+    denied = OSError(errno.EACCES, "Permission denied", str(tmp_path / "m.keras"))
+    message = str(cli.output_error(denied, str(tmp_path)))
+    assert str(tmp_path / "m.keras") in message and "Permission denied" in message
+    elsewhere = OSError(errno.EACCES, "Permission denied", "/etc/passwd")
+    assert cli.output_error(elsewhere, str(tmp_path)) is elsewhere  # not ours
+
+
+def test_a_second_training_is_refused_while_the_first_holds_the_lock(tmp_path):
+    first = filelock.FileLock(runs.lock_file(tmp_path), thread_local=False)
+    first.acquire(timeout=0)  # as the first run holds it
+    try:
+        with pytest.raises(UserError, match="another run of this project is using"):
+            runs.lock(tmp_path)
+    finally:
+        first.release()
+    assert not list(tmp_path.iterdir())  # the lock leaves no file in the folder
+
+
+@pytest.mark.slow
+def test_the_lock_of_a_killed_run_is_released(tmp_path):
+    code = (
+        "import sys; from deeplab_support import runs; "
+        f"runs.lock({str(tmp_path)!r}); print('held', flush=True); sys.stdin.read()"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=subprocess_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(UserError, match="another run of this project"):
+        runs.lock(tmp_path)
+    holder.send_signal(signal.SIGKILL)
+    holder.wait(timeout=60)
+    runs.lock(tmp_path)  # the OS released the dead run's lock
+    runs.unlock(tmp_path)
+
+
+def test_overwrite_touches_nothing_when_run_json_is_not_ours(tmp_path):
+    output_dir = fake_run(tmp_path / "out", epochs_done=1)
+    (output_dir / runs.RUN_FILE).write_text("{")  # damaged: ownership unprovable
+    before = sorted(p.name for p in output_dir.iterdir())
+    args = resume_args(output_dir, resume=False, overwrite=True)
+    with pytest.raises(UserError, match="run.json is damaged or was not written"):
+        runs.prepare_resume(args)
+    with pytest.raises(UserError, match="run.json is damaged or was not written"):
+        runs.open_run(args)
+    assert sorted(p.name for p in output_dir.iterdir()) == before

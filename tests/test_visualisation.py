@@ -47,3 +47,9 @@ def test_malformed_colormap_is_an_error(tmp_path, content):
     savemat(tmp_path / "human_colormap.mat", content)
     with pytest.raises(UserError, match="human_colormap.mat"):
         datasets.cihp_colors(tmp_path / "human_colormap.mat")
+
+
+def test_empty_colormap_file_is_one_error(tmp_path):
+    (tmp_path / "human_colormap.mat").write_bytes(b"")
+    with pytest.raises(UserError, match="human_colormap.mat.*delete the file"):
+        datasets.cihp_colors(tmp_path / "human_colormap.mat")
