@@ -243,9 +243,9 @@ def start(args):
     # MeanIoU counts pixels in integers and warns that the pixel weights are floats;
     # they are 0 (void) or 1, which integers hold exactly.
     warnings.filterwarnings("ignore", "You are passing weight as `float`")
-    check_args(args)
-    if args.train:
+    if args.train:  # --resume takes the earlier run's settings first
         runs.prepare_resume(args)
+    check_args(args)  # then all of them are checked once
     keras.utils.set_random_seed(args.seed)
     keras.config.set_dtype_policy(devices.choose_precision(args.precision))
 
