@@ -328,6 +328,11 @@ Rare classes are rare in the loss, too, so the model gains little by learning
 Sunglasses. `--class-weights` (on in `--quick`) scales each pixel's loss by its
 class's weight, the inverse square root of the class's share of the training
 pixels, scaled so that the average pixel weighs 1. The scores stay unweighted.
+
+With `--precision mixed_bfloat16` (the default on recent GPUs; older ones, like
+Colab's T4, get `mixed_float16`) layers compute in 16 bits and keep float32
+weights. Keras callbacks save the run as it goes: a backup after
+every epoch (for `--resume`), the best model by validation mean IoU, a CSV log.
 """
 
 
