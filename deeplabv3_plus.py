@@ -492,10 +492,10 @@ the weights over.
 """
 
 
-def at_scales(model, sizes):
-    """The model at each of these input sizes, all with the model's own weights."""
+def at_scales(model, scales="1"):
+    """The model at each --tta-scales multiple of its input size, same weights."""
     scaled = []
-    for size in sizes:
+    for size in cli.tta_sizes(scales, model.input_shape[1]):  # multiples of 16
         if size == model.input_shape[1]:
             scaled.append(model)
             continue
@@ -537,7 +537,7 @@ def evaluate(models, pairs, classes, flip=False):
 
 
 if RUN and args.train:
-    models = at_scales(model, cli.tta_sizes(args.tta_scales, args.image_size))
+    models = at_scales(model, args.tta_scales)
     scores, matrix = evaluate(models, val_pairs, classes, args.flip)
     run.report(
         model, val_dataset, scores, matrix, data, [len(train_pairs), len(val_pairs)]
@@ -557,7 +557,7 @@ Face Space. Each run also writes `README.md`, a model card that model hubs read.
 
 if RUN and args.predict:
     model, classes = cli.load_model(args.model, "--model")
-    models = at_scales(model, cli.tta_sizes(args.tta_scales, model.input_shape[1]))
+    models = at_scales(model, args.tta_scales)
     flip_classes = classes.flip if args.flip else None
     for photo, output in cli.photo_outputs(args.predict, args.output_dir):
         image, predicted = predict_full_resolution(models, photo, flip_classes)
@@ -567,7 +567,7 @@ if RUN and args.predict:
 
 if RUN and args.evaluate:
     model, classes = cli.load_model(args.evaluate, "--evaluate")
-    models = at_scales(model, cli.tta_sizes(args.tta_scales, model.input_shape[1]))
+    models = at_scales(model, args.tta_scales)
     pairs = datasets.validation_pairs(datasets.get_dataset(args), args, classes)
     scores, matrix = evaluate(models, pairs, classes, args.flip)
     cli.print_scores(scores, matrix, args.output_dir)

@@ -103,8 +103,7 @@ class Segmenter:
 
     def __init__(self, model_path, flip=False, scales="1"):
         model, self.classes = cli.load_model(model_path, "--model")
-        self.sizes = cli.tta_sizes(scales, model.input_shape[1])
-        self.models = tutorial.at_scales(model, self.sizes)
+        self.models = tutorial.at_scales(model, scales)
         self.flip_classes = self.classes.flip if flip else None
         self.colormap = self.classes.palette()
 
@@ -123,7 +122,7 @@ class Segmenter:
         except Exception as error:  # the page must answer whatever was uploaded
             return None, None, "", f"**Prediction failed:** {type(error).__name__}"
         colored = tutorial.decode_segmentation_masks(predicted, self.colormap)
-        sizes = "/".join(str(size) for size in self.sizes)
+        sizes = "/".join(str(model.input_shape[1]) for model in self.models)
         tta = ", flip TTA" if self.flip_classes else ""
         message = (
             f"{image.shape[1]}x{image.shape[0]} px, predicted in "

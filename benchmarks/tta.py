@@ -33,7 +33,7 @@ def main(argv=None):
     size = model.input_shape[1]
     rows = []
     for scales in ["1", args.tta_scales]:
-        models = tutorial.at_scales(model, cli.tta_sizes(scales, size))
+        models = tutorial.at_scales(model, scales)
         for flip in [False, True]:
             tutorial.evaluate(models, pairs[:1], classes, flip)  # traced, warmed up
             start = time.perf_counter()

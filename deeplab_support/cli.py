@@ -44,6 +44,10 @@ QUICK = dict(
     augment=False,
     class_weights=True,
 )
+# The defaults of the flags that --quick may change, beside the tutorial's sizes.
+RECIPE_DEFAULTS = dict(
+    weights="imagenet", augment=True, class_weights=False, lr_schedule="constant"
+)
 PREDICTION_KINDS = ["mask", "overlay", "ids"]  # --predict writes <name>_<kind>.png
 EVALUATION_NAMES = ["evaluation.json", "per_class_iou.png", "confusion_matrix.png"]
 MARKER_KEY, MARKER = "Software", "deeplabv3_plus.py --predict"  # in those PNGs
@@ -183,17 +187,9 @@ def given_flags(argv):
 def apply_defaults(args, defaults):
     """Fill unset flags from --quick, then from the tutorial's defaults."""
     preset = QUICK if args.quick else {}  # explicit flags beat the preset
-    for name in SIZES + ["learning_rate", "seed"]:
+    for name, default in {**defaults, **RECIPE_DEFAULTS}.items():
         if getattr(args, name) is None:
-            setattr(args, name, preset.get(name, defaults[name]))
-    if args.weights is None:
-        args.weights = preset.get("weights", "imagenet")
-    if args.augment is None:
-        args.augment = preset.get("augment", True)
-    if args.class_weights is None:
-        args.class_weights = preset.get("class_weights", False)
-    if args.lr_schedule is None:
-        args.lr_schedule = preset.get("lr_schedule", "constant")
+            setattr(args, name, preset.get(name, default))
     if args.model is None:  # the model that a run into --output-dir trained
         args.model = str(Path(args.output_dir) / "model.keras")
     args.flip = args.tta == "flip"
