@@ -3,6 +3,7 @@
 import json
 import re
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,11 +36,10 @@ def keras_logits(tiny_run, photos):
     return np.asarray(model.predict_on_batch(photos), dtype=np.float32)
 
 
-def export(tiny_run, fmt, output_dir):
+def export(tiny_run, fmt, output_dir, *flags):
     """Export the tiny trained model in this format to output_dir."""
-    run_tutorial(
-        "--export", fmt, "--model", tiny_run / "model.keras", "--output-dir", output_dir
-    )
+    model = tiny_run / "model.keras"
+    run_tutorial("--export", fmt, "--model", model, "--output-dir", output_dir, *flags)
 
 
 def agree(logits, reference):
@@ -51,10 +51,19 @@ def agree(logits, reference):
 
 @pytest.fixture(scope="module")
 def onnx_file(tiny_run, tmp_path_factory):
-    """The tiny trained model exported to ONNX."""
+    """The tiny trained model exported to ONNX (--image-size is not the model's)."""
     folder = tmp_path_factory.mktemp("onnx")
-    export(tiny_run, "onnx", folder)
+    export(tiny_run, "onnx", folder, "--image-size", "512")
     return folder / "model.onnx"
+
+
+@pytest.fixture(scope="module")
+def litert_dir(tiny_run, tmp_path_factory):
+    """The tiny trained model exported to LiteRT, plain and quantized, in a folder."""
+    folder = tmp_path_factory.mktemp("litert")
+    export(tiny_run, "litert", folder)
+    export(tiny_run, "litert_quantized", folder)
+    return folder
 
 
 @pytest.mark.slow
@@ -98,21 +107,16 @@ def litert_logits(path, photos):
 
 
 @pytest.mark.slow
-def test_litert_matches_keras_and_lists_its_classes(
-    tiny_run, photos, keras_logits, tmp_path
-):
-    export(tiny_run, "litert", tmp_path)
-    agree(litert_logits(tmp_path / "model.tflite", photos), keras_logits)
-    assert (tmp_path / "labels.txt").read_text().splitlines() == list(CIHP.names)
+def test_litert_matches_keras_and_lists_its_classes(litert_dir, photos, keras_logits):
+    agree(litert_logits(litert_dir / "model.tflite", photos), keras_logits)
+    assert (litert_dir / "labels.txt").read_text().splitlines() == list(CIHP.names)
 
 
 @pytest.mark.slow
 def test_quantized_litert_is_a_third_of_the_size_and_mostly_agrees(
-    tiny_run, photos, keras_logits, tmp_path
+    litert_dir, photos, keras_logits
 ):
-    export(tiny_run, "litert", tmp_path)
-    export(tiny_run, "litert_quantized", tmp_path)
-    small, large = (tmp_path / "model_quantized.tflite"), (tmp_path / "model.tflite")
+    small, large = litert_dir / "model_quantized.tflite", litert_dir / "model.tflite"
     assert small.stat().st_size < large.stat().st_size / 3
     logits = litert_logits(small, photos)
     assert np.mean(logits.argmax(-1) == keras_logits.argmax(-1)) > 0.9
@@ -128,18 +132,8 @@ def test_litert_on_another_backend_says_how_to_export(capsys, tiny_run, monkeypa
 
 
 @pytest.mark.slow
-def test_export_size_is_the_model_s_not_image_size(tiny_run, tmp_path):
-    run_tutorial(
-        "--export",
-        "onnx",
-        "--model",
-        tiny_run / "model.keras",
-        "--output-dir",
-        tmp_path,
-        "--image-size",
-        "512",
-    )
-    shape = onnx.load(tmp_path / "model.onnx").graph.input[0].type.tensor_type.shape
+def test_export_size_is_the_model_s_not_image_size(onnx_file):
+    shape = onnx.load(onnx_file).graph.input[0].type.tensor_type.shape
     assert [d.dim_value for d in shape.dim][1:] == [64, 64, 3]
 
 
@@ -197,11 +191,19 @@ def readme_example(marker):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "fmt, marker, says",
-    [("onnx", "onnxruntime.InferenceSession", ""), ("litert", "Interpreter(", "%")],
+    "exported, marker, says",
+    [
+        ("onnx_file", "onnxruntime.InferenceSession", ""),
+        ("litert_dir", "Interpreter(", "%"),
+    ],
 )
-def test_the_readme_s_example_runs_the_export(tiny_run, tmp_path, fmt, marker, says):
-    export(tiny_run, fmt, tmp_path / "exported")
+def test_the_readme_s_example_runs_the_export(
+    request, tmp_path, exported, marker, says
+):
+    folder = Path(request.getfixturevalue(exported))  # the README's exported/
+    shutil.copytree(
+        folder.parent if folder.is_file() else folder, tmp_path / "exported"
+    )
     Image.new("RGB", (90, 70), (200, 120, 90)).save(tmp_path / "photo.jpg")
     done = subprocess.run(  # as a user would paste it, in a fresh Python
         [sys.executable, "-c", readme_example(marker)],
@@ -212,5 +214,5 @@ def test_the_readme_s_example_runs_the_export(tiny_run, tmp_path, fmt, marker, s
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert says in done.stdout
-    if fmt == "onnx":  # it writes the class ids at the photo's size
+    if exported == "onnx_file":  # it writes the class ids at the photo's size
         assert Image.open(tmp_path / "photo_ids.png").size == (90, 70)

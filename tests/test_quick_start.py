@@ -10,14 +10,16 @@ from conftest import ROOT
 
 
 @pytest.mark.slow
-def test_the_quick_preset_reaches_a_useful_mean_iou(tmp_path):
+def test_the_quick_preset_learns_far_beyond_background_in_half_its_epochs(tmp_path):
+    # The README's first command, cut from 6 epochs to 3 to keep the suite short.
     command = [sys.executable, str(ROOT / "deeplabv3_plus.py"), "--quick"]
-    command += ["--output-dir", str(tmp_path / "outputs")]
+    command += ["--epochs", "3", "--output-dir", str(tmp_path / "outputs")]
     result = subprocess.run(command, capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = json.loads((tmp_path / "outputs" / "metrics.json").read_text())
-    # A model that finds only background scores about 0.05; any working run lands
-    # far above 0.15 (benchmarks/quick_start.py gives the figures per CPU and seed).
-    assert metrics["val_mean_iou"] >= 0.15
-    assert metrics["full_resolution_mean_iou"] >= 0.15
+    # A model that finds only background scores 0.04; a working run lands far
+    # above 0.12 after 3 epochs (0.28 for seed 42 on a 2-core AMD EPYC), and the
+    # full run's figures per CPU and seed come from benchmarks/quick_start.py.
+    assert metrics["val_mean_iou"] >= 0.12
+    assert metrics["full_resolution_mean_iou"] >= 0.12
     assert (tmp_path / "outputs" / "predictions_val.png").is_file()
