@@ -38,27 +38,10 @@ VOID = 255  # the void label of VOC and most segmentation tools: never scored
 VOID_COLOR = (224, 224, 192)  # VOC's colour for it, in colour masks and figures
 TOY_DATA_DIR = files.PROJECT_DIR / "data" / "toy_people"  # made on first use
 CLASSES_ENTRY = "deeplabv3_plus_classes.json"  # the class table inside a .keras
-CIHP_NAMES = (
-    "Background",
-    "Hat",
-    "Hair",
-    "Glove",
-    "Sunglasses",
-    "Upper-clothes",
-    "Dress",
-    "Coat",
-    "Socks",
-    "Pants",
-    "Torso-skin",
-    "Scarf",
-    "Skirt",
-    "Face",
-    "Left-arm",
-    "Right-arm",
-    "Left-leg",
-    "Right-leg",
-    "Left-shoe",
-    "Right-shoe",
+CIHP_NAMES = tuple(
+    "Background Hat Hair Glove Sunglasses Upper-clothes Dress Coat Socks Pants "
+    "Torso-skin Scarf Skirt Face Left-arm Right-arm Left-leg Right-leg Left-shoe "
+    "Right-shoe".split()
 )
 CIHP_COLORS = (  # the colours of CIHP's human_colormap.mat, times 255
     (0, 0, 0),
@@ -82,28 +65,9 @@ CIHP_COLORS = (  # the colours of CIHP's human_colormap.mat, times 255
     (255, 255, 0),
     (255, 170, 0),
 )
-VOC_NAMES = (
-    "background",
-    "aeroplane",
-    "bicycle",
-    "bird",
-    "boat",
-    "bottle",
-    "bus",
-    "car",
-    "cat",
-    "chair",
-    "cow",
-    "diningtable",
-    "dog",
-    "horse",
-    "motorbike",
-    "person",
-    "pottedplant",
-    "sheep",
-    "sofa",
-    "train",
-    "tvmonitor",
+VOC_NAMES = tuple(
+    "background aeroplane bicycle bird boat bottle bus car cat chair cow diningtable "
+    "dog horse motorbike person pottedplant sheep sofa train tvmonitor".split()
 )
 
 

@@ -342,7 +342,7 @@ def open_run(args):
     refuse_strangers(output_dir, data["files"], names)
     backups = [n for n in data["files"] if n.startswith("backup-")]
     if args.resume:  # only backups that were never committed go
-        drop = [n for n in backups if n != linked_backup(output_dir)]
+        drop = [n for n in backups if n != read_backup(output_dir).get("folder")]
     else:  # a new run replaces the earlier run's files; exports stay
         drop = backups + [n for n in OUTPUT_NAMES + [TENSORBOARD_DIR] if n != RUN_FILE]
         data["config"] = {k: getattr(args, k) for k in RUN_CONFIG + ["epochs"]}
@@ -353,11 +353,6 @@ def open_run(args):
     return Run(args, output_dir)
 
 
-def linked_backup(output_dir):
-    """The name of the committed backup-NNN folder, or None."""
-    return read_backup(output_dir).get("folder")
-
-
 def remove_owned(output_dir, data, drop):
     """Delete the manifest's `drop` names, and temporaries its processes left."""
     for name in data["files"]:
@@ -366,13 +361,6 @@ def remove_owned(output_dir, data, drop):
         for pid in data["pids"]:  # half-written by a killed process
             remove(output_dir / f".tmp-{pid}-{name}")
     data["files"] = [name for name in data["files"] if name not in drop]
-
-
-def disown(output_dir, names):
-    """Remove names that the run has deleted from its manifest."""
-    data = read_run_file(output_dir) or new_manifest()
-    data["files"] = [name for name in data["files"] if name not in names]
-    write_run_file(output_dir, data)
 
 
 def remove(path):
@@ -557,7 +545,7 @@ class Backup(keras.callbacks.Callback):
         self.dir = Path(output_dir)
 
     def on_train_begin(self, logs=None):
-        folder = linked_backup(self.dir)
+        folder = read_backup(self.dir).get("folder")
         if folder:  # the optimizer needs its variables before they can be loaded
             self.model.optimizer.build(self.model.trainable_variables)
             self.model.load_weights(str(self.dir / folder / BACKUP_WEIGHTS))
@@ -569,11 +557,10 @@ class Backup(keras.callbacks.Callback):
         fresh.mkdir()
         self.model.save_weights(str(fresh / BACKUP_WEIGHTS))
         write_json(self.dir / BACKUP_FILE, {"epoch": epoch + 1, "folder": fresh.name})
-        owned = (read_run_file(self.dir) or new_manifest())["files"]
-        old = [n for n in owned if n.startswith("backup-") and n != fresh.name]
-        for name in old:  # earlier backups of this run, by its manifest
-            remove(self.dir / name)
-        disown(self.dir, old)
+        data = read_run_file(self.dir) or new_manifest()
+        old = [n for n in data["files"] if n.startswith("backup-") and n != fresh.name]
+        remove_owned(self.dir, data, old)  # earlier backups of this run
+        write_run_file(self.dir, data)
 
 
 class ProgressLog(keras.callbacks.Callback):

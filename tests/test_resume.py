@@ -22,6 +22,7 @@ from conftest import (
     run_args,
     run_tutorial,
     schedule_of,
+    subprocess_env,
 )
 from deeplab_support import UserError, cli, runs
 from deeplab_support.datasets import CIHP
@@ -30,12 +31,12 @@ EPOCHS = 4
 TRAIN_IMAGES, BATCH = 12, 4
 
 
-def command(toy_root, output_dir, *extra):
+def command(toy_root, output_dir, *extra, script=ROOT / "deeplabv3_plus.py"):
     """The tiny training run as a command line."""
     sizes = ["--image-size", 64, "--batch-size", BATCH, "--epochs", EPOCHS]
     sizes += ["--num-train-images", TRAIN_IMAGES, "--num-val-images", 4]
     folders = ["--data-dir", toy_root, "--output-dir", output_dir]
-    script = [sys.executable, ROOT / "deeplabv3_plus.py"]
+    script = [sys.executable, script]
     return [str(a) for a in script + folders + sizes + ["--weights", "none", *extra]]
 
 
@@ -68,28 +69,46 @@ def interrupt(command_line, output_dir, signum, env):
     return runs.completed_epochs(output_dir)
 
 
-@pytest.mark.slow
-def test_a_run_killed_twice_resumes_without_gaps_or_duplicates(toy_root, tmp_path):
-    # PyTorch starts training without a compile wait, which keeps this test short;
-    # the backup and signal logic is the same on every backend.
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "torch"}
-    output_dir = tmp_path / "out"
-    first = interrupt(command(toy_root, output_dir), output_dir, signal.SIGTERM, env)
-    assert 1 <= first < EPOCHS - 1
-    resume = command(toy_root, output_dir, "--resume")
+@pytest.fixture(scope="module")
+def killed_twice(toy_root, tmp_path_factory):
+    """A run killed twice and resumed to its end, all as on Windows (no fcntl, no
+    links); returns its folder, the epochs done at each kill and the last stdout."""
+    # PyTorch starts training without a compile wait, which keeps this short; the
+    # backup and signal logic is the same on every backend.
+    env = subprocess_env(KERAS_BACKEND="torch", PYTHONPATH=str(ROOT))
+    output_dir = tmp_path_factory.mktemp("killed") / "out"
+    windows = ROOT / "tests" / "scripts" / "without_posix.py"
+    first = interrupt(
+        command(toy_root, output_dir, script=windows), output_dir, signal.SIGTERM, env
+    )
+    resume = command(toy_root, output_dir, "--resume", script=windows)
     second = interrupt(resume, output_dir, signal.SIGINT, env)  # Ctrl-C
-    assert first < second < EPOCHS
     resumed = subprocess.run(
         resume, env=env, capture_output=True, text=True, timeout=600
     )
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"after epoch {second}" in resumed.stdout
+    return output_dir, first, second, resumed.stdout
+
+
+@pytest.mark.slow
+def test_a_run_killed_twice_resumes_without_gaps_or_duplicates(killed_twice):
+    output_dir, first, second, stdout = killed_twice
+    assert 1 <= first < second < EPOCHS
+    assert f"after epoch {second}" in stdout
     with open(output_dir / "history.csv") as f:
         epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
     assert epochs == list(range(EPOCHS))  # each epoch exactly once, from 0
     model = keras.saving.load_model(output_dir / "model.keras")
     # The optimizer's step counter carried over: every step ran exactly once.
     assert int(model.optimizer.iterations) == EPOCHS * TRAIN_IMAGES // BATCH
+
+
+@pytest.mark.slow
+def test_training_and_resume_need_no_fcntl_and_no_links(killed_twice):
+    output_dir = killed_twice[0]  # every run of it saw no fcntl and no links
+    assert runs.completed_epochs(output_dir) == EPOCHS
+    assert (output_dir / "model.keras").is_file()
+    assert not [p for p in output_dir.iterdir() if p.is_symlink()]
 
 
 @pytest.mark.slow
@@ -111,26 +130,6 @@ def test_sigterm_in_the_first_epoch_says_nothing_was_saved(toy_root, tmp_path):
     assert process.returncode == 130 and "Traceback" not in message, message[-2000:]
     assert "nothing was saved" in message and "--overwrite" in message
     assert runs.completed_epochs(output_dir) == 0
-
-
-@pytest.mark.slow
-def test_training_and_resume_need_no_fcntl_and_no_links(toy_root, tmp_path):
-    script = ROOT / "tests" / "scripts" / "without_posix.py"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "torch"}
-    env["PYTHONPATH"] = str(ROOT)
-    output_dir = tmp_path / "out"
-    for extra in [["--epochs", "1"], ["--resume", "--epochs", "2"]]:
-        flags = command(toy_root, output_dir, *extra)[2:]  # the tutorial's flags
-        done = subprocess.run(
-            [sys.executable, str(script), *flags],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-    assert runs.completed_epochs(output_dir) == 2
-    assert not [p for p in output_dir.iterdir() if p.is_symlink()]
 
 
 def test_resume_takes_the_run_s_settings_and_says_which(tmp_path, capsys):

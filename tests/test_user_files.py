@@ -555,7 +555,7 @@ def test_a_run_keeps_one_committed_backup_and_the_users_files(tiny_run):
     backups = sorted(p.name for p in tiny_run.glob("backup-*"))
     assert backups == ["backup-001"]
     assert (tiny_run / "my_notes.txt").read_text() == "the user's"
-    assert runs.linked_backup(tiny_run) == "backup-001"
+    assert runs.read_backup(tiny_run)["folder"] == "backup-001"
     keras.saving.load_model(tiny_run / "model.keras")
 
 
