@@ -368,8 +368,8 @@ def compile_model(model, optimizer, num_classes, weights=None):
             keras.metrics.MeanIoU(num_classes, sparse_y_pred=False, name="mean_iou"),
         ],
     )
-    # Built now, Adam's variables exist before the first step, so Keras traces the
-    # training step once instead of twice (once more to create them).
+    # Adam's variables, made now, exist before the first step, so Keras traces the
+    # training step once, not a second time to create them.
     model.optimizer.build(model.trainable_variables)
 
 
