@@ -337,8 +337,7 @@ every epoch (for `--resume`), the best model by validation mean IoU, a CSV log.
 
 
 def make_optimizer(learning_rate, schedule, total_steps):
-    """Adam at a constant rate, with DeepLab's polynomial decay (power 0.9), or
-    with a linear warm-up over a tenth of the steps and a cosine decay to 0."""
+    """Adam at a constant rate, DeepLab's poly decay, or warm-up then cosine decay."""
     if schedule == "poly":
         learning_rate = keras.optimizers.schedules.PolynomialDecay(
             learning_rate, decay_steps=total_steps, end_learning_rate=0.0, power=0.9
@@ -509,11 +508,8 @@ def at_scales(model, scales="1"):
 
 
 def predict_full_resolution(models, image_path, flip_classes=None):
-    """Return the image at its own size and its predicted class ids.
-
-    `models` holds the model at one input size, or at several (multi-scale TTA):
-    each one's logits are resized to the image's size, and their sum decides.
-    """
+    """The image at its own size and its class ids, from the logits of every model
+    (one per --tta-scales size) resized to the image and summed."""
     image = files.read_photo(image_path)  # RGB, upright as the camera meant it
     logits = []
     for model in models:

@@ -59,7 +59,7 @@ def synthetic_set(layout, folder):
     from data import make_toy_people
 
     root = Path(folder) / layout
-    # As many as the quick preset takes from the CIHP set: 96 + 16 training files.
+    # More than the quick preset takes: 192 training and 16 validation images.
     make_toy_people.generate(root, num_images=250, layout=layout)
     return root
 

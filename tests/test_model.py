@@ -69,3 +69,12 @@ def test_clamped_dilation_equals_a_plain_dilated_convolution_on_a_small_map():
         kernel = np.random.default_rng(rate).normal(size=(3, 3, 8, 5))
         clamped.set_weights([kernel]), plain.set_weights([kernel])
         np.testing.assert_allclose(clamped(inputs), plain(inputs), rtol=1e-5, atol=1e-5)
+
+
+def test_compile_model_builds_adam_so_the_training_step_is_traced_once():
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    dl.compile_model(model, keras.optimizers.Adam(), 3)
+    traced, train_step = [], model.train_step
+    model.train_step = lambda data: traced.append(data) or train_step(data)
+    model.fit(np.ones((4, 4), "float32"), np.zeros(4, "int32"), epochs=1, verbose=0)
+    assert len(traced) == 1  # tf.function traces it again if it creates variables

@@ -1,4 +1,4 @@
-"""The first command a newcomer runs trains a model that visibly works."""
+"""The first command a newcomer runs trains a model that visibly works; its timer."""
 
 import json
 import subprocess
@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, TINY, subprocess_env
 
 
 @pytest.mark.slow
@@ -23,3 +23,17 @@ def test_the_quick_preset_learns_far_beyond_background_in_half_its_epochs(tmp_pa
     assert metrics["val_mean_iou"] >= 0.12
     assert metrics["full_resolution_mean_iou"] >= 0.12
     assert (tmp_path / "outputs" / "predictions_val.png").is_file()
+
+
+@pytest.mark.slow
+def test_the_quick_start_benchmark_prints_a_line_and_a_table_row_per_seed(tmp_path):
+    # As the README writes it (`--layout voc`), with the run cut to a tiny one.
+    command = [sys.executable, str(ROOT / "benchmarks" / "quick_start.py")]
+    command += ["--layout", "voc", "--seeds", "7", *TINY]
+    env = subprocess_env(TMPDIR=str(tmp_path))  # its synthetic set goes there
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    row = json.loads(done.stdout.splitlines()[0])
+    assert row["seed"] == 7 and row["wall_s"] >= row["first_epoch_line_s"] > 0
+    assert 0 <= row["val_mean_iou"] <= 1
+    assert "| 7 | " in done.stdout and "synthetic voc set" in done.stdout
