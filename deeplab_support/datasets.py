@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
 
+import filelock
 import numpy as np
 from scipy.io import loadmat
 
@@ -420,10 +421,12 @@ def get_dataset(args):
         )
         wanted = max(250, args.num_train_images + args.num_val_images)
         bar = progress_bar(wanted + 50, "image")  # and 50 validation images
+        lock = filelock.FileLock(files.user_cache_dir("locks") / "toy_people.lock")
         try:
-            root = make_toy_people.ensure(
-                TOY_DATA_DIR, num_images=wanted, progress=lambda: bar.add(1)
-            )
+            with lock:  # two first runs at once: one writes, the other waits
+                root = make_toy_people.ensure(
+                    TOY_DATA_DIR, num_images=wanted, progress=lambda: bar.add(1)
+                )
         except FileExistsError as error:  # a folder of the user's by that name
             raise UserError(f"{error}; move it away to use the synthetic set") from None
         return find(root, args.ignore_index)

@@ -168,3 +168,30 @@ def test_every_class_appears_in_250_images(tmp_path):
     for mask in _read_masks(root):
         present.update(np.unique(mask).tolist())
     assert present == set(range(20))
+
+
+def test_two_first_runs_at_once_write_the_set_one_after_the_other(
+    toy_root, monkeypatch
+):
+    import time
+    from argparse import Namespace
+    from concurrent.futures import ThreadPoolExecutor
+
+    from deeplab_support import datasets
+
+    writing, overlaps = [], []
+
+    def ensure(root, num_images, progress):  # stands in for writing the set
+        overlaps.append(bool(writing))
+        writing.append(root)
+        time.sleep(0.3)
+        writing.pop()
+        return toy_root
+
+    monkeypatch.setattr(toy_people, "ensure", ensure)
+    args = Namespace(download=False, quick=True, data_dir=None, ignore_index=255)
+    args.num_train_images, args.num_val_images = 8, 4
+    with ThreadPoolExecutor(2) as pool:  # two runs, each with its own lock object
+        found = [pool.submit(datasets.get_dataset, args) for _ in range(2)]
+        assert [run.result().root for run in found] == [toy_root, toy_root]
+    assert overlaps == [False, False]
