@@ -31,7 +31,7 @@ def test_the_quick_start_benchmark_prints_a_line_and_a_table_row_per_seed(tmp_pa
     command = [sys.executable, str(ROOT / "benchmarks" / "quick_start.py")]
     command += ["--layout", "voc", "--seeds", "7", *TINY]
     env = subprocess_env(TMPDIR=str(tmp_path))  # its synthetic set goes there
-    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
     assert done.returncode == 0, done.stderr[-2000:]
     row = json.loads(done.stdout.splitlines()[0])
     assert row["seed"] == 7 and row["wall_s"] >= row["first_epoch_line_s"] > 0

@@ -113,7 +113,7 @@ def test_training_and_resume_need_no_fcntl_and_no_links(killed_twice):
 
 @pytest.mark.slow
 def test_sigterm_in_the_first_epoch_says_nothing_was_saved(toy_root, tmp_path):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "torch"}
+    env = subprocess_env(KERAS_BACKEND="torch")
     output_dir = tmp_path / "out"
     errors = tmp_path / "stderr.txt"
     with open(os.devnull, "w") as out, open(errors, "w") as err:

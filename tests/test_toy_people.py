@@ -2,6 +2,9 @@
 
 import json
 import os
+import time
+from argparse import Namespace
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -9,6 +12,7 @@ import pytest
 import scipy.io
 
 from data import make_toy_people as toy_people
+from deeplab_support import datasets
 
 SMALL = 12
 
@@ -173,12 +177,6 @@ def test_every_class_appears_in_250_images(tmp_path):
 def test_two_first_runs_at_once_write_the_set_one_after_the_other(
     toy_root, monkeypatch
 ):
-    import time
-    from argparse import Namespace
-    from concurrent.futures import ThreadPoolExecutor
-
-    from deeplab_support import datasets
-
     writing, overlaps = [], []
 
     def ensure(root, num_images, progress):  # stands in for writing the set
