@@ -42,13 +42,9 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from keras import layers, ops
-from tensorflow import data as tf_data
-from tensorflow import dtypes as tf_dtypes
-from tensorflow import image as tf_image
-from tensorflow import io as tf_io
-from tensorflow import math as tf_math
+from tensorflow import data as tf_data, dtypes as tf_dtypes, gather as tf_gather
+from tensorflow import image as tf_image, io as tf_io, math as tf_math
 from tensorflow import random as tf_random
-from tensorflow import gather as tf_gather
 
 IMAGE_SIZE = 512  # side of the square training input; a multiple of 16
 BATCH_SIZE = 4  # images per training step
@@ -91,13 +87,12 @@ It holds `Training/Images/*.jpg`, their label masks in `Training/Category_ids/`
 Without CIHP on disk, a synthetic set of cartoon people is written in the same
 layout, so everything below also runs offline.
 
-**Your own data.** `--data-dir` also reads a Pascal VOC folder (`JPEGImages/`,
-`SegmentationClass/`, `ImageSets/Segmentation/train.txt`), an annotation tool's
-export in that layout with a `labelmap.txt` (one `name:r,g,b::` line per class),
-or plain `images/` and `masks/` folders with a `labelmap.txt`. Masks may hold
-class ids, palette indices or class colours. Pixels labelled with the *void* id
-(`--ignore-index`, 255 as in VOC) count in no loss and no score. The data set's
-*class table* (names, colours, void id) travels inside every saved model.
+**Your own data.** `--data-dir` also reads a Pascal VOC folder, an annotation
+tool's export in that layout with a `labelmap.txt`, or plain `images/` and `masks/`
+folders; masks may hold class ids, palette indices or class colours (the README
+shows each layout). Pixels labelled with the *void* id (`--ignore-index`, 255 as
+in VOC) count in no loss and no score. The data set's *class table* (names,
+colours, void id) travels inside every saved model.
 """
 
 if RUN and args.train:
@@ -222,12 +217,10 @@ where 1/16 comes from (the paper keeps the fifth stage and dilates it instead).
 ASPP) is where the dilated convolutions are. It sees the encoder features five
 ways: pooled over the whole map, through a 1x1 convolution, and through 3x3
 convolutions dilated by 6, 12 and 18, so small parts (a glove) and large ones (a
-coat) get the right context. A 1x1 block fuses the five. On a small input a rate
-can exceed the map: at `--quick`'s 112 px the map is 7x7, every outer tap of rates
-12 and 18 lands in the padding, and those two branches act as 1x1 convolutions
-(rate 6 still reaches from one edge to the other). `convolution_block` clamps the
-rate to the map's size, which computes the same function with the same weights,
-much faster on a CPU.
+coat) get the right context; a 1x1 block fuses the five. At `--quick`'s 112 px the
+map is 7x7: every outer tap of rates 12 and 18 lands in the padding, so those two
+branches act as 1x1 convolutions (rate 6 still spans the map). `convolution_block`
+clamps each rate to the map's size: the same function, much faster on a CPU.
 """
 
 
@@ -266,14 +259,11 @@ def DilatedSpatialPyramidPooling(dspp_input):
 The decoder upsamples the encoder output by 4 and concatenates it with the
 low-level features, projected to 48 channels so they do not drown the encoder's 256.
 Two 3x3 blocks refine the mix; a 1x1 convolution turns each pixel's 256 features
-into one score (logit) per class.
-
-Like the paper and the official DeepLab code, the classifier runs at 1/4
-resolution and the logits are upsampled (keras-io's example upsamples the 256
-channels first). Bilinear upsampling averages neighbours with weights that sum to
-1, and a 1x1 convolution is an affine map of each pixel alone, so the two commute:
-both orders compute the same function, and this one never builds a 512x512x256
-tensor.
+into one score (logit) per class. As in the paper and the official DeepLab code,
+that classifier runs at 1/4 resolution and its logits are upsampled (keras-io's
+example upsamples the 256 channels first). Bilinear upsampling averages neighbours
+with weights that sum to 1, and a 1x1 convolution is an affine map of each pixel
+alone, so the two commute: the same function, without a 512x512x256 tensor.
 
 From scratch (`--weights none`, as in `--quick`), BatchNorm's moving averages lag
 the weights at Keras's momentum of 0.99, and validation, which uses them, sees a
@@ -331,8 +321,8 @@ pixels, scaled so that the average pixel weighs 1. The scores stay unweighted.
 
 With `--precision mixed_bfloat16` (the default on recent GPUs; older ones, like
 Colab's T4, get `mixed_float16`) layers compute in 16 bits and keep float32
-weights. Keras callbacks save the run as it goes: a backup after
-every epoch (for `--resume`), the best model by validation mean IoU, a CSV log.
+weights. Keras callbacks save the run as it goes: a backup after every epoch (for
+`--resume`), the best model by validation mean IoU, a CSV log.
 """
 
 
@@ -508,8 +498,7 @@ def at_scales(model, scales="1"):
 
 
 def predict_full_resolution(models, image_path, flip_classes=None):
-    """The image at its own size and its class ids, from the logits of every model
-    (one per --tta-scales size) resized to the image and summed."""
+    """The image and its class ids at its own size, from every model's logits."""
     image = files.read_photo(image_path)  # RGB, upright as the camera meant it
     logits = []
     for model in models:

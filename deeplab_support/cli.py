@@ -23,7 +23,7 @@ from pathlib import Path
 
 import keras
 import matplotlib
-from PIL import Image, PngImagePlugin
+from PIL import Image
 
 from deeplab_support import UserError, datasets, devices, files, metrics, runs
 
@@ -50,7 +50,6 @@ RECIPE_DEFAULTS = dict(
 )
 PREDICTION_KINDS = ["mask", "overlay", "ids"]  # --predict writes <name>_<kind>.png
 EVALUATION_NAMES = ["evaluation.json", "per_class_iou.png", "confusion_matrix.png"]
-MARKER_KEY, MARKER = "Software", "deeplabv3_plus.py --predict"  # in those PNGs
 PRECISIONS = ["auto", "float32", "mixed_bfloat16", "mixed_float16"]
 SIZES = ["image_size", "batch_size", "epochs", "num_train_images", "num_val_images"]
 ON_OFF = dict(action=argparse.BooleanOptionalAction, default=True)
@@ -386,29 +385,37 @@ def load_model(path, flag):
 
 
 def photo_outputs(paths, output_dir):
-    """Yield (photo, output prefix) for each photo named or found in a folder."""
+    """(photo, output prefix) for each photo named or found in a folder.
+
+    The output names are claimed in the output folder's manifest, like a run's.
+    """
     output_dir = runs.check_output_dir(output_dir)
+    runs.lock(output_dir)
     photos = []
     for path in map(Path, paths):
-        if path.is_dir():
-            photos += [p for p in files.list_images(path) if not is_prediction(p)]
+        if path.is_dir():  # without the outputs its manifest lists
+            ours = runs.owned_names(path)
+            photos += [p for p in files.list_images(path) if p.name not in ours]
         elif not os.path.lexists(path):
             raise UserError(f"photo {path} does not exist; check --predict")
-        elif is_prediction(path):
-            files.warn(f"skipping {path}: it is an output of --predict, not a photo")
+        elif path.name in runs.owned_names(path.parent):
+            files.warn(f"skipping {path}: it is an output of this project, not a photo")
         elif files.is_regular_file(path):
             photos.append(path)
     if not photos:
         raise UserError(f"no .jpg or .png images in {' '.join(paths)}; check --predict")
     inputs = {photo.resolve() for photo in photos}
-    used = set()
+    owned, used, outputs = runs.owned_names(output_dir), set(), []
     for photo in photos:  # two photos called x.jpg must not share x_mask.png
         stem, n = photo.stem, 1
-        while stem in used or not free_outputs(output_dir / stem, inputs):
+        while stem in used or not free_outputs(output_dir / stem, inputs, owned):
             n += 1
             stem = f"{photo.stem}-{n}"
         used.add(stem)
-        yield photo, output_dir / stem
+        outputs.append(output_dir / stem)
+    names = [path.name for prefix in outputs for path in prediction_paths(prefix)]
+    runs.claim(output_dir, names, "--predict")
+    return list(zip(photos, outputs))
 
 
 def prediction_paths(prefix):
@@ -416,25 +423,14 @@ def prediction_paths(prefix):
     return [prefix.with_name(f"{prefix.name}_{kind}.png") for kind in PREDICTION_KINDS]
 
 
-def free_outputs(prefix, inputs):
+def free_outputs(prefix, inputs, owned):
     """Whether --predict may write these outputs: absent, or earlier ones of ours."""
     for path in prediction_paths(prefix):
         if path.resolve() in inputs:
             return False
-        if os.path.lexists(path) and not is_prediction(path):
+        if os.path.lexists(path) and path.name not in owned:
             return False
     return True
-
-
-def is_prediction(path):
-    """Whether a PNG was written by --predict (it carries the project's marker)."""
-    if files.not_a_file(path):  # never open a FIFO: it could block forever
-        return False
-    try:
-        with Image.open(path) as image:
-            return image.format == "PNG" and image.info.get(MARKER_KEY) == MARKER
-    except Exception:  # unreadable: certainly not ours
-        return False
 
 
 def save_prediction(prefix, colored, overlay, predicted, classes):
@@ -443,13 +439,11 @@ def save_prediction(prefix, colored, overlay, predicted, classes):
     `_ids.png` is a palette PNG: its pixels are class ids, its palette the class
     colours, so a viewer shows colours and `np.asarray(Image.open(...))` the ids.
     """
-    marked = PngImagePlugin.PngInfo()
-    marked.add_text(MARKER_KEY, MARKER)  # so a later run knows them for its own
     pictures = [Image.fromarray(colored), Image.fromarray(overlay)]
     pictures.append(datasets.ids_png(predicted, classes))
     for path, picture in zip(prediction_paths(prefix), pictures):
         with runs.atomic_path(path) as tmp:
-            picture.save(tmp, format="PNG", pnginfo=marked)
+            picture.save(tmp, format="PNG")
     shares = metrics.class_shares(predicted, classes.names)
     print(f"{prefix.name}: " + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()))
 

@@ -225,6 +225,15 @@ def read_run_file(output_dir):
     return data
 
 
+def owned_names(folder):
+    """The names the manifest in folder lists; none if it has no run.json of ours."""
+    try:
+        data = read_run_file(folder)
+    except UserError:  # not ours, or damaged: nothing there is ours
+        return set()
+    return set(data["files"]) if data else set()
+
+
 def plain_lists(data):
     """Whether the manifest lists bare names in its folder and numeric pids."""
     names, pids = data.get("files", []), data.get("pids", [])

@@ -167,14 +167,16 @@ def test_evaluate_replaces_its_own_outputs(tmp_path, capsys):
     assert set(cli.EVALUATION_NAMES) <= set(owned)
 
 
-def test_a_new_run_keeps_the_folders_exports(tmp_path):
+def test_a_new_run_keeps_the_folders_exports_and_predictions(tmp_path):
     runs.claim(tmp_path, ["model.onnx"], "--export")  # as --export did earlier
     (tmp_path / "model.onnx").write_text("exported")
+    fake_predict([photo_folder(tmp_path / "photos")], tmp_path)
     args = args_for(tmp_path)
-    runs.prepare_resume(args)  # evaluations and exports alone are not a run
+    runs.prepare_resume(args)  # evaluations, exports and predictions are not a run
     runs.open_run(args)
     runs.unlock(tmp_path)
     assert (tmp_path / "model.onnx").read_text() == "exported"
+    assert (tmp_path / "photo_mask.png").is_file()
 
 
 def photo_folder(folder, names=("photo.png", "other.jpg")):
@@ -241,7 +243,7 @@ def test_predict_skips_a_named_output_of_its_own(tmp_path, capsys):
     fake_predict([folder / "photo.png"], folder)
     with pytest.raises(UserError, match="no .jpg or .png images"):
         fake_predict([folder / "photo_mask.png"], folder)
-    assert "photo_mask.png: it is an output of --predict" in capsys.readouterr().out
+    assert "photo_mask.png: it is an output of this project" in capsys.readouterr().out
 
 
 def run_briefly(function, seconds=60):
