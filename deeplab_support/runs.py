@@ -176,13 +176,6 @@ def lock_file(output_dir):
     return files.user_cache_dir("locks") / f"{name}.lock"
 
 
-def unlock(output_dir):
-    """Release the folder's lock before the process ends."""
-    held = _held_locks.pop(Path(output_dir).resolve(), None)
-    if held:
-        held.release()
-
-
 def check_output_dir(output_dir):
     """Make sure the output folder is, or can become, a writable folder."""
     output_dir = Path(output_dir)

@@ -175,7 +175,6 @@ def test_resume_without_a_run_is_an_error(capsys, toy_root, tmp_path):
 def test_resumed_poly_schedule_keeps_learning_in_the_extra_epochs(toy_root, tmp_path):
     output_dir = tmp_path / "out"
     run_tutorial(*run_args(toy_root, output_dir, "--lr-schedule", "poly"))
-    runs.unlock(output_dir)  # as if the first run's process had ended
     before = keras.saving.load_model(output_dir / "model.keras")
     run_tutorial(*run_args(toy_root, output_dir, "--resume", "--epochs", "2"))
     after = keras.saving.load_model(output_dir / "model.keras")
@@ -228,7 +227,6 @@ def test_overwrite_recovers_from_a_damaged_backup(tmp_path):
     args = resume_args(output_dir, resume=False, overwrite=True)
     runs.prepare_resume(args)
     runs.open_run(args)
-    runs.unlock(output_dir)
     assert runs.completed_epochs(output_dir) == 0
     assert sorted(p.name for p in output_dir.iterdir()) == [runs.RUN_FILE]
 
@@ -238,7 +236,6 @@ def test_leftovers_of_a_killed_run_are_cleaned_on_resume(tmp_path):
     (output_dir / ".tmp-999-model.keras").write_text("half")  # pid 999 is recorded
     (output_dir / "backup-002").mkdir()  # listed in the manifest, never committed
     runs.open_run(resume_args(output_dir))
-    runs.unlock(output_dir)
     names = sorted(p.name for p in output_dir.iterdir())
     assert names == ["backup-001", runs.BACKUP_FILE, runs.RUN_FILE]
 

@@ -71,11 +71,9 @@ def test_a_run_never_deletes_lookalike_names_of_the_user(tmp_path):
     args = args_for(tmp_path)
     runs.prepare_resume(args)
     runs.open_run(args)
-    runs.unlock(tmp_path)
     args = args_for(tmp_path, "--overwrite")  # and a second run over the first
     runs.prepare_resume(args)
     runs.open_run(args)
-    runs.unlock(tmp_path)
     assert untouched(tmp_path, planted)
 
 
@@ -96,7 +94,6 @@ def test_overwrite_refuses_a_users_file_where_a_run_writes(tmp_path, name):
 def test_a_users_backup_folder_of_the_next_epochs_name_is_refused(tmp_path):
     args = args_for(tmp_path)
     runs.open_run(args)
-    runs.unlock(tmp_path)
     (tmp_path / "backup-001").mkdir()
     (tmp_path / "backup-001" / "keep.txt").write_text("mine")
     with pytest.raises(UserError, match="backup-001 was not made by this project"):
@@ -174,7 +171,6 @@ def test_a_new_run_keeps_the_folders_exports_and_predictions(tmp_path):
     args = args_for(tmp_path)
     runs.prepare_resume(args)  # evaluations, exports and predictions are not a run
     runs.open_run(args)
-    runs.unlock(tmp_path)
     assert (tmp_path / "model.onnx").read_text() == "exported"
     assert (tmp_path / "photo_mask.png").is_file()
 
@@ -618,7 +614,6 @@ def test_the_lock_of_a_killed_run_is_released(tmp_path):
     holder.send_signal(signal.SIGKILL)
     holder.wait(timeout=60)
     runs.lock(tmp_path)  # the OS released the dead run's lock
-    runs.unlock(tmp_path)
 
 
 def test_overwrite_touches_nothing_when_run_json_is_not_ours(tmp_path):
