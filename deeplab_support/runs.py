@@ -268,10 +268,13 @@ def claim(output_dir, names, writer="a training run"):
     data = read_run_file(output_dir) or new_manifest()
     refuse_strangers(output_dir, data["files"], names, writer)
     new = [name for name in names if name not in data["files"]]
-    if new or os.getpid() not in data["pids"]:
-        data["files"] += new
-        data["pids"] = sorted(set(data["pids"]) | {os.getpid()})  # its temporaries
-        write_run_file(output_dir, data)
+    if os.getpid() not in data["pids"]:  # the lock says the others have ended
+        remove_owned(output_dir, data, drop=[])  # so their temporaries go
+        data["pids"] = [os.getpid()]
+    elif not new:
+        return
+    data["files"] += new
+    write_run_file(output_dir, data)
 
 
 def take_outputs(output_dir, names, writer):

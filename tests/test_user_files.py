@@ -164,6 +164,16 @@ def test_evaluate_replaces_its_own_outputs(tmp_path, capsys):
     assert set(cli.EVALUATION_NAMES) <= set(owned)
 
 
+def test_evaluate_removes_what_a_killed_evaluate_left_half_written(tmp_path):
+    runs.claim(tmp_path, cli.EVALUATION_NAMES, "--evaluate")
+    manifest = runs.read_run_file(tmp_path)
+    runs.write_run_file(tmp_path, {**manifest, "pids": [999]})  # killed since
+    (tmp_path / ".tmp-999-evaluation.json").write_text("half")
+    cli.print_scores(*scores_and_matrix(), tmp_path)
+    assert not (tmp_path / ".tmp-999-evaluation.json").exists()
+    assert runs.read_run_file(tmp_path)["pids"] == [os.getpid()]
+
+
 def test_a_new_run_keeps_the_folders_exports_and_predictions(tmp_path):
     runs.claim(tmp_path, ["model.onnx"], "--export")  # as --export did earlier
     (tmp_path / "model.onnx").write_text("exported")
