@@ -1,4 +1,4 @@
-"""The tf.data pipeline: decoding, resizing, pairing and batching."""
+"""The tf.data pipeline: decoding, resizing, pairing, augmenting and batching."""
 
 import os
 import shutil
@@ -159,3 +159,24 @@ def test_non_utf8_file_names_go_through_the_pipeline(cihp_copy):
     batches = dl.data_generator(checked, 64, 16, CIHP, cache=False)
     images, masks, _ = next(iter(batches))
     assert images.shape == (16, 64, 64, 3) and int(np.max(masks)) < CIHP.num_classes
+
+
+def test_mirroring_swaps_left_and_right_classes():
+    mask = np.array([[[14], [15], [16], [17], [18], [19], [13], [0]]], dtype=np.uint8)
+    image = np.zeros((1, 8, 3), dtype=np.uint8)
+    _, mirrored = dl.mirror(image, mask, CIHP.flip)
+    mirrored = np.asarray(mirrored)[0, :, 0].tolist()
+    assert mirrored == [0, 13, 18, 19, 16, 17, 14, 15]
+
+
+def test_augmentation_keeps_masks_integer_and_ids_known(toy_root):
+    train, _ = split(toy_root, 1, 0)
+    (image_path, mask_path), *_ = files.check_pairs(train, CIHP)
+    image, mask = dl.load_data(image_path, mask_path, 64)
+    source_ids = set(np.unique(mask).tolist())
+    allowed = source_ids | {CIHP.flip[i] for i in source_ids}
+    for n in range(10):
+        new_image, new_mask = dl.augment(image, mask, 64, CIHP.flip, [n, 0])
+        assert new_mask.dtype == "uint8" and new_mask.shape == (64, 64, 1)
+        assert new_image.dtype == "uint8" and new_image.shape == (64, 64, 3)
+        assert set(np.unique(new_mask).tolist()) <= allowed

@@ -1,0 +1,41 @@
+"""--predict: your own photos in; colour masks, overlays and class ids out."""
+
+import pytest
+from PIL import Image
+
+from conftest import run_tutorial
+from deeplab_support import UserError, cli, files
+
+
+def test_predict_writes_mask_and_overlay_at_the_photos_size(
+    tiny_run, toy_root, tmp_path, capsys
+):
+    photos = sorted((toy_root / "Training" / "Images").glob("*.jpg"))[:3]
+    folder = tmp_path / "album"
+    folder.mkdir()
+    Image.open(photos[2]).convert("L").save(folder / "grey.png")
+    capsys.readouterr()
+    argv = ["--predict", photos[0], photos[1], folder]
+    argv += ["--model", tiny_run / "model.keras", "--output-dir", tmp_path / "out"]
+    run_tutorial(*argv)
+    for stem, source in [(photos[0].stem, photos[0]), ("grey", folder / "grey.png")]:
+        for kind in ["mask", "overlay"]:
+            written = Image.open(tmp_path / "out" / f"{stem}_{kind}.png")
+            assert written.size == Image.open(source).size and written.mode == "RGB"
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 3 and all("%" in line for line in lines)
+
+
+def test_tiff_named_jpg_is_refused_by_predict(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "x.jpg", format="TIFF")
+    with pytest.raises(UserError, match="TIFF file; convert it"):
+        files.read_photo(tmp_path / "x.jpg")
+
+
+def test_predict_outputs_of_same_named_photos_do_not_overwrite(tmp_path):
+    for folder in "ab":
+        (tmp_path / folder).mkdir()
+        Image.new("RGB", (8, 8)).save(tmp_path / folder / "x.jpg")
+    outputs = cli.photo_outputs([tmp_path / "a", tmp_path / "b"], tmp_path / "out")
+    names = [prefix.name for _, prefix in outputs]
+    assert names == ["x", "x-2"]
