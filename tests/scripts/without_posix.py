@@ -47,6 +47,9 @@ def stop_in_epoch(epoch, signum):
     keras.Model.fit = fit_and_stop
 
 
+# Ctrl-C raises KeyboardInterrupt, as in a terminal, even where the tests were
+# started in the background, which makes a shell ignore SIGINT in its children.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 sys.modules["fcntl"] = None  # import fcntl now raises ImportError
 os.symlink = os.readlink = no_links
 if os.environ.get("STOP_IN_EPOCH"):
