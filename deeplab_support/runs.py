@@ -10,13 +10,15 @@ history is kept consistent with the backup; an interrupted run says how to go on
 A run's folder holds `run.json` (the settings `--resume` keeps), `backup.json`
 (which names the last committed `backup-NNN` folder), `history.csv`,
 `best_model.keras`, and after training `model.keras`, the figures, `metrics.json`
-and `evaluation.json`. Nothing in it is a link, so it works the same on Windows.
+and `evaluation.json`. None of them is a symbolic link, so it works the same on
+Windows.
 
-`run.json` is also the folder's manifest: it carries this project's marker and lists
-every name that a run, `--evaluate` or `--export` created there. The project
-deletes or replaces only what that list names (and temporary files of the
-processes it records); anything else in the way is an error that names it,
-whatever the flags. The lock lives in the user's cache, not in the folder.
+`run.json` is also the folder's manifest: it carries this project's marker and
+lists every name that a run, `--evaluate`, `--export` or `--predict` created there.
+The project deletes or replaces only what that list names (and temporary files of
+the processes it records); anything else in the way is an error that names it,
+whatever the flags (`--predict` takes the next free name instead). The lock lives
+in the user's cache, not in the folder.
 """
 
 import csv
@@ -263,7 +265,7 @@ def refuse_strangers(output_dir, owned, names=OUTPUT_NAMES, writer="a training r
 
 
 def claim(output_dir, names, writer="a training run"):
-    """Add names to the folder's manifest before creating them; refuse strangers'."""
+    """Add names to the folder's manifest before creating them; return it."""
     output_dir = Path(output_dir)
     data = read_run_file(output_dir) or new_manifest()
     refuse_strangers(output_dir, data["files"], names, writer)
@@ -272,9 +274,10 @@ def claim(output_dir, names, writer="a training run"):
         remove_owned(output_dir, data, drop=[])  # so their temporaries go
         data["pids"] = [os.getpid()]
     elif not new:
-        return
+        return data
     data["files"] += new
     write_run_file(output_dir, data)
+    return data
 
 
 def take_outputs(output_dir, names, writer):
@@ -557,12 +560,11 @@ class Backup(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         fresh = self.dir / f"backup-{epoch + 1:03d}"
-        claim(self.dir, [fresh.name])  # refuses a folder of the user's by that name
+        data = claim(self.dir, [fresh.name])  # refuses a user's folder of that name
         remove(fresh)  # a copy of ours that a killed run left uncommitted
         fresh.mkdir()
         self.model.save_weights(str(fresh / BACKUP_WEIGHTS))
         write_json(self.dir / BACKUP_FILE, {"epoch": epoch + 1, "folder": fresh.name})
-        data = read_run_file(self.dir) or new_manifest()
         old = [n for n in data["files"] if n.startswith("backup-") and n != fresh.name]
         remove_owned(self.dir, data, old)  # earlier backups of this run
         write_run_file(self.dir, data)
