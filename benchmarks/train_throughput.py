@@ -23,7 +23,7 @@ On a CPU (small images, few steps; a few minutes):
     python benchmarks/train_throughput.py --image-size 128 --batch-size 8 \
         --steps 3 --windows 3 --pipeline-images 64
 
-On a GPU (the tutorial's size; bfloat16 and XLA are picked automatically):
+On a GPU (the tutorial's size; the precision and XLA are picked for the device):
 
     KERAS_BACKEND=jax python benchmarks/train_throughput.py --image-size 512 \
         --batch-size 32
@@ -42,6 +42,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+# The support package comes first: it keeps TensorFlow's start-up logs quiet.
+from deeplab_support import datasets, devices, files  # noqa: E402
+
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from tensorflow import config as tf_config  # noqa: E402
@@ -49,7 +52,6 @@ from tensorflow import config as tf_config  # noqa: E402
 import deeplabv3_plus  # noqa: E402
 from benchmarks import keras_io_original  # noqa: E402
 from data import make_toy_people  # noqa: E402
-from deeplab_support import datasets, devices, files  # noqa: E402
 
 IMAGE_SIZE = 512  # side of the square input, as in the tutorial
 BATCH_SIZE = 16  # images per training step
@@ -74,7 +76,13 @@ JIT_HELP = "XLA-compile the step; auto: as Keras decides (JAX yes, TF only on a 
 FLAGS = [  # flag, type, default, choices, help (the default is appended)
     ("--image-size", int, IMAGE_SIZE, None, "input side, a multiple of 16"),
     ("--batch-size", int, BATCH_SIZE, None, "images per training step"),
-    ("--precision", str, "auto", PRECISIONS, "auto: bfloat16 on GPUs, else float32"),
+    (
+        "--precision",
+        str,
+        "auto",
+        PRECISIONS,
+        "auto: as the tutorial picks for the device",
+    ),
     ("--order", str, "both", ["rewrite", "original", "both"], ORDER_HELP),
     ("--warmup-steps", int, WARMUP_STEPS, None, "untimed steps; the first compiles"),
     ("--steps", int, STEPS, None, "training steps per timed window"),
