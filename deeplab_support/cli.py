@@ -31,7 +31,7 @@ from deeplab_support import UserError, datasets, devices, files, metrics, runs
 # Small batches give more steps per minute; more distinct images generalise better
 # than more epochs over fewer; augmentation pays off only later; class weights
 # teach the rare parts within these few steps; the cosine decay settles the model
-# by the last epoch, so it lands in the same place on every CPU.
+# by the last epoch instead of leaving it wherever the last large step threw it.
 QUICK = dict(
     image_size=112,
     batch_size=4,
