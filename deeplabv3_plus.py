@@ -46,23 +46,16 @@ from tensorflow import data as tf_data, dtypes as tf_dtypes, gather as tf_gather
 from tensorflow import image as tf_image, io as tf_io, math as tf_math
 from tensorflow import random as tf_random
 
-IMAGE_SIZE = 512  # side of the square training input; a multiple of 16
-BATCH_SIZE = 4  # images per training step
-NUM_TRAIN_IMAGES = 200  # the first N images of CIHP's training folder
-NUM_VAL_IMAGES = 50  # the next N images, never trained on
-EPOCHS = 25  # passes over the training images
-LEARNING_RATE = 1e-3  # Adam's step size
-SEED = 42  # repeatable data order, augmentation and initial weights
-IMAGENET_MEAN_BGR = [-103.939, -116.779, -123.68]  # ResNet50's mean pixel, negated
 DEFAULTS = dict(  # what the flags default to
-    image_size=IMAGE_SIZE,
-    batch_size=BATCH_SIZE,
-    num_train_images=NUM_TRAIN_IMAGES,
-    num_val_images=NUM_VAL_IMAGES,
-    epochs=EPOCHS,
-    learning_rate=LEARNING_RATE,
-    seed=SEED,
+    image_size=512,  # side of the square training input; a multiple of 16
+    batch_size=4,  # images per training step
+    num_train_images=200,  # the first N images of CIHP's training folder
+    num_val_images=50,  # the next N images, never trained on
+    epochs=25,  # passes over the training images
+    learning_rate=1e-3,  # Adam's step size
+    seed=42,  # repeatable data order, augmentation and initial weights
 )
+IMAGENET_MEAN_BGR = [-103.939, -116.779, -123.68]  # ResNet50's mean pixel, negated
 
 RUN = __name__ == "__main__"  # a script or a notebook; False when imported
 if RUN:
