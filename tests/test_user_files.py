@@ -244,6 +244,17 @@ def test_predict_skips_a_fifo_a_folder_and_broken_links(tmp_path, capsys):
     assert stat.S_ISFIFO(os.stat(folder / "fifo.png").st_mode)
 
 
+def test_predict_is_refused_while_another_run_holds_its_folder(tmp_path):
+    held = filelock.FileLock(runs.lock_file(tmp_path / "out"), thread_local=False)
+    held.acquire(timeout=0)  # as a training run in that folder holds it
+    try:
+        with pytest.raises(UserError, match="another run of this project is using"):
+            fake_predict([photo_folder(tmp_path / "in")], tmp_path / "out")
+    finally:
+        held.release()
+    assert not list((tmp_path / "out").iterdir())
+
+
 def test_predict_skips_a_named_output_of_its_own(tmp_path, capsys):
     folder = photo_folder(tmp_path / "in")
     fake_predict([folder / "photo.png"], folder)
