@@ -25,7 +25,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import deeplabv3_plus as tutorial  # noqa: E402
 from data import make_toy_people  # noqa: E402
-from deeplab_support import cli, datasets, export  # noqa: E402
+from deeplab_support import cli, export  # noqa: E402
+from deeplab_support.classes import CIHP  # noqa: E402
 
 
 def median_seconds(predict, image, repeats):
@@ -67,7 +68,7 @@ def main(image_size, repeats, model_path):
     if model_path:
         model, classes = cli.load_model(model_path, "--model")
     else:
-        model, classes = tutorial.DeeplabV3Plus(image_size, 20), datasets.CIHP
+        model, classes = tutorial.DeeplabV3Plus(image_size, 20), CIHP
     model.save(folder / "model.keras")
     sizes = {"keras": export.size_mb(folder / "model.keras")}
     for fmt in export.FORMATS:

@@ -44,6 +44,7 @@ sys.path.insert(0, str(REPO))
 
 # The support package comes first: it keeps TensorFlow's start-up logs quiet.
 from deeplab_support import datasets, devices, files  # noqa: E402
+from deeplab_support.classes import CIHP  # noqa: E402
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -55,7 +56,7 @@ from data import make_toy_people  # noqa: E402
 
 IMAGE_SIZE = 512  # side of the square input, as in the tutorial
 BATCH_SIZE = 16  # images per training step
-NUM_CLASSES = datasets.CIHP.num_classes  # 20 CIHP classes
+NUM_CLASSES = CIHP.num_classes  # 20 CIHP classes
 LEARNING_RATE = 1e-3  # Adam's step size; it does not change the speed
 WARMUP_STEPS = 3  # untimed steps; the first one also compiles
 STEPS = 10  # training steps per timed window
@@ -281,9 +282,9 @@ def measure_pipeline(args):
     n, size = args.pipeline_images, args.image_size
     log(f"[pipeline] toy images in {args.data_dir} ({n} of them, made once)")
     root = make_toy_people.ensure(args.data_dir, n, SEED, max(64, size // 2), size)
-    pairs = files.check_pairs(datasets.find(root).train[:n], datasets.CIHP)
+    pairs = files.check_pairs(datasets.find(root).train[:n], CIHP)
     dataset = deeplabv3_plus.data_generator(
-        pairs, size, args.batch_size, datasets.CIHP, True, True, cache=True
+        pairs, size, args.batch_size, CIHP, True, True, cache=True
     )
     first = epoch_images_per_second(dataset)
     cached = epoch_images_per_second(dataset)

@@ -55,7 +55,7 @@ import numpy as np
 import scipy.io
 from PIL import Image
 
-from deeplab_support.datasets import CIHP, VOC, VOID, ClassTable
+from deeplab_support.classes import CIHP, VOC, VOID, ClassTable
 
 CLASS_NAMES = CIHP.names  # CIHP's table, as every user of it reads it
 CIHP_PALETTE = np.array(CIHP.colors, dtype=np.uint8)

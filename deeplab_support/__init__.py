@@ -4,11 +4,14 @@
   mistake (exit code 2).
 - `files`: downloading CIHP, finding, pairing and checking its files, reading
   photos, masks, colormaps and weights.
+- `datasets`: the layouts a data set may have on disk, and its pairs and classes.
+- `classes`: class tables (names, colours, the void id, mirroring), and the table
+  saved inside every model.
 - `runs`: the training run in `--output-dir`: a lock, Keras callbacks that back it
   up atomically after every epoch, `--resume`, figures and reports.
 - `metrics`: confusion-matrix scores and their plots.
 - `devices`: mixed precision and data-parallel training with Keras's own APIs.
-- `export`: `--export onnx|saved_model`, a float32 graph with one input.
+- `export`: `--export onnx|saved_model|litert`, a float32 graph with one input.
 - `notebook`: the tutorial as a Jupyter notebook, the way keras.io converts it.
 
 Each of them raises `UserError` for problems the user can fix.

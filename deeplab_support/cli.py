@@ -25,7 +25,8 @@ import keras
 import matplotlib
 from PIL import Image
 
-from deeplab_support import UserError, datasets, devices, files, metrics, runs
+from deeplab_support import UserError, devices, files, metrics, runs
+from deeplab_support.classes import ids_png, model_classes
 
 # A first run on a laptop CPU: synthetic data, small images, a few epochs.
 # Small batches give more steps per minute; more distinct images generalise better
@@ -375,7 +376,7 @@ def load_model(path, flag):
             f"per class for every pixel (None, {shape[1]}, {shape[1]}, classes); "
             f"check {flag}"
         )
-    classes = datasets.model_classes(path, model.output_shape[-1])
+    classes = model_classes(path, model.output_shape[-1])
     if classes.num_classes != model.output_shape[-1]:
         raise UserError(
             f"model {path} predicts {model.output_shape[-1]} classes but its class "
@@ -440,7 +441,7 @@ def save_prediction(prefix, colored, overlay, predicted, classes):
     colours, so a viewer shows colours and `np.asarray(Image.open(...))` the ids.
     """
     pictures = [Image.fromarray(colored), Image.fromarray(overlay)]
-    pictures.append(datasets.ids_png(predicted, classes))
+    pictures.append(ids_png(predicted, classes))
     for path, picture in zip(prediction_paths(prefix), pictures):
         with runs.atomic_path(path) as tmp:
             picture.save(tmp, format="PNG")

@@ -12,7 +12,8 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from deeplab_support import UserError, datasets, files, runs
+from deeplab_support import UserError, files, runs
+from deeplab_support.classes import onnx_metadata
 
 FORMATS = {  # --export format: the file it writes
     "onnx": "model.onnx",
@@ -114,7 +115,7 @@ def add_classes(path, fmt, classes):
     import onnx
 
     graph = onnx.load(str(path))
-    for key, value in datasets.onnx_metadata(classes).items():
+    for key, value in onnx_metadata(classes).items():
         graph.metadata_props.add(key=key, value=value)
     onnx.save(graph, str(path))
 

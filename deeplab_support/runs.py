@@ -36,7 +36,8 @@ import keras
 import matplotlib
 import matplotlib.pyplot as plt
 
-from deeplab_support import UserError, card, datasets, files, in_terminal, metrics
+from deeplab_support import UserError, card, files, in_terminal, metrics
+from deeplab_support.classes import save_classes
 
 RUN_FILE = "run.json"
 # Settings that an interrupted run keeps when resumed (--epochs may extend it).
@@ -494,7 +495,7 @@ def save_model(model, path, classes):
     """Save a .keras file with its class table, atomically."""
     with atomic_path(path) as tmp:  # tmp ends in .keras, as save() wants
         model.save(tmp)
-        datasets.save_classes(tmp, classes)
+        save_classes(tmp, classes)
 
 
 class SaveModels(keras.callbacks.Callback):

@@ -12,7 +12,7 @@ from PIL import Image
 import deeplabv3_plus as dl
 from conftest import ROOT, TINY, fails_with, png_header, run_args, subprocess_env
 from deeplab_support import UserError, files
-from deeplab_support.datasets import CIHP
+from deeplab_support.classes import CIHP
 
 
 def exif_rotated_pair(root, mask_size):

@@ -9,7 +9,7 @@ import pytest
 
 from conftest import run_tutorial
 from deeplab_support import metrics
-from deeplab_support.datasets import CIHP
+from deeplab_support.classes import CIHP
 
 NUM_CLASSES = CIHP.num_classes
 

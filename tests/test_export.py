@@ -18,7 +18,7 @@ from PIL import Image
 from conftest import fails_with, run_tutorial
 from deeplab_support import cli
 from deeplab_support.export import FORMATS
-from deeplab_support.datasets import CIHP
+from deeplab_support.classes import CIHP
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT, split, subprocess_env
 from data import make_toy_people
 from deeplab_support import files
-from deeplab_support.datasets import CIHP
+from deeplab_support.classes import CIHP
 
 pytestmark = pytest.mark.slow
 

@@ -4,7 +4,7 @@ import json
 
 from huggingface_hub import ModelCard
 
-from deeplab_support.datasets import CIHP
+from deeplab_support.classes import CIHP
 
 
 def test_a_run_writes_a_card_with_its_scores_classes_and_settings(tiny_run):

@@ -16,7 +16,14 @@ import deeplabv3_plus as dl
 from conftest import ROOT, fails_with, run_args, run_tutorial, split
 from data import make_toy_people
 from deeplab_support import UserError, cli, datasets, files, metrics
-from deeplab_support.datasets import VOC, VOID
+from deeplab_support.classes import (
+    VOC,
+    VOID,
+    mirror_classes,
+    model_classes,
+    save_classes,
+    with_void,
+)
 
 LISTS = ["train.txt", "val.txt"]
 SIZES = dict(num_images=12, num_val_images=4, min_size=64, max_size=96)
@@ -168,14 +175,14 @@ def test_an_id_above_the_classes_that_is_not_void_is_an_error(tmp_path):
 
 def test_the_void_label_must_lie_above_the_class_ids():
     with pytest.raises(UserError, match="--ignore-index 3"):
-        datasets.with_void(VOC, 3)
-    assert datasets.with_void(VOC, 21).void == 21
+        with_void(VOC, 3)
+    assert with_void(VOC, 21).void == 21
 
 
 def test_sided_class_names_pair_in_any_case_or_separator():
     names = ["bg", "Left-arm", "Right-arm", "left_hand", "RIGHT_HAND", "LeftFoot"]
     names += ["RightFoot", "leftover", "right"]
-    assert datasets.mirror_classes(names) == [0, 2, 1, 4, 3, 6, 5, 7, 8]
+    assert mirror_classes(names) == [0, 2, 1, 4, 3, 6, 5, 7, 8]
 
 
 def test_mirroring_without_sided_classes_changes_no_id_and_keeps_void():
@@ -215,8 +222,8 @@ def test_a_saved_model_keeps_its_class_table_and_loads_in_plain_keras(tmp_path):
 
     model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(21, 1)])
     model.save(tmp_path / "m.keras")
-    datasets.save_classes(tmp_path / "m.keras", VOC)
-    assert datasets.model_classes(tmp_path / "m.keras", 21) == VOC
+    save_classes(tmp_path / "m.keras", VOC)
+    assert model_classes(tmp_path / "m.keras", 21) == VOC
     assert keras.saving.load_model(tmp_path / "m.keras").output_shape[-1] == 21
 
 

@@ -14,7 +14,7 @@ from tensorflow import io as tf_io
 import deeplabv3_plus as dl
 from conftest import split
 from deeplab_support import datasets, files
-from deeplab_support.datasets import CIHP
+from deeplab_support.classes import CIHP
 
 
 def mask_ids(path):

@@ -25,7 +25,7 @@ from conftest import (
     subprocess_env,
 )
 from deeplab_support import UserError, cli, runs
-from deeplab_support.datasets import CIHP
+from deeplab_support.classes import CIHP
 
 EPOCHS = 3
 TRAIN_IMAGES, BATCH = 12, 4

@@ -12,7 +12,7 @@ from PIL import Image
 
 import deeplabv3_plus as tutorial
 from deeplab_support import metrics
-from deeplab_support.datasets import CIHP
+from deeplab_support.classes import CIHP
 
 LEFT_ARM, RIGHT_ARM = 14, 15
 

@@ -38,7 +38,7 @@ from conftest import (
 )
 from data import make_toy_people
 from deeplab_support import UserError, cli, datasets, export, files, notebook, runs
-from deeplab_support.datasets import CIHP
+from deeplab_support.classes import CIHP
 
 
 def user_files(folder):

@@ -6,6 +6,7 @@ from scipy.io import savemat
 
 import deeplabv3_plus as dl
 from deeplab_support import UserError, datasets
+from deeplab_support.classes import CIHP
 
 COLORMAP = np.array([[0, 0, 0], [255, 0, 0], [0, 128, 255]], dtype=np.uint8)
 
@@ -26,7 +27,7 @@ def test_overlay_blends_35_percent_image_with_65_percent_mask():
 
 
 def test_colormap_is_scaled_to_full_brightness(tmp_path):
-    palette = np.array(datasets.CIHP.colors)[::-1]  # not the built-in colours
+    palette = np.array(CIHP.colors)[::-1]  # not the built-in colours
     savemat(tmp_path / "human_colormap.mat", {"colormap": palette / 255})
     colormap = datasets.cihp_colors(tmp_path / "human_colormap.mat")
     np.testing.assert_array_equal(colormap, palette)

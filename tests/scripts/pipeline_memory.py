@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import deeplabv3_plus as dl  # noqa: E402
-from deeplab_support.datasets import CIHP  # noqa: E402
+from deeplab_support.classes import CIHP  # noqa: E402
 
 
 def resident_bytes():

@@ -10,7 +10,7 @@ import keras
 import numpy as np
 
 import deeplabv3_plus as dl
-from deeplab_support.datasets import VOID
+from deeplab_support.classes import VOID
 
 rng = np.random.default_rng(0)
 masks = rng.integers(0, 3, (2, 8, 8, 1)).astype("uint8")

@@ -1,0 +1,172 @@
+"""Class tables: what a model's outputs mean.
+
+A class table gives the name and colour of each class id, the void id that no
+loss or score counts, and which classes trade places when an image is mirrored.
+It comes from the data set (CIHP's `human_colormap.mat`, Pascal VOC's built-in
+table, or a `labelmap.txt`) and is saved inside every `model.keras` the tutorial
+writes, so a model copied anywhere knows its classes.
+"""
+
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from deeplab_support import UserError
+
+VOID = 255  # the void label of VOC and most segmentation tools: never scored
+VOID_COLOR = (224, 224, 192)  # VOC's colour for it, in colour masks and figures
+CLASSES_ENTRY = "deeplabv3_plus_classes.json"  # the class table inside a .keras
+CIHP_NAMES = tuple(
+    "Background Hat Hair Glove Sunglasses Upper-clothes Dress Coat Socks Pants "
+    "Torso-skin Scarf Skirt Face Left-arm Right-arm Left-leg Right-leg Left-shoe "
+    "Right-shoe".split()
+)
+CIHP_COLORS = (  # the colours of CIHP's human_colormap.mat, times 255
+    (0, 0, 0),
+    (128, 0, 0),
+    (255, 0, 0),
+    (0, 85, 0),
+    (170, 0, 51),
+    (255, 85, 0),
+    (0, 0, 85),
+    (0, 119, 221),
+    (85, 85, 0),
+    (0, 85, 85),
+    (85, 51, 0),
+    (52, 86, 128),
+    (0, 128, 0),
+    (0, 0, 255),
+    (51, 170, 221),
+    (0, 255, 255),
+    (85, 255, 170),
+    (170, 255, 85),
+    (255, 255, 0),
+    (255, 170, 0),
+)
+VOC_NAMES = tuple(
+    "background aeroplane bicycle bird boat bottle bus car cat chair cow diningtable "
+    "dog horse motorbike person pottedplant sheep sofa train tvmonitor".split()
+)
+
+
+def voc_color(index):
+    """The colour of one id in VOC's palette: its bits spread over R, G and B."""
+    rgb = [0, 0, 0]
+    for bit in range(8):
+        for channel in range(3):
+            rgb[channel] |= ((index >> (3 * bit + channel)) & 1) << (7 - bit)
+    return tuple(rgb)
+
+
+def words(name):
+    """The lower-case words of a class name: `Left-arm`, `left_arm`, `LeftArm`."""
+    return tuple(
+        w.lower() for w in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+", name)
+    )
+
+
+def mirror_classes(names):
+    """The class each class becomes in a mirror image: left and right swap."""
+    ids = {words(name): i for i, name in enumerate(names)}
+    flip = list(range(len(names)))
+    for i, name in enumerate(names):
+        for side, other in (("left", "right"), ("right", "left")):
+            mirrored = tuple(other if w == side else w for w in words(name))
+            if side in words(name) and mirrored in ids:
+                flip[i] = ids[mirrored]
+    return flip
+
+
+@dataclass(frozen=True)
+class ClassTable:
+    """The names and colours of a data set's classes, and its void label."""
+
+    names: tuple
+    colors: tuple  # one (r, g, b) per class, 0..255
+    void: int = VOID
+    void_color: tuple = VOID_COLOR
+    flip: list = field(init=False, compare=False)  # id -> id in a mirror image
+
+    def __post_init__(self):
+        object.__setattr__(self, "names", tuple(self.names))
+        colors = tuple(tuple(int(v) for v in color) for color in self.colors)
+        object.__setattr__(self, "colors", colors)
+        object.__setattr__(self, "void_color", tuple(int(v) for v in self.void_color))
+        object.__setattr__(self, "flip", mirror_classes(self.names))
+
+    @property
+    def num_classes(self):
+        return len(self.names)
+
+    def palette(self):
+        """A (256, 3) uint8 colour for every id: classes, void, else black."""
+        palette = np.zeros((256, 3), dtype=np.uint8)
+        palette[: self.num_classes] = self.colors
+        palette[self.void] = self.void_color
+        return palette
+
+    def to_json(self):
+        fields = ("names", "colors", "void", "void_color")
+        return json.dumps({name: getattr(self, name) for name in fields})
+
+    @classmethod
+    def from_json(cls, text):
+        data = json.loads(text)
+        return cls(data["names"], data["colors"], data["void"], data["void_color"])
+
+
+CIHP = ClassTable(CIHP_NAMES, CIHP_COLORS)
+VOC = ClassTable(VOC_NAMES, [voc_color(i) for i in range(len(VOC_NAMES))])
+
+
+def with_void(classes, void):
+    """The same table with another void id, which must not be a class id."""
+    if not (isinstance(void, int) and classes.num_classes <= void <= 255):
+        raise UserError(
+            f"--ignore-index {void} is not free: it must lie in "
+            f"{classes.num_classes}..255, above the {classes.num_classes} class ids"
+        )
+    return ClassTable(classes.names, classes.colors, void, classes.void_color)
+
+
+def save_classes(path, classes):
+    """Add the class table to a saved .keras file (a zip that Keras loads as is)."""
+    with zipfile.ZipFile(path, "a") as archive:
+        archive.writestr(CLASSES_ENTRY, classes.to_json())
+
+
+def model_classes(path, num_outputs):
+    """The class table saved in a .keras file; CIHP's for older 20-class models."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return ClassTable.from_json(archive.read(CLASSES_ENTRY))
+    except KeyError:  # saved before models carried their classes
+        if num_outputs == CIHP.num_classes:
+            return CIHP
+    except (OSError, ValueError, TypeError, zipfile.BadZipFile):
+        pass
+    raise UserError(
+        f"model {path} carries no readable class table for its {num_outputs} "
+        "outputs; use a model.keras written by this script's training"
+    )
+
+
+def onnx_metadata(classes):
+    """The class table as ONNX metadata: key -> string."""
+    return {
+        "class_names": json.dumps(list(classes.names)),
+        "class_colors": json.dumps([list(c) for c in classes.colors]),
+        "void_label": str(classes.void),
+    }
+
+
+def ids_png(ids, classes):
+    """A palette PNG of class ids: viewers show the colours, NumPy gets the ids."""
+    from PIL import Image
+
+    image = Image.fromarray(np.asarray(ids, dtype=np.uint8))
+    image.putpalette(classes.palette().ravel().tolist())
+    return image
