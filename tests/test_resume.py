@@ -57,9 +57,10 @@ def stopped(command_line, output_dir, epoch, signum, env):
 
 @pytest.fixture(scope="module")
 def killed_twice(toy_root, tmp_path_factory):
-    """A run stopped mid-epoch twice and resumed to its end, all as on Windows (no
-    fcntl, no links); returns its folder, the epochs kept at each stop and the
-    last stdout."""
+    """Its folder, epochs kept at two stops mid-epoch, and the final resume's stdout.
+
+    Every run of it sees no fcntl and no symbolic links, as on Windows.
+    """
     # PyTorch starts training without a compile wait, which keeps this short; the
     # backup and signal logic is the same on every backend.
     env = subprocess_env(KERAS_BACKEND="torch", PYTHONPATH=str(ROOT))
