@@ -386,10 +386,7 @@ def load_model(path, flag):
 
 
 def photo_outputs(paths, output_dir):
-    """(photo, output prefix) for each photo named or found in a folder.
-
-    The output names are claimed in the output folder's manifest, like a run's.
-    """
+    """(photo, output prefix) for each photo named or found in a folder."""
     output_dir = runs.check_output_dir(output_dir)
     runs.lock(output_dir)
     photos = []
@@ -414,8 +411,6 @@ def photo_outputs(paths, output_dir):
             stem = f"{photo.stem}-{n}"
         used.add(stem)
         outputs.append(output_dir / stem)
-    names = [path.name for prefix in outputs for path in prediction_paths(prefix)]
-    runs.claim(output_dir, names, "--predict")
     return list(zip(photos, outputs))
 
 
@@ -439,10 +434,14 @@ def save_prediction(prefix, colored, overlay, predicted, classes):
 
     `_ids.png` is a palette PNG: its pixels are class ids, its palette the class
     colours, so a viewer shows colours and `np.asarray(Image.open(...))` the ids.
+    The names are claimed in the output folder's manifest, like a run's, just
+    before they are written, so a failed --predict claims nothing it did not write.
     """
     pictures = [Image.fromarray(colored), Image.fromarray(overlay)]
     pictures.append(ids_png(predicted, classes))
-    for path, picture in zip(prediction_paths(prefix), pictures):
+    paths = prediction_paths(prefix)
+    runs.claim(prefix.parent, [path.name for path in paths], "--predict")
+    for path, picture in zip(paths, pictures):
         with runs.atomic_path(path) as tmp:
             picture.save(tmp, format="PNG")
     shares = metrics.class_shares(predicted, classes.names)

@@ -255,6 +255,17 @@ def test_predict_is_refused_while_another_run_holds_its_folder(tmp_path):
     assert not list((tmp_path / "out").iterdir())
 
 
+def test_a_failed_predict_leaves_the_names_it_never_wrote_to_the_user(tmp_path):
+    out, colored = tmp_path / "out", np.zeros((8, 8, 3), np.uint8)
+    (_, prefix), _ = cli.photo_outputs([photo_folder(tmp_path / "in")], out)
+    cli.save_prediction(prefix, colored, colored, np.zeros((8, 8), int), CIHP)
+    # the second photo failed; the user then saves a file under its output name
+    (out / "photo_mask.png").write_text("mine")
+    fake_predict([tmp_path / "in" / "photo.png"], out)
+    assert (out / "photo_mask.png").read_text() == "mine"
+    assert (out / "photo-2_mask.png").is_file()
+
+
 def test_predict_skips_a_named_output_of_its_own(tmp_path, capsys):
     folder = photo_folder(tmp_path / "in")
     fake_predict([folder / "photo.png"], folder)
