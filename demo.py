@@ -9,7 +9,6 @@ never a crash of the server. Gradio's upload cache is a private temporary folder
 whose old files are deleted as the app runs.
 """
 
-import argparse
 import html
 import os
 import signal
@@ -32,10 +31,10 @@ DELETE_CACHE = (300, 600)  # every 5 minutes, delete uploads older than 10 minut
 
 def parse_args(argv=None):
     """Read demo.py's flags."""
-    parser = argparse.ArgumentParser(
-        prog="demo.py", description="Segment photos in the browser."
+    parser = cli.Parser(prog="demo.py", description="Segment photos in the browser.")
+    parser.add_argument(
+        "--model", type=cli.path_text, default="outputs/model.keras", help="a .keras"
     )
-    parser.add_argument("--model", default="outputs/model.keras", help="a .keras")
     parser.add_argument("--port", type=int, help="local port (default: a free one)")
     parser.add_argument(
         "--tta", choices=["none", "flip"], default="none", help="flip averaging"

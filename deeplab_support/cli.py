@@ -49,6 +49,22 @@ QUICK = dict(
 RECIPE_DEFAULTS = dict(
     weights="imagenet", augment=True, class_weights=False, lr_schedule="constant"
 )
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag told in one `error:` line instead of the usage."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message}; see {self.prog} --help\n")
+
+
+def path_text(value):
+    """A flag's path, refused when empty (an unset shell variable, say)."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("an empty path")
+    return value
+
+
 PREDICTION_KINDS = ["mask", "overlay", "ids"]  # --predict writes <name>_<kind>.png
 EVALUATION_NAMES = ["evaluation.json", "per_class_iou.png", "confusion_matrix.png"]
 PRECISIONS = ["auto", "float32", "mixed_bfloat16", "mixed_float16"]
@@ -57,10 +73,16 @@ ON_OFF = dict(action=argparse.BooleanOptionalAction, default=True)
 FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
     (
         "--data-dir",
-        dict(help="CIHP, VOC or images/+masks/ folder (data/, else synthetic)"),
+        dict(
+            type=path_text,
+            help="CIHP, VOC or images/+masks/ folder (data/, else synthetic)",
+        ),
     ),
     ("--download", dict(action="store_true", help="download and extract CIHP first")),
-    ("--output-dir", dict(default="outputs", help="where outputs go (outputs)")),
+    (
+        "--output-dir",
+        dict(type=path_text, default="outputs", help="where outputs go (outputs)"),
+    ),
     ("--image-size", dict(type=int, help="input side, a multiple of 16 (512)")),
     ("--batch-size", dict(type=int, help="global batch size (4)")),
     ("--epochs", dict(type=int, help="training epochs (25)")),
@@ -75,7 +97,13 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
             "cosine with --quick)",
         ),
     ),
-    ("--weights", dict(help="imagenet, none, or a .keras/.weights.h5 file (imagenet)")),
+    (
+        "--weights",
+        dict(
+            type=path_text,
+            help="imagenet, none, or a .keras/.weights.h5 file (imagenet)",
+        ),
+    ),
     (
         "--precision",
         dict(
@@ -112,11 +140,25 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
             help="predict at these multiples of the input size, e.g. 0.75,1,1.25 (1)",
         ),
     ),
-    ("--evaluate", dict(metavar="MODEL", help="only evaluate this .keras model")),
-    ("--predict", dict(nargs="+", metavar="IMAGE", help="only segment these photos")),
+    (
+        "--evaluate",
+        dict(type=path_text, metavar="MODEL", help="only evaluate this .keras model"),
+    ),
+    (
+        "--predict",
+        dict(
+            type=path_text,
+            nargs="+",
+            metavar="IMAGE",
+            help="only segment these photos",
+        ),
+    ),
     (
         "--model",
-        dict(help="the model for --predict and --export (<--output-dir>/model.keras)"),
+        dict(
+            type=path_text,
+            help="the model for --predict and --export (<--output-dir>/model.keras)",
+        ),
     ),
     (
         "--export",
@@ -160,7 +202,7 @@ def in_notebook():
 
 def parse_args(defaults, argv=None):
     """Read the command line; unset flags take --quick's values, then `defaults`."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="deeplabv3_plus.py", description="Train DeepLabV3+ on CIHP or your data."
     )
     for flag, options in FLAGS:

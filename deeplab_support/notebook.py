@@ -11,7 +11,6 @@ a notebook made here whose cells nobody has edited since; an edited notebook, or
 any other file of that name, is kept and the conversion stops with an error.
 """
 
-import argparse
 import hashlib
 import json
 import os
@@ -102,7 +101,10 @@ def write_notebook(source_path=TUTORIAL, target_path=None):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description="Write the tutorial as a notebook.")
+    parser = cli.Parser(
+        prog="python -m deeplab_support.notebook",
+        description="Write the tutorial as a notebook.",
+    )
     parser.add_argument("--source", default=TUTORIAL, help="the tutorial .py file")
     parser.add_argument("--output", help="the .ipynb to write (beside the source)")
     options = parser.parse_args()

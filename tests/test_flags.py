@@ -48,6 +48,24 @@ def test_learning_rate_must_be_a_positive_number(capsys, toy_root, tmp_path, rat
     fails_with(capsys, argv, "--learning-rate")
 
 
+@pytest.mark.parametrize(
+    "argv, phrase",
+    [
+        (["--image-size", "abc"], "invalid int value: 'abc'"),
+        (["--tta", "mirror"], "invalid choice: 'mirror'"),
+        (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
+        (["--predict"], "expected at least one argument"),
+    ],
+)
+def test_a_malformed_flag_is_one_error_line_not_the_usage(capsys, argv, phrase):
+    fails_with(capsys, argv, phrase, "--help")
+
+
+@pytest.mark.parametrize("flag", ["--output-dir", "--data-dir", "--model"])
+def test_an_empty_path_is_refused_not_taken_as_the_current_folder(capsys, flag):
+    fails_with(capsys, ["--predict", "photo.jpg", flag, ""], f"{flag}: an empty path")
+
+
 def test_exit_code_and_one_line_from_the_command_line(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "deeplabv3_plus.py"), "--image-size", "100"],
