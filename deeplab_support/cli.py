@@ -318,12 +318,28 @@ def explain(error, args=None):
             f"the loss became NaN or infinite ({str(error).split('.')[0]}); lower "
             f"--learning-rate. {what_is_kept(output_dir)}"
         )
+    if args is not None and out_of_memory(error):  # the script's flags say why
+        sizes = f"--image-size {args.image_size} and --batch-size {args.batch_size}"
+        kept = what_is_kept(output_dir) if args.train else ""
+        error = UserError(
+            f"ran out of memory ({type(error).__name__}) at {sizes}; lower "
+            f"--batch-size or --image-size. {kept}"
+        )
     if isinstance(error, OSError):
         error = output_error(error, output_dir)
     if isinstance(error, UserError):
         print("error: " + " ".join(str(error).split()), file=sys.stderr)
         return 2
     return None
+
+
+def out_of_memory(error):
+    """Whether an error of NumPy, TensorFlow, JAX or PyTorch says memory ran out."""
+    text = str(error)
+    return isinstance(error, MemoryError) or any(
+        phrase in text
+        for phrase in ["OOM when allocating", "RESOURCE_EXHAUSTED", "out of memory"]
+    )
 
 
 def what_is_kept(output_dir):

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import keras
 import numpy as np
 import pytest
+from tensorflow.errors import ResourceExhaustedError
 
 import deeplabv3_plus as dl
 from conftest import (
@@ -190,6 +191,25 @@ def test_nan_loss_message_names_the_epoch_kept_only_if_any(capsys, tmp_path, don
         assert "last good epoch (2)" in err and "--resume" in err
     else:
         assert "nothing is kept" in err and "last good" not in err
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MemoryError(),
+        ResourceExhaustedError(None, None, "OOM when allocating tensor"),
+        RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate"),
+    ],
+)
+def test_running_out_of_memory_says_to_lower_the_batch_or_image_size(
+    capsys, tmp_path, error
+):
+    args = cli.parse_args(dl.DEFAULTS, ["--output-dir", str(tmp_path / "out")])
+    assert cli.explain(error, args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ran out of memory") and "\n" not in err
+    assert "--image-size 512 and --batch-size 4; lower --batch-size" in err
+    assert "nothing is kept" in err
 
 
 def test_truncated_run_file_stops_resume(tmp_path):
