@@ -490,16 +490,15 @@ def at_scales(model, scales="1"):
     return scaled
 
 
-def predict_full_resolution(models, image_path, flip_classes=None):
-    """The image and its class ids at its own size, from every model's logits."""
-    image = files.read_photo(image_path)  # RGB, upright as the camera meant it
+def predict_full_resolution(models, image, flip_classes=None):
+    """The class ids of an RGB image at its own size, from every model's logits."""
     logits = []
     for model in models:
         size = model.input_shape[1]
         small = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
         batch = small[None].astype("float32")
         logits.append(predict_logits(model, batch, flip_classes)[0])
-    return image, metrics.upsample_argmax(logits, image.shape[:2])
+    return metrics.upsample_argmax(logits, image.shape[:2])
 
 
 def evaluate(models, pairs, classes, flip=False):
@@ -508,7 +507,8 @@ def evaluate(models, pairs, classes, flip=False):
     matrix = np.zeros((n, n), dtype=np.int64)
     bar = progress_bar(len(pairs), "image")  # Keras's, as during training
     for image_path, mask_path in pairs:
-        image, predicted = predict_full_resolution(models, image_path, flip_classes)
+        image = files.read_photo(image_path)  # RGB, upright as the camera meant it
+        predicted = predict_full_resolution(models, image, flip_classes)
         truth = files.read_mask(mask_path, image.shape[:2], classes)
         matrix += metrics.confusion_matrix(truth, predicted, n, classes.void)
         bar.add(1)
@@ -540,8 +540,8 @@ if RUN and args.predict:
     model, classes = cli.load_model(args.model, "--model")
     models = at_scales(model, args.tta_scales)
     flip_classes = classes.flip if args.flip else None
-    for photo, output in cli.photo_outputs(args.predict, args.output_dir):
-        image, predicted = predict_full_resolution(models, photo, flip_classes)
+    for image, output in cli.read_photos(args.predict, args.output_dir):
+        predicted = predict_full_resolution(models, image, flip_classes)
         colored = decode_segmentation_masks(predicted, classes.palette())
         overlay = get_overlay(image, colored)
         cli.save_prediction(output, colored, overlay, predicted, classes)

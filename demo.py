@@ -111,8 +111,9 @@ class Segmenter:
         try:
             check_upload(path)
             start = time.perf_counter()
-            image, predicted = tutorial.predict_full_resolution(
-                self.models, path, self.flip_classes
+            image = files.read_photo(path)
+            predicted = tutorial.predict_full_resolution(
+                self.models, image, self.flip_classes
             )
             seconds = time.perf_counter() - start
         except UserError as error:  # a truncated file fails only while decoding

@@ -472,6 +472,24 @@ def photo_outputs(paths, output_dir):
     return list(zip(photos, outputs))
 
 
+def read_photos(paths, output_dir):
+    """(RGB image, output prefix) of each photo; one that cannot be read is skipped."""
+    read = 0
+    for photo, prefix in photo_outputs(paths, output_dir):
+        try:
+            image = files.read_photo(photo)
+        except UserError as error:  # one broken photo must not stop the others
+            files.warn(f"skipped: {error}")
+            continue
+        read += 1
+        yield image, prefix
+    if not read:
+        raise UserError(
+            f"none of the photos in {' '.join(map(str, paths))} could be read; "
+            "check --predict"
+        )
+
+
 def prediction_paths(prefix):
     """The files that --predict writes for one photo."""
     return [prefix.with_name(f"{prefix.name}_{kind}.png") for kind in PREDICTION_KINDS]

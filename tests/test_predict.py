@@ -32,6 +32,25 @@ def test_tiff_named_jpg_is_refused_by_predict(tmp_path):
         files.read_photo(tmp_path / "x.jpg")
 
 
+def test_an_unreadable_photo_is_skipped_and_the_others_are_read(tmp_path, capsys):
+    Image.new("RGB", (8, 6)).save(tmp_path / "good.png")
+    Image.new("RGB", (8, 8)).save(tmp_path / "bad.jpg", format="GIF")
+    (tmp_path / "empty.png").write_bytes(b"")
+    read = list(cli.read_photos([tmp_path], tmp_path / "out"))
+    assert [(image.shape, prefix.name) for image, prefix in read] == [
+        ((6, 8, 3), "good")
+    ]
+    out = capsys.readouterr().out
+    assert "warning: skipped: image" in out and "bad.jpg is a GIF file" in out
+    assert "empty.png" in out
+
+
+def test_predict_with_no_readable_photo_is_an_error(tmp_path):
+    (tmp_path / "empty.png").write_bytes(b"")
+    with pytest.raises(UserError, match="none of the photos in .* could be read"):
+        list(cli.read_photos([tmp_path / "empty.png"], tmp_path / "out"))
+
+
 def test_predict_outputs_of_same_named_photos_do_not_overwrite(tmp_path):
     for folder in "ab":
         (tmp_path / folder).mkdir()
