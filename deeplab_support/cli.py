@@ -264,6 +264,8 @@ def check_args(args):
             "--tensorboard needs the tensorboard package; run pip install "
             "tensorboard, or drop --tensorboard"
         )
+    if not 0 <= args.seed < 2**32:  # NumPy's limits
+        raise UserError(f"--seed must lie in 0..{2**32 - 1}, got {args.seed}")
     if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
         raise UserError(
             f"--learning-rate must be a positive number, got {args.learning_rate}"

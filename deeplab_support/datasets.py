@@ -55,8 +55,9 @@ def find(data_dir, void=VOID):
     """Recognise the layout in data_dir (or up to two levels down) and read it."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
+        problem = "is not a folder" if data_dir.exists() else "does not exist"
         raise UserError(
-            f"data folder {data_dir} does not exist; pass --data-dir pointing to "
+            f"data folder {data_dir} {problem}; pass --data-dir pointing to "
             "your data set, add --download to fetch CIHP, or omit --data-dir to "
             "use the synthetic data set"
         )

@@ -49,6 +49,12 @@ def test_missing_data_folder(capsys, tmp_path):
     )
 
 
+def test_a_file_given_as_the_data_folder_is_named_as_not_a_folder(capsys, tmp_path):
+    (tmp_path / "data.zip").write_bytes(b"PK")
+    argv = run_args(tmp_path / "data.zip", tmp_path / "out")
+    fails_with(capsys, argv, "data.zip is not a folder")
+
+
 def test_empty_image_folder(capsys, tmp_path):
     (tmp_path / "cihp" / "Training" / "Images").mkdir(parents=True)
     fails_with(capsys, run_args(tmp_path / "cihp", tmp_path / "out"), "no .jpg or .png")

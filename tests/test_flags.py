@@ -66,6 +66,12 @@ def test_an_empty_path_is_refused_not_taken_as_the_current_folder(capsys, flag):
     fails_with(capsys, ["--predict", "photo.jpg", flag, ""], f"{flag}: an empty path")
 
 
+@pytest.mark.parametrize("seed", ["-1", str(2**32)])
+def test_a_seed_numpy_cannot_take_is_refused(capsys, toy_root, tmp_path, seed):
+    argv = run_args(toy_root, tmp_path / "out", "--seed", seed)
+    fails_with(capsys, argv, f"--seed must lie in 0..{2**32 - 1}, got {seed}")
+
+
 def test_exit_code_and_one_line_from_the_command_line(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "deeplabv3_plus.py"), "--image-size", "100"],
