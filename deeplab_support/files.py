@@ -273,7 +273,16 @@ def check_image(path):
     image = open_photo(path)
     if exif_orientation(image) == 1 and is_utf8(path):
         return str(path)
-    return plain_copy(path, ImageOps.exif_transpose(image).convert("RGB"))
+    return plain_copy(path, upright_rgb(image))
+
+
+def upright_rgb(image):
+    """An upright 8-bit RGB copy of a photo; 16-bit grey keeps its high byte."""
+    image = ImageOps.exif_transpose(image)
+    if image.mode.startswith("I"):  # 16-bit grey: as tf.image reads it, not clipped
+        grey = np.asarray(image).astype(np.uint32) >> 8
+        image = Image.fromarray(grey.clip(0, 255).astype(np.uint8))
+    return image.convert("RGB")
 
 
 def check_mask(path, classes):
@@ -369,8 +378,7 @@ def plain_copy(path, image):
 
 def read_photo(path):
     """Read a photo as upright RGB uint8 at its own size."""
-    image = open_photo(path)
-    return np.asarray(ImageOps.exif_transpose(image).convert("RGB"))
+    return np.asarray(upright_rgb(open_photo(path)))
 
 
 def read_mask(path, shape, classes):

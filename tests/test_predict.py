@@ -1,7 +1,9 @@
 """--predict: your own photos in; colour masks, overlays and class ids out."""
 
+import numpy as np
 import pytest
 from PIL import Image
+from tensorflow import image as tf_image, io as tf_io
 
 from conftest import run_tutorial
 from deeplab_support import UserError, cli, files
@@ -24,6 +26,15 @@ def test_predict_writes_mask_and_overlay_at_the_photos_size(
             assert written.size == Image.open(source).size and written.mode == "RGB"
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and all("%" in line for line in lines)
+
+
+def test_a_16_bit_grey_photo_reads_as_the_training_pipeline_reads_it(tmp_path):
+    levels = np.arange(0, 65536, 16, dtype=np.uint16).reshape(64, 64)
+    Image.fromarray(levels).save(tmp_path / "grey16.png")
+    seen_in_training = tf_image.decode_image(
+        tf_io.read_file(str(tmp_path / "grey16.png")), channels=3
+    )
+    assert np.array_equal(files.read_photo(tmp_path / "grey16.png"), seen_in_training)
 
 
 def test_tiff_named_jpg_is_refused_by_predict(tmp_path):
