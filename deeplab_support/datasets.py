@@ -301,6 +301,12 @@ def split(dataset, args):
             f"(CIHP's Validation/, VOC's val.txt, or val/ in a folder of yours), and "
             f"{dataset.root} has none; use --val-split train-tail"
         )
+    if len(dataset.val) < num_val:
+        raise UserError(
+            f"the data set in {dataset.root} has {len(dataset.val)} validation "
+            f"images but --num-val-images asks for {num_val}; lower it to at most "
+            f"{len(dataset.val)}"
+        )
     return train, dataset.val[:num_val]
 
 

@@ -32,6 +32,12 @@ def test_official_split_without_the_folder_says_what_to_do(cihp_copy):
         split(cihp_copy, 8, 4, "official")
 
 
+def test_official_split_with_fewer_images_than_asked_says_how_many_it_has(toy_root):
+    available = len(list((toy_root / "Validation" / "Images").iterdir()))
+    with pytest.raises(UserError, match=f"has {available} validation images"):
+        split(toy_root, 8, available + 1, "official")
+
+
 @pytest.mark.slow
 def test_evaluate_on_the_official_split_at_the_model_s_size(
     tiny_run, toy_root, tmp_path
