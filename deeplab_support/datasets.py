@@ -81,7 +81,8 @@ def find(data_dir, void=VOID):
 def pair_by_stem(image_dir, mask_dir):
     """Pair each image with the mask of the same stem; refuse unpaired images."""
     images = files.list_images(image_dir)
-    masks = {p.stem: p for p in files.list_images(mask_dir, (".png",))}
+    by_stem(images)
+    masks = by_stem(files.list_images(mask_dir, (".png",)))
     unpaired = [p.stem for p in images if p.stem not in masks]
     if unpaired:
         raise UserError(
@@ -90,6 +91,19 @@ def pair_by_stem(image_dir, mask_dir):
             "<stem>.png or remove those images"
         )
     return [(p, masks[p.stem]) for p in images]
+
+
+def by_stem(paths):
+    """Files by stem; two of one stem (x.jpg, x.png) would share a mask: an error."""
+    found = {}
+    for path in paths:
+        if path.stem in found:
+            raise UserError(
+                f"{found[path.stem]} and {path.name} have the same name but for the "
+                "extension, and images pair with masks by name; rename or remove one"
+            )
+        found[path.stem] = path
+    return found
 
 
 def is_cihp(root):

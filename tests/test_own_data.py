@@ -126,6 +126,19 @@ def test_a_folder_of_your_own_is_paired_by_stem_with_its_val_folder(folder_root)
     assert data.classes.num_classes == 9
 
 
+@pytest.mark.parametrize(
+    "folder, twin", [("images", "0000000.png"), ("masks", "0000000.PNG")]
+)
+def test_two_files_of_one_name_but_for_the_extension_are_an_error(
+    folder_root, tmp_path, folder, twin
+):
+    copy = shutil.copytree(folder_root, tmp_path / "mine")
+    Image.new("RGB", (8, 8)).save(copy / folder / twin, format="PNG")
+    with pytest.raises(UserError, match="the same name but for the extension") as e:
+        datasets.find(copy)
+    assert twin in str(e.value)
+
+
 def test_a_folder_without_a_labelmap_says_what_to_write(folder_root, tmp_path):
     copy = shutil.copytree(folder_root, tmp_path / "mine")
     (copy / "labelmap.txt").unlink()
