@@ -35,6 +35,7 @@ import filelock
 import keras
 import matplotlib
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 
 from deeplab_support import UserError, card, files, in_terminal, metrics
 from deeplab_support.classes import save_classes
@@ -428,10 +429,15 @@ class Run:
         epochs = [int(row["epoch"]) + 1 for row in history]
         figure, axes = plt.subplots(1, 3, figsize=(15, 4))
         for ax, metric in zip(axes, ["loss", "accuracy", "mean_iou"]):
-            ax.plot(epochs, [float(row[metric]) for row in history], label="train")
+            train = [float(row[metric]) for row in history]
             validation = [float(row[f"val_{metric}"]) for row in history]
-            ax.plot(epochs, validation, label="validation")
+            # A dot per epoch, so that a one-epoch run shows its scores too.
+            ax.plot(epochs, train, marker="o", label="train")
+            ax.plot(epochs, validation, marker="o", label="validation")
             ax.set(title=metric.replace("_", " "), xlabel="epoch")
+            ax.xaxis.set_major_locator(
+                MaxNLocator(integer=True, min_n_ticks=1)
+            )  # no 1.5
             ax.legend()
         self.save_figure(figure, "training_curves.png")
 

@@ -5,7 +5,8 @@ import pytest
 from scipy.io import savemat
 
 import deeplabv3_plus as dl
-from deeplab_support import UserError, datasets
+from conftest import fake_run, resume_args
+from deeplab_support import UserError, datasets, runs
 from deeplab_support.classes import CIHP
 
 COLORMAP = np.array([[0, 0, 0], [255, 0, 0], [0, 128, 255]], dtype=np.uint8)
@@ -54,3 +55,20 @@ def test_empty_colormap_file_is_one_error(tmp_path):
     (tmp_path / "human_colormap.mat").write_bytes(b"")
     with pytest.raises(UserError, match="human_colormap.mat.*delete the file"):
         datasets.cihp_colors(tmp_path / "human_colormap.mat")
+
+
+def test_the_curves_of_a_one_epoch_run_show_its_scores_at_epoch_1(
+    tmp_path, monkeypatch
+):
+    output_dir = fake_run(tmp_path / "out", epochs_done=1)
+    metrics = ["loss", "accuracy", "mean_iou"]
+    header = ["epoch"] + metrics + [f"val_{m}" for m in metrics]
+    (output_dir / "history.csv").write_text(
+        ",".join(header) + "\n0,1.5,0.5,0.2,1.7,0.4,0.1\n"
+    )
+    figures = []
+    monkeypatch.setattr(runs, "save_figure", lambda figure, *_: figures.append(figure))
+    runs.Run(resume_args(output_dir), output_dir).plot_history()
+    for ax in figures[0].axes:
+        assert all(line.get_marker() == "o" for line in ax.get_lines())
+        assert [tick for tick in ax.get_xticks() if 0.5 < tick < 1.5] == [1]
