@@ -8,6 +8,7 @@ as plain copies in a cache folder.
 """
 
 import atexit
+import contextlib
 import hashlib
 import json
 import os
@@ -45,6 +46,7 @@ _private_dirs = {}  # purpose -> this process's own temporary folder
 
 def download_cihp(data_dir):
     """Fetch the CIHP zip with a progress bar and extract it into data_dir once."""
+    created = not data_dir.exists()
     data_dir.mkdir(parents=True, exist_ok=True)
     extracted = read_download_marker(data_dir)
     if extracted and all((data_dir / name).exists() for name in extracted):
@@ -57,6 +59,9 @@ def download_cihp(data_dir):
             cache_subdir=".",
         )
     except Exception as error:  # get_file wraps every network failure this way
+        if created:  # an empty folder left there would hide the synthetic set
+            with contextlib.suppress(OSError):  # kept if anything is in it
+                data_dir.rmdir()
         raise UserError(
             f"could not download CIHP into {data_dir} ({error}); check the network, "
             "or download the zip by hand (see README) and pass --data-dir"

@@ -531,6 +531,18 @@ def test_download_extracts_once_and_then_reuses(tmp_path, monkeypatch):
     assert extracted.read_text() == "data"
 
 
+def test_a_failed_download_leaves_no_empty_folder_that_hides_the_toy_set(
+    tmp_path, monkeypatch
+):
+    def offline(*args, **kwargs):
+        raise Exception("URL fetch failure: Name or service not known")
+
+    monkeypatch.setattr(keras.utils, "get_file", offline)
+    with pytest.raises(UserError, match="could not download CIHP"):
+        files.download_cihp(tmp_path / "data" / "cihp")
+    assert not (tmp_path / "data" / "cihp").exists()
+
+
 def test_a_broken_zip_says_to_delete_it(tmp_path, monkeypatch):
     (tmp_path / "cihp.zip").write_bytes(b"PK\x03\x04 half a download")
     monkeypatch.setattr(
