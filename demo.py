@@ -9,6 +9,7 @@ never a crash of the server. Gradio's upload cache is a private temporary folder
 whose old files are deleted as the app runs.
 """
 
+import argparse
 import html
 import os
 import signal
@@ -35,7 +36,9 @@ def parse_args(argv=None):
     parser.add_argument(
         "--model", type=cli.path_text, default="outputs/model.keras", help="a .keras"
     )
-    parser.add_argument("--port", type=int, help="local port (default: a free one)")
+    parser.add_argument(
+        "--port", type=port_number, help="local port (default: a free one)"
+    )
     parser.add_argument(
         "--tta", choices=["none", "flip"], default="none", help="flip averaging"
     )
@@ -45,10 +48,23 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def free_port():
-    """A TCP port on the loopback address that nothing listens on now."""
+def port_number(text):
+    """A --port value: a TCP port number."""
+    if not (text.isdigit() and 1 <= int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
+    return int(text)
+
+
+def free_port(port=0):
+    """This TCP port on the loopback address if nothing listens on it, else any."""
     with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as error:
+            raise UserError(
+                f"cannot serve on port {port} ({error.strerror}); choose another "
+                "--port, or leave it out for a free one"
+            ) from None
         return probe.getsockname()[1]
 
 
@@ -177,9 +193,9 @@ def main(argv=None):
     cli.refuse_bombs()  # Pillow's bomb warning becomes our own message
     # SIGTERM stops the server as Ctrl-C does, so the temporary folders go too.
     signal.signal(signal.SIGTERM, cli.interrupt)
+    port = free_port(args.port or 0)  # a port in use stops it before the model loads
     segmenter = Segmenter(args.model, args.tta == "flip", args.tta_scales)
     app = build_app(segmenter, write_examples())
-    port = args.port or free_port()
     print(f"Demo on http://127.0.0.1:{port} (Ctrl-C stops it)", flush=True)
     app.launch(server_name="127.0.0.1", server_port=port, quiet=True)
 

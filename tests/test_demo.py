@@ -1,6 +1,7 @@
 """demo.py: the prediction behind the page, and the page served on loopback."""
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -134,3 +135,21 @@ def test_the_served_page_predicts_what_predict_writes(tiny_run, example, tmp_pat
 def test_a_missing_model_is_one_error_before_serving(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
         demo.main(["--model", str(tmp_path / "none.keras")])
+
+
+@pytest.mark.parametrize("port", ["-1", "99999", "http"])
+def test_a_port_that_cannot_be_is_one_error_line(capsys, port):
+    with pytest.raises(SystemExit) as exit_info:
+        demo.parse_args(["--port", port])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.count("\n") == 1
+    assert err.startswith("error: argument --port:") and "1 to 65535" in err
+
+
+def test_a_port_in_use_is_one_error_before_serving():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(UserError, match=f"cannot serve on port {port}"):
+            demo.free_port(port)
