@@ -381,9 +381,10 @@ if RUN and args.train:
 ## Inference using Colormap Overlay
 
 A pixel's class is its largest logit. We paint each class with its colour from
-`human_colormap.mat` (scaled by 255, for full-strength colours) and blend that mask
-over the photo. *Flip test-time augmentation* (`--tta flip`) also predicts the
-mirrored image, swaps its left and right classes back, and averages the logits.
+`human_colormap.mat` (scaled by 255, for full-strength colours), blend that mask
+over the photo, and name each colour shown in a key under the figure. *Flip
+test-time augmentation* (`--tta flip`) also predicts the mirrored image, swaps its
+left and right classes back, and averages the logits.
 """
 
 
@@ -420,19 +421,23 @@ def first_four(pairs, image_size, classes):
     return images, np.where(weights[..., None] > 0, masks, classes.void)
 
 
-def plot_predictions(images, masks, colormap, model, title):
-    """Show image | overlay | prediction | ground truth for each image."""
+def plot_predictions(images, masks, classes, model, title):
+    """Show image | overlay | prediction | ground truth, and which colour is which."""
     names = ["image", "overlay", "prediction", "ground truth"]
+    colormap, shown = classes.palette(), []  # a colour for every id, void's included
     figure, axes = plt.subplots(len(images), 4, figsize=(12, 3 * len(images)))
     for row, image, mask in zip(np.atleast_2d(axes), images.astype("uint8"), masks):
-        colored = decode_segmentation_masks(infer(model, image), colormap)
+        predicted = infer(model, image)
+        colored = decode_segmentation_masks(predicted, colormap)
         truth = decode_segmentation_masks(mask[..., 0], colormap)
         panels = [image, get_overlay(image, colored), colored, truth]
         for ax, panel, name in zip(row, panels, names):
             ax.imshow(panel)
             ax.set_title(name)
             ax.axis("off")
+        shown += [predicted, mask[..., 0]]
     figure.suptitle(title)
+    metrics.add_class_key(figure, np.unique(shown), classes)  # under the images
     return figure
 
 
@@ -443,9 +448,8 @@ The model has seen these images, so they show how well it fits its training data
 """
 
 if RUN and args.train:
-    colormap = classes.palette()  # a colour for every id, void's included
     images, masks = first_four(train_pairs, args.image_size, classes)
-    figure = plot_predictions(images, masks, colormap, model, "Train images")
+    figure = plot_predictions(images, masks, classes, model, "Train images")
     run.save_figure(figure, "predictions_train.png")
 
 """
@@ -456,7 +460,7 @@ These it has never seen: how well they look is how well the model generalises.
 
 if RUN and args.train:
     images, masks = first_four(val_pairs, args.image_size, classes)
-    figure = plot_predictions(images, masks, colormap, model, "Validation images")
+    figure = plot_predictions(images, masks, classes, model, "Validation images")
     run.save_figure(figure, "predictions_val.png")
 
 """

@@ -10,6 +10,7 @@ import cv2
 import keras
 import numpy as np
 from keras import ops
+from matplotlib.patches import Patch
 
 CHUNK = 1 << 22  # pixels handled at once, so huge images need bounded memory
 
@@ -148,6 +149,24 @@ def plot_confusion_matrix(matrix, class_names, figure, axes):
     axes.set_yticks(ticks, class_names, fontsize=7)
     axes.set(xlabel="predicted class", ylabel="true class", title="Confusion matrix")
     figure.colorbar(image, ax=axes, fraction=0.046)
+
+
+def add_class_key(figure, ids, classes):
+    """Put a key under the figure: the colour and name of each class id shown."""
+    colors = classes.palette() / 255
+    handles = [
+        Patch(color=colors[i], label=classes.names[i])
+        for i in ids
+        if i < classes.num_classes  # void is not a class
+    ]
+    bottom = min(ax.get_position().y0 for ax in figure.axes)  # of the lowest row
+    figure.legend(
+        handles=handles,
+        loc="upper center",
+        bbox_to_anchor=(0.5, bottom),
+        ncol=min(len(handles), 6) or 1,
+        frameon=False,
+    )
 
 
 def class_shares(label_map, class_names):

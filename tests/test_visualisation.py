@@ -72,3 +72,27 @@ def test_the_curves_of_a_one_epoch_run_show_its_scores_at_epoch_1(
     for ax in figures[0].axes:
         assert all(line.get_marker() == "o" for line in ax.get_lines())
         assert [tick for tick in ax.get_xticks() if 0.5 < tick < 1.5] == [1]
+
+
+class PredictsHair:
+    """A stand-in model that labels every pixel Hair (id 2)."""
+
+    def predict_on_batch(self, images):
+        logits = np.zeros((*images.shape[:3], CIHP.num_classes), np.float32)
+        logits[..., 2] = 1
+        return logits
+
+
+def test_the_prediction_figure_names_the_colour_of_each_class_shown():
+    images = np.zeros((2, 8, 8, 3), np.uint8)
+    masks = np.zeros((2, 8, 8, 1), np.uint8)
+    masks[0, :2], masks[1, :2] = 5, CIHP.void  # Upper-clothes, and void: no class
+    figure = dl.plot_predictions(images, masks, CIHP, PredictsHair(), "Train")
+    key = figure.legends[0]
+    assert [text.get_text() for text in key.get_texts()] == [
+        "Background",
+        "Hair",
+        "Upper-clothes",
+    ]
+    hair = key.legend_handles[1].get_facecolor()[:3]
+    assert np.allclose(hair, CIHP.palette()[2] / 255)
