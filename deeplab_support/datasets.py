@@ -308,7 +308,7 @@ def split(dataset, args):
         )
     train = dataset.train[:num_train]
     if not official:
-        return train, dataset.train[num_train:wanted]
+        return once_each(train, dataset.train[num_train:wanted])
     if not dataset.val:
         raise UserError(
             f"--val-split official needs the data set's own validation images "
@@ -321,7 +321,22 @@ def split(dataset, args):
             f"images but --num-val-images asks for {num_val}; lower it to at most "
             f"{len(dataset.val)}"
         )
-    return train, dataset.val[:num_val]
+    return once_each(train, dataset.val[:num_val])
+
+
+def once_each(train, val):
+    """The pairs, unless an image is listed twice: scores would count trained ones."""
+    seen = set()
+    for image, _ in train + val:
+        if image in seen:
+            raise UserError(
+                f"image {image} is listed twice for this run (in training, or in "
+                "training and validation), so validation could score images the "
+                "model trained on; list each image once (for VOC: in one of "
+                "train.txt and val.txt)"
+            )
+        seen.add(image)
+    return train, val
 
 
 def get_pairs(dataset, args):

@@ -89,6 +89,21 @@ def test_voc_val_txt_is_the_official_split_and_train_tail_reads_train_txt(voc_ro
     assert [image.stem for image, _ in tail] == listed["train.txt"][8:12]
 
 
+@pytest.mark.parametrize("val_split", ["train-tail", "official"])
+def test_an_image_listed_twice_is_an_error_not_a_scored_training_image(
+    voc_root, tmp_path, val_split
+):
+    copy = shutil.copytree(voc_root, tmp_path / "voc")
+    lists = copy / "VOCdevkit" / "VOC2012" / "ImageSets" / "Segmentation"
+    first_val = (lists / "val.txt").read_text().split()[0]
+    train_txt = lists / "train.txt"
+    train_txt.write_text(f"{first_val}\n" + train_txt.read_text())
+    names = train_txt.read_text().split()
+    (lists / "train.txt").write_text("\n".join(names[:8] + names[:4]) + "\n")
+    with pytest.raises(UserError, match=f"image .*{first_val}.* is listed twice"):
+        split(copy, 8, 4, val_split)
+
+
 def test_a_listed_name_without_its_files_is_an_error_naming_it(voc_root, tmp_path):
     copy = shutil.copytree(voc_root, tmp_path / "voc")
     train_txt = copy / "VOCdevkit" / "VOC2012" / "ImageSets" / "Segmentation"
