@@ -550,7 +550,8 @@ if RUN and args.predict:
         overlay = get_overlay(image, colored)
         cli.save_prediction(output, colored, overlay, predicted, classes)
 
-if RUN and args.evaluate:
+if RUN and args.evaluate:  # a bad output folder stops it now, not after hours
+    runs.take_folder(args.output_dir, cli.EVALUATION_NAMES, "--evaluate")
     model, classes = cli.load_model(args.evaluate, "--evaluate")
     models = at_scales(model, args.tta_scales)
     pairs = datasets.validation_pairs(datasets.get_dataset(args), args, classes)

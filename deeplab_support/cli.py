@@ -447,8 +447,7 @@ def load_model(path, flag):
 
 def photo_outputs(paths, output_dir):
     """(photo, output prefix) for each photo named or found in a folder."""
-    output_dir = runs.check_output_dir(output_dir)
-    runs.lock(output_dir)
+    output_dir = runs.take_folder(output_dir)
     photos = []
     for path in map(Path, paths):
         if path.is_dir():  # without the outputs its manifest lists

@@ -173,6 +173,19 @@ def lock(output_dir):
     _held_locks[key] = held
 
 
+def take_folder(output_dir, names=(), writer="a training run"):
+    """Check the output folder, take its lock, refuse others' files at these names.
+
+    Returns its path. Nothing is claimed yet: each writer claims its names when it
+    writes them, so a run that fails first leaves no name listed as its own.
+    """
+    output_dir = check_output_dir(output_dir)
+    lock(output_dir)
+    data = read_run_file(output_dir) or new_manifest()
+    refuse_strangers(output_dir, data["files"], names, writer)
+    return output_dir
+
+
 def lock_file(output_dir):
     """The lock file of a folder: in the user's cache, named by the folder's path."""
     key = os.fsencode(Path(output_dir).resolve())
@@ -284,8 +297,7 @@ def claim(output_dir, names, writer="a training run"):
 
 def take_outputs(output_dir, names, writer):
     """Lock a folder and claim these names for --evaluate or --export; its path."""
-    output_dir = check_output_dir(output_dir)
-    lock(output_dir)
+    output_dir = take_folder(output_dir)
     claim(output_dir, names, writer)
     return output_dir
 
@@ -345,8 +357,7 @@ def prepare_resume(args):
 
 def open_run(args):
     """Take --output-dir for this training run and return the Run."""
-    output_dir = check_output_dir(args.output_dir)
-    lock(output_dir)
+    output_dir = take_folder(args.output_dir)
     data = read_run_file(output_dir) or new_manifest()
     names = run_names(args)
     refuse_strangers(output_dir, data["files"], names)

@@ -156,6 +156,12 @@ def test_evaluate_never_replaces_a_users_evaluation_json(tmp_path):
     assert not (tmp_path / "per_class_iou.png").exists()
 
 
+def test_evaluate_checks_its_output_folder_before_any_work(tmp_path, capsys):
+    (tmp_path / "evaluation.json").write_text("my notes")
+    argv = ["--evaluate", tmp_path / "not_loaded_yet.keras", "--output-dir", tmp_path]
+    fails_with(capsys, argv, "evaluation.json was not made by this project")
+
+
 def test_evaluate_replaces_its_own_outputs(tmp_path, capsys):
     cli.print_scores(*scores_and_matrix(), tmp_path)
     cli.print_scores(*scores_and_matrix(), tmp_path)  # a second --evaluate
