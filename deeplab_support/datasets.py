@@ -83,12 +83,15 @@ def pair_by_stem(image_dir, mask_dir):
     images = files.list_images(image_dir)
     by_stem(images)
     masks = by_stem(files.list_images(mask_dir, (".png",)))
-    unpaired = [p.stem for p in images if p.stem not in masks]
+    unpaired = [p for p in images if p.stem not in masks]
     if unpaired:
+        first = unpaired[0]
+        found = f", which holds {min(masks.values()).name} and more" if masks else ""
         raise UserError(
-            f"{len(unpaired)} of {len(images)} images in {image_dir} have no mask in "
-            f"{mask_dir} (first: {', '.join(unpaired[:5])}); add the masks as "
-            "<stem>.png or remove those images"
+            f"{len(unpaired)} of {len(images)} images in {image_dir} have no mask of "
+            f"the same name in {mask_dir}{found} (first: "
+            f"{', '.join(p.name for p in unpaired[:5])}); name each mask as its image "
+            f"with .png ({first.stem}.png for {first.name}), or remove those images"
         )
     return [(p, masks[p.stem]) for p in images]
 

@@ -154,6 +154,19 @@ def test_two_files_of_one_name_but_for_the_extension_are_an_error(
     assert twin in str(e.value)
 
 
+def test_masks_named_with_a_suffix_are_an_error_saying_how_to_name_them(tmp_path):
+    for folder in ["images", "masks"]:
+        (tmp_path / folder).mkdir()
+    Image.new("RGB", (8, 8)).save(tmp_path / "images" / "cat1.jpg")
+    Image.new("L", (8, 8)).save(tmp_path / "masks" / "cat1_mask.png")
+    with pytest.raises(UserError) as error:
+        datasets.pair_by_stem(tmp_path / "images", tmp_path / "masks")
+    assert "holds cat1_mask.png" in str(error.value)
+    assert "name each mask as its image with .png (cat1.png for cat1.jpg)" in str(
+        error.value
+    )
+
+
 def test_a_folder_without_a_labelmap_says_what_to_write(folder_root, tmp_path):
     copy = shutil.copytree(folder_root, tmp_path / "mine")
     (copy / "labelmap.txt").unlink()
