@@ -259,6 +259,8 @@ def check_args(args):
         )
     if args.train:  # a bad scale must not wait for the end of training
         tta_sizes(args.tta_scales, args.image_size)
+    if args.train and args.cache:
+        check_cache_fits(args.num_train_images + args.num_val_images, args.image_size)
     if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise UserError(
             "--tensorboard needs the tensorboard package; run pip install "
@@ -269,6 +271,18 @@ def check_args(args):
     if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
         raise UserError(
             f"--learning-rate must be a positive number, got {args.learning_rate}"
+        )
+
+
+def check_cache_fits(num_images, image_size):
+    """Refuse a --cache that cannot fit in memory, before hours of decoding."""
+    needed = num_images * image_size**2 * 4  # uint8 RGB and mask, 4 bytes a pixel
+    memory = devices.memory_bytes()
+    if memory and needed > 0.8 * memory:
+        raise UserError(
+            f"--cache would keep {needed / 2**30:.1f} GiB of decoded images in memory "
+            f"({num_images} images at {image_size} px), but this machine has "
+            f"{memory / 2**30:.1f} GiB; pass --no-cache to decode them every epoch"
         )
 
 

@@ -12,6 +12,14 @@ import keras
 from deeplab_support import UserError
 
 
+def memory_bytes():
+    """The machine's physical memory in bytes; None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # Windows has no sysconf
+        return None
+
+
 def choose_precision(precision):
     """For 'auto': bfloat16 where the chip computes it natively, else float16 on
     a GPU (Keras then scales the loss), and float32 on a CPU."""

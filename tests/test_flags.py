@@ -8,7 +8,7 @@ import pytest
 
 import deeplabv3_plus as dl
 from conftest import ROOT, fails_with, run_args
-from deeplab_support import cli
+from deeplab_support import cli, devices
 
 
 def parse(*argv):
@@ -70,6 +70,17 @@ def test_an_empty_path_is_refused_not_taken_as_the_current_folder(capsys, flag):
 def test_a_seed_numpy_cannot_take_is_refused(capsys, toy_root, tmp_path, seed):
     argv = run_args(toy_root, tmp_path / "out", "--seed", seed)
     fails_with(capsys, argv, f"--seed must lie in 0..{2**32 - 1}, got {seed}")
+
+
+def test_a_cache_larger_than_the_memory_is_refused_before_any_work(
+    capsys, toy_root, tmp_path, monkeypatch
+):
+    monkeypatch.setattr(devices, "memory_bytes", lambda: 2**30)  # a 1 GiB machine
+    argv = run_args(toy_root, tmp_path / "out", "--image-size", "512")
+    argv += ["--num-train-images", "1000", "--num-val-images", "50"]
+    fails_with(capsys, argv, "--cache would keep 1.0 GiB", "1.0 GiB; pass --no-cache")
+    assert not (tmp_path / "out").exists()
+    cli.check_args(parse(*argv, "--no-cache"))  # decoding every epoch fits
 
 
 def test_exit_code_and_one_line_from_the_command_line(tmp_path):
