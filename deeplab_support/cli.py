@@ -2,7 +2,8 @@
 
 `python deeplabv3_plus.py [flags]` trains; `--predict`, `--evaluate` and `--export`
 use a saved model instead. In a notebook the kernel's own arguments are ignored,
-so the defaults apply unless a cell sets `sys.argv` first.
+so the defaults apply unless a cell sets `sys.argv = ["deeplabv3_plus.py", ...]`
+first; those flags are then checked as on the command line.
 
 A user error (`UserError`) prints one `error: ...` line on stderr and exits with
 code 2, without a traceback; Ctrl-C or SIGTERM during training says how to
@@ -207,12 +208,12 @@ def parse_args(defaults, argv=None):
     )
     for flag, options in FLAGS:
         parser.add_argument(flag, **options)
-    if argv is None and in_notebook():  # the kernel's -f connection-file argument
+    if argv is None:
         argv = sys.argv[1:]
-        args, _ = parser.parse_known_args(argv)
-    else:
-        args = parser.parse_args(argv)
-    args.given = given_flags(sys.argv[1:] if argv is None else argv)
+        if in_notebook() and Path(sys.argv[0]).name != parser.prog:
+            argv = []  # the kernel's own arguments; a cell may set sys.argv to ours
+    args = parser.parse_args(argv)
+    args.given = given_flags(argv)
     return apply_defaults(args, defaults)
 
 

@@ -8,8 +8,9 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+import deeplabv3_plus as dl
 from conftest import ROOT
-from deeplab_support import notebook
+from deeplab_support import cli, notebook
 
 TUTORIAL = ROOT / "deeplabv3_plus.py"
 
@@ -68,6 +69,22 @@ def outputs_of(cell):
             assert base64.b64decode(data["image/png"])[:4] == b"\x89PNG"
             images += 1
     return text, images
+
+
+def test_in_a_kernel_its_own_arguments_are_ignored(monkeypatch):
+    monkeypatch.setattr(cli, "in_notebook", lambda: True)
+    kernel = ["/usr/lib/python3/ipykernel_launcher.py", "-f", "/run/kernel-1.json"]
+    monkeypatch.setattr(sys, "argv", kernel)
+    args = cli.parse_args(dl.DEFAULTS)
+    assert (args.image_size, args.epochs, args.given) == (512, 25, set())
+
+
+def test_in_a_kernel_a_misspelt_flag_set_by_a_cell_is_an_error(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "in_notebook", lambda: True)
+    monkeypatch.setattr(sys, "argv", ["deeplabv3_plus.py", "--quik"])
+    with pytest.raises(SystemExit):
+        cli.parse_args(dl.DEFAULTS)
+    assert "unrecognized arguments: --quik" in capsys.readouterr().err
 
 
 @pytest.mark.slow
