@@ -325,25 +325,28 @@ def explain(error, args=None):
     `args` are the run's flags, which say where its outputs are kept.
     """
     output_dir = getattr(args, "output_dir", "outputs")
+    training = getattr(args, "train", False)
     if isinstance(error, KeyboardInterrupt):
-        training = getattr(args, "train", False)
         message = runs.interrupted_message(output_dir) if training else "Interrupted."
         print(f"\n{message}", file=sys.stderr)
         return 130
-    if isinstance(error, RuntimeError) and "NaN or Inf loss" in str(error):
+    nan = isinstance(error, RuntimeError) and "NaN or Inf loss" in str(error)
+    memory = args is not None and out_of_memory(error)  # the flags say why
+    stopped = nan or memory or isinstance(error, OSError)  # training's work kept?
+    kept = what_is_kept(output_dir) if training and stopped else ""
+    if nan:
         error = UserError(
             f"the loss became NaN or infinite ({str(error).split('.')[0]}); lower "
-            f"--learning-rate. {what_is_kept(output_dir)}"
+            f"--learning-rate. {kept}"
         )
-    if args is not None and out_of_memory(error):  # the script's flags say why
+    if memory:
         sizes = f"--image-size {args.image_size} and --batch-size {args.batch_size}"
-        kept = what_is_kept(output_dir) if args.train else ""
         error = UserError(
             f"ran out of memory ({type(error).__name__}) at {sizes}; lower "
             f"--batch-size or --image-size. {kept}"
         )
     if isinstance(error, OSError):
-        error = output_error(error, output_dir)
+        error = output_error(error, output_dir, kept)
     if isinstance(error, UserError):
         print("error: " + " ".join(str(error).split()), file=sys.stderr)
         return 2
@@ -373,18 +376,17 @@ def what_is_kept(output_dir):
     )
 
 
-def output_error(error, output_dir):
+def output_error(error, output_dir, kept=""):
     """A UserError for a failed write under --output-dir, else the error itself."""
     if error.errno in (errno.ENOSPC, errno.EDQUOT) or "No space left" in str(error):
         return UserError(
-            f"the disk holding {output_dir} is full; free some space. "
-            + what_is_kept(output_dir)
+            f"the disk holding {output_dir} is full; free some space. {kept}"
         )
     where = Path(os.fsdecode(error.filename or "")).resolve()
     if error.filename and Path(output_dir).resolve() in where.parents:
         return UserError(
             f"cannot write {error.filename} ({error.strerror}); check the space and "
-            f"permissions of {output_dir}. {what_is_kept(output_dir)}"
+            f"permissions of {output_dir}. {kept}"
         )
     return error
 
@@ -489,16 +491,27 @@ def photo_outputs(paths, output_dir):
 
 
 def read_photos(paths, output_dir):
-    """(RGB image, output prefix) of each photo; one that cannot be read is skipped."""
+    """(RGB image, output prefix) of each photo; one that cannot be read is skipped.
+
+    All output names are claimed in the output folder's manifest first, like a
+    run's; when the loop ends, however it ends, those never written are released,
+    so a file the user later saves under such a name stays the user's.
+    """
+    outputs = photo_outputs(paths, output_dir)
+    names = [path.name for _, prefix in outputs for path in prediction_paths(prefix)]
+    runs.claim(output_dir, names, "--predict")
     read = 0
-    for photo, prefix in photo_outputs(paths, output_dir):
-        try:
-            image = files.read_photo(photo)
-        except UserError as error:  # one broken photo must not stop the others
-            files.warn(f"skipped: {error}")
-            continue
-        read += 1
-        yield image, prefix
+    try:
+        for photo, prefix in outputs:
+            try:
+                image = files.read_photo(photo)
+            except UserError as error:  # one broken photo must not stop the others
+                files.warn(f"skipped: {error}")
+                continue
+            read += 1
+            yield image, prefix
+    finally:
+        runs.release(output_dir, names)
     if not read:
         raise UserError(
             f"none of the photos in {' '.join(map(str, paths))} could be read; "
@@ -526,14 +539,10 @@ def save_prediction(prefix, colored, overlay, predicted, classes):
 
     `_ids.png` is a palette PNG: its pixels are class ids, its palette the class
     colours, so a viewer shows colours and `np.asarray(Image.open(...))` the ids.
-    The names are claimed in the output folder's manifest, like a run's, just
-    before they are written, so a failed --predict claims nothing it did not write.
     """
     pictures = [Image.fromarray(colored), Image.fromarray(overlay)]
     pictures.append(ids_png(predicted, classes))
-    paths = prediction_paths(prefix)
-    runs.claim(prefix.parent, [path.name for path in paths], "--predict")
-    for path, picture in zip(paths, pictures):
+    for path, picture in zip(prediction_paths(prefix), pictures):
         with runs.atomic_path(path) as tmp:
             picture.save(tmp, format="PNG")
     shares = metrics.class_shares(predicted, classes.names)

@@ -295,6 +295,15 @@ def claim(output_dir, names, writer="a training run"):
     return data
 
 
+def release(output_dir, names):
+    """Take out of the manifest those of these names that were never written."""
+    data = read_run_file(output_dir)
+    unwritten = {n for n in names if not os.path.lexists(Path(output_dir) / n)}
+    if data and unwritten & set(data["files"]):
+        data["files"] = [n for n in data["files"] if n not in unwritten]
+        write_run_file(output_dir, data)
+
+
 def take_outputs(output_dir, names, writer):
     """Lock a folder and claim these names for --evaluate or --export; its path."""
     output_dir = take_folder(output_dir)

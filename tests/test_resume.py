@@ -185,7 +185,7 @@ def test_resumed_poly_schedule_keeps_learning_in_the_extra_epochs(toy_root, tmp_
 def test_nan_loss_message_names_the_epoch_kept_only_if_any(capsys, tmp_path, done):
     output_dir = fake_run(tmp_path / "out", epochs_done=done)
     nan = RuntimeError("NaN or Inf loss encountered at batch 1. Stopping.")
-    assert cli.explain(nan, Namespace(output_dir=str(output_dir))) == 2
+    assert cli.explain(nan, Namespace(output_dir=str(output_dir), train=True)) == 2
     err = capsys.readouterr().err.strip()
     if done:
         assert "last good epoch (2)" in err and "--resume" in err

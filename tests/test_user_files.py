@@ -203,7 +203,7 @@ def fake_predict(photos, output_dir):
     """What the --predict loop does, with a fixed prediction instead of a model."""
     colored = np.zeros((8, 8, 3), np.uint8)
     predicted = np.zeros((8, 8), np.int64)
-    for _, prefix in cli.photo_outputs([str(p) for p in photos], output_dir):
+    for _, prefix in cli.read_photos([str(p) for p in photos], output_dir):
         cli.save_prediction(prefix, colored, colored, predicted, CIHP)
 
 
@@ -262,11 +262,12 @@ def test_predict_is_refused_while_another_run_holds_its_folder(tmp_path):
 
 
 def test_a_failed_predict_leaves_the_names_it_never_wrote_to_the_user(tmp_path):
-    out, colored = tmp_path / "out", np.zeros((8, 8, 3), np.uint8)
-    (_, prefix), _ = cli.photo_outputs([photo_folder(tmp_path / "in")], out)
-    cli.save_prediction(prefix, colored, colored, np.zeros((8, 8), int), CIHP)
-    # the second photo failed; the user then saves a file under its output name
-    (out / "photo_mask.png").write_text("mine")
+    out, blank = tmp_path / "out", np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(OSError):  # the disk fills up after the first photo
+        for _, prefix in cli.read_photos([photo_folder(tmp_path / "in")], out):
+            cli.save_prediction(prefix, blank, blank, blank[..., 0], CIHP)
+            raise OSError(errno.ENOSPC, "No space left on device")
+    (out / "photo_mask.png").write_text("mine")  # the user's, under an output name
     fake_predict([tmp_path / "in" / "photo.png"], out)
     assert (out / "photo_mask.png").read_text() == "mine"
     assert (out / "photo-2_mask.png").is_file()
@@ -610,10 +611,17 @@ def test_a_run_keeps_one_committed_backup_and_the_users_files(tiny_run):
 def test_disk_full_names_the_folder_and_keeps_the_last_good_epoch(capsys, tmp_path):
     output_dir = fake_run(tmp_path / "out", epochs_done=2)
     full = OSError(errno.ENOSPC, "No space left on device", str(output_dir / "x"))
-    assert cli.explain(full, Namespace(output_dir=str(output_dir))) == 2
+    assert cli.explain(full, Namespace(output_dir=str(output_dir), train=True)) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: the disk holding " + str(output_dir) + " is full")
     assert "last good epoch (2)" in err and "--resume" in err and "\n" not in err
+
+
+def test_disk_full_in_predict_says_nothing_of_epochs(capsys, tmp_path):
+    full = OSError(errno.ENOSPC, "No space left on device")
+    assert cli.explain(full, Namespace(output_dir=str(tmp_path), train=False)) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"error: the disk holding {tmp_path} is full; free some space."
 
 
 def test_failed_write_of_run_file_is_one_line(capsys, toy_root, tmp_path, monkeypatch):
