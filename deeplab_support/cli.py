@@ -242,6 +242,19 @@ def apply_defaults(args, defaults):
 
 def check_args(args):
     """Reject sizes and counts that cannot work, before any work is done."""
+    modes = [
+        f"--{mode}" for mode in ["predict", "evaluate", "export"] if vars(args)[mode]
+    ]
+    if len(modes) > 1:
+        raise UserError(
+            f"{modes[0]} and {modes[1]} cannot be combined; run them one at a time "
+            "(--evaluate takes its model as its value, the others take --model)"
+        )
+    if args.train and "model" in args.given:
+        raise UserError(
+            "--model names the model for --predict and --export; to start training "
+            "from a saved model, pass it as --weights"
+        )
     for name in SIZES:
         if getattr(args, name) <= 0:
             raise UserError(

@@ -83,6 +83,19 @@ def test_a_cache_larger_than_the_memory_is_refused_before_any_work(
     cli.check_args(parse(*argv, "--no-cache"))  # decoding every epoch fits
 
 
+def test_two_modes_at_once_are_refused(capsys, tmp_path):
+    argv = ["--evaluate", "m.keras", "--predict", "x.jpg", "--output-dir", tmp_path]
+    fails_with(capsys, argv, "--predict and --evaluate cannot be combined")
+
+
+def test_model_given_to_training_points_to_weights(capsys, toy_root, tmp_path):
+    argv = run_args(toy_root, tmp_path / "out", "--model", "saved.keras")
+    fails_with(
+        capsys, argv, "to start training from a saved model, pass it as --weights"
+    )
+    assert not (tmp_path / "out").exists()
+
+
 def test_exit_code_and_one_line_from_the_command_line(tmp_path):
     result = subprocess.run(
         [sys.executable, str(ROOT / "deeplabv3_plus.py"), "--image-size", "100"],
