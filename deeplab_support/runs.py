@@ -318,6 +318,11 @@ def run_names(args):
 
 def prepare_resume(args):
     """For --resume, take the interrupted run's settings; else refuse to clobber."""
+    if args.resume and args.overwrite:
+        raise UserError(
+            "--resume continues the run in --output-dir and --overwrite replaces it; "
+            "pass one of them"
+        )
     output_dir = Path(args.output_dir)
     data = read_run_file(output_dir) if output_dir.is_dir() else None
     refuse_strangers(output_dir, data["files"] if data else [], run_names(args))

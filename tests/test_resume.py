@@ -212,6 +212,12 @@ def test_running_out_of_memory_says_to_lower_the_batch_or_image_size(
     assert "nothing is kept" in err
 
 
+def test_resume_and_overwrite_together_are_refused(tmp_path):
+    output_dir = fake_run(tmp_path / "out", epochs_done=1)
+    with pytest.raises(UserError, match="pass one of them"):
+        runs.prepare_resume(resume_args(output_dir, "--overwrite"))
+
+
 def test_truncated_run_file_stops_resume(tmp_path):
     output_dir = fake_run(tmp_path / "out", epochs_done=1)
     (output_dir / runs.RUN_FILE).write_text('{"config": {"ima')
