@@ -176,8 +176,7 @@ def lock(output_dir):
 def take_folder(output_dir, names=(), writer="a training run"):
     """Check the output folder, take its lock, refuse others' files at these names.
 
-    Returns its path. Nothing is claimed yet: each writer claims its names when it
-    writes them, so a run that fails first leaves no name listed as its own.
+    Returns its path. The names are not claimed here: that is each writer's step.
     """
     output_dir = check_output_dir(output_dir)
     lock(output_dir)
