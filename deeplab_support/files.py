@@ -24,7 +24,7 @@ import keras
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from deeplab_support import UserError
+from deeplab_support import UserError, progress_bar
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = PROJECT_DIR / "data" / "instance-level_human_parsing"  # --download here
@@ -41,6 +41,7 @@ DECODABLE = ("JPEG", "PNG")  # what tf.image.decode_image reads and we accept
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS
 EXIF_ORIENTATION = 0x0112  # the EXIF tag that says how a camera held the photo
 DOWNLOAD_MARKER = ".deeplabv3_plus-download.json"  # what --download extracted
+COUNT_CHECKS_FROM = 1000  # checking this many pairs or more shows a count (~7 s)
 _private_dirs = {}  # purpose -> this process's own temporary folder
 
 
@@ -206,11 +207,15 @@ def user_cache_dir(purpose):
 def check_pairs(pairs, classes):
     """Decode every image and mask once; return paths that tf.data reads right."""
     checked, scaled = [], []
+    many = len(pairs) >= COUNT_CHECKS_FROM  # all of CIHP takes minutes: say so
+    bar = progress_bar(len(pairs), "checked pair") if many else None
     for image_path, mask_path in pairs:
         image, mask = check_image(image_path), check_mask(mask_path, classes)
         if not same_shape(image_path, image, mask_path, mask):
             scaled.append(mask_path)
         checked.append((image, mask))
+        if bar:
+            bar.add(1)
     if scaled:
         warn(
             f"{len(scaled)} mask(s) differ in size from their images by a uniform "

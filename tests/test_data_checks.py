@@ -10,7 +10,15 @@ import pytest
 from PIL import Image
 
 import deeplabv3_plus as dl
-from conftest import ROOT, TINY, fails_with, png_header, run_args, subprocess_env
+from conftest import (
+    ROOT,
+    TINY,
+    fails_with,
+    png_header,
+    run_args,
+    split,
+    subprocess_env,
+)
 from deeplab_support import UserError, files
 from deeplab_support.classes import CIHP
 
@@ -134,6 +142,14 @@ def test_16_bit_and_palette_masks_keep_their_ids(tmp_path, kind):
     checked = files.check_mask(tmp_path / "m.png", CIHP)
     assert np.asarray(Image.open(checked)).tolist() == ids.tolist()
     assert pipeline_ids(checked).tolist() == list(range(NUM_CLASSES))
+
+
+def test_checking_many_pairs_shows_a_count(toy_root, capsys, monkeypatch):
+    monkeypatch.setattr(files, "COUNT_CHECKS_FROM", 4)
+    files.check_pairs(split(toy_root, 3)[0], CIHP)
+    assert "checked pair" not in capsys.readouterr().out  # few: no count
+    files.check_pairs(split(toy_root, 4)[0], CIHP)
+    assert "4/4 checked pairs" in capsys.readouterr().out
 
 
 def test_mask_in_the_cameras_raw_orientation_names_both_files(tmp_path):
