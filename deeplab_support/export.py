@@ -88,14 +88,20 @@ def export_model(model, fmt, output_dir, build, classes):
 
 
 def converter_options(fmt):
-    """The LiteRT converter's settings for this format; an error if it is missing."""
+    """The exporter's settings for this format; an error off TensorFlow.
+
+    Every format is exported through TensorFlow, which requirements.txt installs
+    (on JAX, ONNX needs jax2onnx; on PyTorch, SavedModel fails), and a .keras file
+    is the same model on every backend.
+    """
+    if keras.backend.backend() != "tensorflow":
+        raise UserError(
+            f"--export {fmt} runs on TensorFlow's exporters, but Keras runs on "
+            f"{keras.backend.backend()}; run it with KERAS_BACKEND=tensorflow (the "
+            ".keras file is the same on every backend)"
+        )
     if not fmt.startswith("litert"):
         return {}
-    if keras.backend.backend() != "tensorflow":  # the converter is TensorFlow's
-        raise UserError(
-            f"--export {fmt} needs TensorFlow's LiteRT converter, but Keras runs on "
-            f"{keras.backend.backend()}; run it with KERAS_BACKEND=tensorflow"
-        )
     from tensorflow import lite
 
     quantized = fmt == "litert_quantized"

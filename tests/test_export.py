@@ -123,12 +123,13 @@ def test_quantized_litert_is_a_third_of_the_size_and_mostly_agrees(
 
 
 @pytest.mark.slow
-def test_litert_on_another_backend_says_how_to_export(capsys, tiny_run, monkeypatch):
+@pytest.mark.parametrize("fmt", ["onnx", "saved_model", "litert"])
+def test_export_on_another_backend_says_how_to_export(
+    capsys, tiny_run, monkeypatch, fmt
+):
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
-    argv = ["--export", "litert", "--model", tiny_run / "model.keras"]
-    fails_with(
-        capsys, argv, "LiteRT converter", "runs on jax", "KERAS_BACKEND=tensorflow"
-    )
+    argv = ["--export", fmt, "--model", tiny_run / "model.keras"]
+    fails_with(capsys, argv, f"--export {fmt} runs on", "KERAS_BACKEND=tensorflow")
 
 
 @pytest.mark.slow
