@@ -20,6 +20,7 @@ Each of them raises `UserError` for problems the user can fix.
 import os
 import sys
 import time
+import warnings
 
 
 def _import_tensorflow_quietly():
@@ -43,6 +44,9 @@ def _import_tensorflow_quietly():
 
 
 _import_tensorflow_quietly()
+# JAX keeps integers in 32 bits unless JAX_ENABLE_X64 is set, and warns at every
+# int64 that Keras asks for (step counters, MeanIoU's matrix) before a run's output.
+warnings.filterwarnings("ignore", "Explicitly requested dtype int64")
 
 
 class UserError(Exception):

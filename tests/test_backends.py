@@ -65,3 +65,20 @@ def test_distribute_splits_each_batch_over_devices_and_matches_one_device(toy_ro
     assert shared["logits_mean"] == pytest.approx(
         single["logits_mean"], rel=1e-2, abs=1e-3
     )
+
+
+def test_an_error_on_jax_after_loading_a_model_is_one_line(tiny_run, tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    command = [sys.executable, ROOT / "deeplabv3_plus.py", "--export", "onnx"]
+    command += ["--model", tiny_run / "model.keras", "--output-dir", tmp_path]
+    result = subprocess.run(
+        list(map(str, command)),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 1, result.stderr  # no warnings
+    assert lines[0].startswith("error: --export onnx runs on TensorFlow's exporters")
