@@ -44,9 +44,9 @@ def _import_tensorflow_quietly():
 
 
 _import_tensorflow_quietly()
-# JAX keeps integers in 32 bits unless JAX_ENABLE_X64 is set, and warns at every
-# int64 that Keras asks for (step counters, MeanIoU's matrix) before a run's output.
-warnings.filterwarnings("ignore", "Explicitly requested dtype int64")
+# JAX keeps numbers in 32 bits unless JAX_ENABLE_X64 is set, and warns at every
+# 64-bit variable Keras asks for (step counters, MeanIoU's float64 counts).
+warnings.filterwarnings("ignore", "Explicitly requested dtype (int|float)64")
 
 
 class UserError(Exception):

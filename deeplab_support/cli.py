@@ -308,9 +308,6 @@ def start(args):
         if not args.show:  # write PNGs only; never wait on a window
             matplotlib.use("Agg")
         refuse_bombs()
-    # MeanIoU counts pixels in integers and warns that the pixel weights are floats;
-    # they are 0 (void) or 1, which integers hold exactly.
-    warnings.filterwarnings("ignore", "You are passing weight as `float`")
     if args.train:  # --resume takes the earlier run's settings first
         runs.prepare_resume(args)
     check_args(args)  # then all of them are checked once

@@ -82,3 +82,10 @@ def test_an_error_on_jax_after_loading_a_model_is_one_line(tiny_run, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert result.returncode == 2 and len(lines) == 1, result.stderr  # no warnings
     assert lines[0].startswith("error: --export onnx runs on TensorFlow's exporters")
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
+def test_mean_iou_counts_more_pixels_than_32_bit_integers_hold(backend):
+    result = run(backend, ROOT / "tests" / "scripts" / "many_pixels.py", timeout=300)
+    scores = json.loads(result.stdout.strip().splitlines()[-1])
+    assert abs(scores["found"] - scores["expected"]) < 1e-5, scores
