@@ -409,6 +409,7 @@ def excepthook(args, kind, error, traceback):
     sys.stdout.flush()
     sys.stderr.flush()
     files.remove_private_dirs()  # os._exit skips the atexit handlers
+    runs.release_unwritten()
     os._exit(code)  # the stack has unwound already; only the exit code is left
 
 
@@ -504,24 +505,20 @@ def read_photos(paths, output_dir):
     """(RGB image, output prefix) of each photo; one that cannot be read is skipped.
 
     All output names are claimed in the output folder's manifest first, like a
-    run's; when the loop ends, however it ends, those never written are released,
-    so a file the user later saves under such a name stays the user's.
+    run's (those never written are released when the process ends).
     """
     outputs = photo_outputs(paths, output_dir)
     names = [path.name for _, prefix in outputs for path in prediction_paths(prefix)]
     runs.claim(output_dir, names, "--predict")
     read = 0
-    try:
-        for photo, prefix in outputs:
-            try:
-                image = files.read_photo(photo)
-            except UserError as error:  # one broken photo must not stop the others
-                files.warn(f"skipped: {error}")
-                continue
-            read += 1
-            yield image, prefix
-    finally:
-        runs.release(output_dir, names)
+    for photo, prefix in outputs:
+        try:
+            image = files.read_photo(photo)
+        except UserError as error:  # one broken photo must not stop the others
+            files.warn(f"skipped: {error}")
+            continue
+        read += 1
+        yield image, prefix
     if not read:
         raise UserError(
             f"none of the photos in {' '.join(map(str, paths))} could be read; "

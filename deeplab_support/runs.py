@@ -21,6 +21,8 @@ whatever the flags (`--predict` takes the next free name instead). The lock live
 in the user's cache, not in the folder.
 """
 
+import atexit
+import contextlib
 import csv
 import hashlib
 import json
@@ -78,6 +80,7 @@ OUTPUT_NAMES = RUN_FILES + [
 TENSORBOARD_DIR = "logs"  # --tensorboard: Keras's TensorBoard logs
 MADE_BY = "deeplabv3_plus"  # the marker in run.json that says the run is ours
 _held_locks = {}  # folder -> held FileLock; the OS releases them at process exit
+_claimed = {}  # folder -> the names this process listed in its manifest
 
 
 @contextmanager
@@ -283,6 +286,7 @@ def claim(output_dir, names, writer="a training run"):
     output_dir = Path(output_dir)
     data = read_run_file(output_dir) or new_manifest()
     refuse_strangers(output_dir, data["files"], names, writer)
+    _claimed.setdefault(output_dir, set()).update(names)
     new = [name for name in names if name not in data["files"]]
     if os.getpid() not in data["pids"]:  # the lock says the others have ended
         remove_owned(output_dir, data, drop=[])  # so their temporaries go
@@ -294,13 +298,25 @@ def claim(output_dir, names, writer="a training run"):
     return data
 
 
-def release(output_dir, names):
-    """Take out of the manifest those of these names that were never written."""
-    data = read_run_file(output_dir)
-    unwritten = {n for n in names if not os.path.lexists(Path(output_dir) / n)}
-    if data and unwritten & set(data["files"]):
-        data["files"] = [n for n in data["files"] if n not in unwritten]
-        write_run_file(output_dir, data)
+def release_unwritten():
+    """At exit: take out of each manifest the names this process never wrote.
+
+    A process lists its output names before writing them, so that a crash leaves
+    nothing unlisted; those it did not get to (a failed or interrupted run, a
+    skipped photo) are then not its own, and a file the user later saves under
+    such a name stays the user's.
+    """
+    for output_dir, names in _claimed.items():
+        unwritten = {n for n in names if not os.path.lexists(output_dir / n)}
+        with contextlib.suppress(OSError, UserError):  # best effort, at exit
+            data = read_run_file(output_dir)
+            if data and unwritten & set(data["files"]):
+                data["files"] = [n for n in data["files"] if n not in unwritten]
+                write_run_file(output_dir, data)
+    _claimed.clear()
+
+
+atexit.register(release_unwritten)
 
 
 def take_outputs(output_dir, names, writer):
@@ -382,6 +398,7 @@ def open_run(args):
         data["config"] = {k: getattr(args, k) for k in RUN_CONFIG + ["epochs"]}
     remove_owned(output_dir, data, drop)
     data["files"] = sorted(set(data["files"]) | set(names))
+    _claimed.setdefault(output_dir, set()).update(names)
     data["pids"] = [os.getpid()]  # the only process whose temporaries may exist
     write_run_file(output_dir, data)
     return Run(args, output_dir)

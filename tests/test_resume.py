@@ -110,6 +110,25 @@ def test_sigterm_in_the_first_epoch_says_nothing_was_saved(toy_root, tmp_path):
     assert runs.completed_epochs(output_dir) == 0
 
 
+@pytest.mark.slow
+def test_a_stopped_run_leaves_the_names_it_never_wrote_to_the_user(toy_root, tmp_path):
+    env = subprocess_env(KERAS_BACKEND="torch", PYTHONPATH=str(ROOT))
+    output_dir = tmp_path / "out"
+    stopped(
+        command(toy_root, output_dir, script=WRAPPER),
+        output_dir,
+        2,
+        signal.SIGTERM,
+        env,
+    )
+    listed = set(runs.read_run_file(output_dir)["files"])
+    assert {"backup.json", "history.csv", "best_model.keras"} <= listed
+    assert "metrics.json" not in listed and "model.keras" not in listed
+    (output_dir / "metrics.json").write_text("my notes")  # the user's, since
+    with pytest.raises(UserError, match="metrics.json was not made by this project"):
+        runs.prepare_resume(resume_args(output_dir))
+
+
 def test_resume_takes_the_run_s_settings_and_says_which(tmp_path, capsys):
     output_dir = fake_run(tmp_path / "run", 1, image_size=96, learning_rate=0.002)
     args = resume_args(output_dir, "--image-size", "96")  # the same: no conflict

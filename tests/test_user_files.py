@@ -267,6 +267,7 @@ def test_a_failed_predict_leaves_the_names_it_never_wrote_to_the_user(tmp_path):
         for _, prefix in cli.read_photos([photo_folder(tmp_path / "in")], out):
             cli.save_prediction(prefix, blank, blank, blank[..., 0], CIHP)
             raise OSError(errno.ENOSPC, "No space left on device")
+    runs.release_unwritten()  # as the process's exit does
     (out / "photo_mask.png").write_text("mine")  # the user's, under an output name
     fake_predict([tmp_path / "in" / "photo.png"], out)
     assert (out / "photo_mask.png").read_text() == "mine"
