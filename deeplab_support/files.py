@@ -292,6 +292,8 @@ def upright_rgb(image):
     if image.mode.startswith("I"):  # 16-bit grey: as tf.image reads it, not clipped
         grey = np.asarray(image).astype(np.uint32) >> 8
         image = Image.fromarray(grey.clip(0, 255).astype(np.uint8))
+    if image.mode == "P":  # by way of RGBA, or Pillow warns of a transparent colour
+        image = image.convert("RGBA")
     return image.convert("RGB")
 
 

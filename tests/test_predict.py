@@ -1,5 +1,7 @@
 """--predict: your own photos in; colour masks, overlays and class ids out."""
 
+import warnings
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -35,6 +37,14 @@ def test_a_16_bit_grey_photo_reads_as_the_training_pipeline_reads_it(tmp_path):
         tf_io.read_file(str(tmp_path / "grey16.png")), channels=3
     )
     assert np.array_equal(files.read_photo(tmp_path / "grey16.png"), seen_in_training)
+
+
+def test_a_palette_photo_with_a_transparent_colour_reads_without_a_warning(tmp_path):
+    Image.new("RGBA", (8, 8), (10, 20, 30, 0)).convert("P").save(tmp_path / "p.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a library warning would be a line of noise
+        pixels = files.read_photo(tmp_path / "p.png")
+    assert pixels.shape == (8, 8, 3) and tuple(pixels[0, 0]) == (10, 20, 30)
 
 
 def test_tiff_named_jpg_is_refused_by_predict(tmp_path):
