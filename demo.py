@@ -56,7 +56,7 @@ def port_number(text):
 
 
 def free_port(port=0):
-    """This TCP port on the loopback address if nothing listens on it, else any."""
+    """This TCP port on the loopback address (0: any free one); an error if taken."""
     with socket.socket() as probe:
         try:
             probe.bind(("127.0.0.1", port))

@@ -183,8 +183,9 @@ def take_folder(output_dir, names=(), writer="a training run"):
     """
     output_dir = check_output_dir(output_dir)
     lock(output_dir)
-    data = read_run_file(output_dir) or new_manifest()
-    refuse_strangers(output_dir, data["files"], names, writer)
+    if names:  # the manifest is read only when there are names to check
+        data = read_run_file(output_dir) or new_manifest()
+        refuse_strangers(output_dir, data["files"], names, writer)
     return output_dir
 
 
@@ -472,13 +473,12 @@ class Run:
         for ax, metric in zip(axes, ["loss", "accuracy", "mean_iou"]):
             train = [float(row[metric]) for row in history]
             validation = [float(row[f"val_{metric}"]) for row in history]
-            # A dot per epoch, so that a one-epoch run shows its scores too.
+            # A dot per epoch, so that a one-epoch run shows its scores too, and
+            # ticks at whole epochs only.
             ax.plot(epochs, train, marker="o", label="train")
             ax.plot(epochs, validation, marker="o", label="validation")
             ax.set(title=metric.replace("_", " "), xlabel="epoch")
-            ax.xaxis.set_major_locator(
-                MaxNLocator(integer=True, min_n_ticks=1)
-            )  # no 1.5
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
             ax.legend()
         self.save_figure(figure, "training_curves.png")
 
