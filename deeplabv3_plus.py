@@ -107,10 +107,9 @@ recoloured. A mirrored person's left arm becomes their right arm, so the mask's
 left and right classes must swap too, or the model would learn they are the same.
 The class table knows which classes are sided, by their names.
 
-Last, each batch gets a per-pixel weight: 0 on void pixels, 1 elsewhere. Keras
-multiplies each pixel's loss and its share of every metric by it, so void pixels
-teach nothing and score nothing. (Keras's `ignore_class` would do it for the loss
-and the mean IoU, but not for the pixel accuracy; one weight serves all three.)
+Last, each batch gets a per-pixel weight: 0 on void pixels, 1 elsewhere, as
+`uint8`. Keras multiplies each pixel's loss by it, and the scores leave out the
+pixels it zeroes, so void pixels teach nothing and score nothing.
 """
 
 
@@ -160,7 +159,7 @@ def augment(image, mask, image_size, flip_classes, seed):
 def ignore_void(images, masks, void):
     """Give void pixels a weight of 0 (no loss, no score) and the valid id 0."""
     valid = tf_math.not_equal(masks, void)
-    weights = tf_dtypes.cast(valid[..., 0], "float32")
+    weights = tf_dtypes.cast(valid[..., 0], "uint8")  # a byte a pixel, as the mask
     return images, masks * tf_dtypes.cast(valid, masks.dtype), weights
 
 
@@ -182,7 +181,7 @@ def data_generator(
             lambda pair, seed: augment(*pair, image_size, classes.flip, seed),
             tf_data.AUTOTUNE,
         )
-    # Batches stay uint8, a quarter of the bytes to move; Keras casts them itself.
+    # Batches stay uint8, a quarter of float32's bytes; Keras casts them itself.
     dataset = dataset.batch(batch_size, drop_remainder=training)
     dataset = dataset.map(lambda i, m: ignore_void(i, m, classes.void))
     return dataset.prefetch(tf_data.AUTOTUNE)
@@ -305,7 +304,9 @@ logits with its integer label, and averages over the pixels by their weights
 accuracy alone flatters a segmentation model: background covers most pixels, so
 predicting only background already scores high. *Mean IoU* averages, over the
 classes, the overlap of predicted and true regions divided by their union, so
-Sunglasses counts as much as Background.
+Sunglasses counts as much as Background. Both scores come from a confusion matrix
+that counts every pixel in integers, exactly, on every backend, even over an epoch
+of all of CIHP.
 
 Rare classes are rare in the loss, too, so the model gains little by learning
 Sunglasses. `--class-weights` (on in `--quick`) scales each pixel's loss by its
@@ -333,8 +334,11 @@ def make_optimizer(learning_rate, schedule, total_steps):
     return keras.optimizers.Adam(learning_rate=learning_rate)
 
 
-def compile_model(model, optimizer, num_classes, weights=None):
-    """Attach the loss (class-weighted if asked), Adam, accuracy and mean IoU."""
+def compile_model(model, optimizer, num_classes, weights=None, steps=1):
+    """Attach the loss (class-weighted if asked), Adam, accuracy and mean IoU.
+
+    steps: training steps per call to the device, fewer pauses on a fast GPU.
+    """
     if weights is None:
         loss = keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction="mean_with_sample_weight"
@@ -344,15 +348,12 @@ def compile_model(model, optimizer, num_classes, weights=None):
     model.compile(
         optimizer=optimizer,
         loss=loss,
-        # "weighted": the metrics, too, count each pixel by its weight (void: 0).
-        # MeanIoU counts in float64: its default integers hold 2**31 pixels on JAX
-        # and PyTorch, fewer than an epoch of CIHP at 512x512 has.
+        # "weighted": the metrics see each pixel's weight, and leave void out.
         weighted_metrics=[
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-            keras.metrics.MeanIoU(
-                num_classes, sparse_y_pred=False, name="mean_iou", dtype="float64"
-            ),
+            metrics.PixelAccuracy(num_classes),
+            metrics.MeanIoU(num_classes),
         ],
+        steps_per_execution=steps,
     )
     # Adam's variables, made now, exist before the first step, so Keras traces the
     # training step once, not a second time to create them.
@@ -368,7 +369,9 @@ if RUN and args.train:
     total_steps = args.epochs * (len(train_pairs) // args.batch_size)
     with devices.distribution_scope(args.distribute, args.batch_size):
         optimizer = make_optimizer(args.learning_rate, args.lr_schedule, total_steps)
-        compile_model(model, optimizer, classes.num_classes, weights)
+        compile_model(
+            model, optimizer, classes.num_classes, weights, args.steps_per_execution
+        )
     run = runs.open_run(args)  # take --output-dir for this run
     model.fit(
         train_dataset,

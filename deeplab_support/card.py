@@ -93,9 +93,6 @@ def class_rows(classes, per_class_iou):
 def model_card(args, data, num_pairs, summary, scores):
     """The text of README.md for a finished run."""
     classes, (num_train, num_val) = data.classes, num_pairs
-    # A class-weighted loss is deeplab_support's own: plain Keras loads the model
-    # for inference only, without it.
-    load = ", compile=False" if args.class_weights else ""
     return f"""{header(args, data, summary)}
 # DeepLabV3+ (ResNet50) for {data_name(data)}
 
@@ -130,7 +127,7 @@ Void label: {classes.void} (counted in no loss and no score).
 ```python
 import keras
 
-model = keras.saving.load_model("model.keras"{load})
+model = keras.saving.load_model("model.keras")
 logits = model.predict(images)  # (batch, {args.image_size}, {args.image_size}, 3) RGB
 classes = logits.argmax(-1)  # (batch, {args.image_size}, {args.image_size}) class ids
 ```

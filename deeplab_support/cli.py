@@ -122,6 +122,14 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
     ),
     ("--cache", dict(ON_OFF, help="cache decoded images in memory (on)")),
     ("--distribute", dict(action="store_true", help="data-parallel on all devices")),
+    (
+        "--steps-per-execution",
+        dict(
+            type=int,
+            metavar="N",
+            help="training steps per call to the device (1 on a CPU, 8 on a GPU)",
+        ),
+    ),
     ("--seed", dict(type=int, help="random seed (42)")),
     ("--resume", dict(action="store_true", help="continue the run in --output-dir")),
     ("--overwrite", dict(action="store_true", help="replace the run in --output-dir")),
@@ -261,6 +269,10 @@ def check_args(args):
                 f"--{name.replace('_', '-')} must be positive, "
                 f"got {getattr(args, name)}"
             )
+    if (args.steps_per_execution or 1) <= 0:
+        raise UserError(
+            f"--steps-per-execution must be positive, got {args.steps_per_execution}"
+        )
     if args.image_size % 16:
         raise UserError(
             f"--image-size must be a multiple of 16 (the encoder's output stride), "
@@ -313,6 +325,8 @@ def start(args):
     check_args(args)  # then all of them are checked once
     keras.utils.set_random_seed(args.seed)
     keras.config.set_dtype_policy(devices.choose_precision(args.precision))
+    args.steps_per_execution = devices.steps_per_execution(args.steps_per_execution)
+    devices.warn_if_gpu_unused()
 
 
 def refuse_bombs():

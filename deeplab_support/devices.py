@@ -6,6 +6,9 @@ code serves TensorFlow, JAX and PyTorch.
 
 import contextlib
 import os
+import shutil
+import subprocess
+import sys
 
 import keras
 
@@ -31,6 +34,14 @@ def choose_precision(precision):
     return "mixed_float16" if kind == "gpu" else "float32"  # T4, V100: float16
 
 
+def steps_per_execution(steps):
+    """For None: 8 training steps per call on a GPU or TPU, so the device never
+    waits on Python between small steps, and 1 on a CPU, which gains nothing."""
+    if steps is not None:
+        return steps
+    return 1 if accelerator()[0] == "cpu" else 8
+
+
 def accelerator():
     """The kind of the backend's first device (cpu, gpu or tpu) and, for an
     NVIDIA GPU, its compute capability as (major, minor)."""
@@ -54,6 +65,45 @@ def accelerator():
         details = tf_config.experimental.get_device_details(gpus[0])
         return "gpu", tuple(details.get("compute_capability", (0, 0)))
     return ("tpu" if tf_config.list_physical_devices("TPU") else "cpu"), (0, 0)
+
+
+# What to install when the backend cannot see the machine's NVIDIA GPU.
+GPU_INSTALL = {
+    "tensorflow": "pip install -r requirements-gpu.txt",
+    "jax": 'pip install "jax[cuda12]"',
+    "torch": "pip install torch (a CUDA build, as pytorch.org says)",
+}
+
+
+def nvidia_gpus():
+    """How many NVIDIA GPUs `nvidia-smi -L` lists; 0 without a working driver."""
+    command = shutil.which("nvidia-smi")
+    if command is None:
+        return 0
+    try:
+        listed = subprocess.run(
+            [command, "-L"], capture_output=True, text=True, timeout=10
+        )
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    if listed.returncode:
+        return 0
+    return sum(line.startswith("GPU ") for line in listed.stdout.splitlines())
+
+
+def warn_if_gpu_unused():
+    """One warning line when the machine has an NVIDIA GPU that the backend misses."""
+    found = nvidia_gpus()
+    if not found or accelerator()[0] != "cpu":
+        return
+    backend = keras.backend.backend()
+    print(
+        f"warning: nvidia-smi lists {found} NVIDIA GPU(s), but Keras's {backend} "
+        f"backend sees none, so this runs on the CPU; install a GPU build: "
+        f"{GPU_INSTALL.get(backend, 'see its install guide')}",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 _strategies = {}  # one tf.distribute strategy per process, made on first use
@@ -84,8 +134,13 @@ def distribution_scope(distribute, batch_size):
     if backend == "tensorflow":
         from tensorflow import distribute as tf_distribute
 
-        if "tf" not in _strategies:
-            _strategies["tf"] = tf_distribute.MirroredStrategy()
+        from tensorflow import config as tf_config
+
+        if "tf" not in _strategies:  # the GPUs; else every CPU device configured
+            gpus = tf_config.list_logical_devices("GPU")
+            found = gpus or tf_config.list_logical_devices("CPU")
+            names = [device.name for device in found]
+            _strategies["tf"] = tf_distribute.MirroredStrategy(names)
             count = _strategies["tf"].num_replicas_in_sync
             print(f"Data-parallel training over {count} device(s) (MirroredStrategy).")
         return _strategies["tf"].scope()
@@ -111,7 +166,8 @@ def pad_batches(dataset, distribute):
 
     def pad(images, masks, weights):
         missing = (-shape(images)[0]) % count
-        weights = concat([weights, zeros([missing, *weights.shape[1:3]])], 0)
+        padding = zeros([missing, *weights.shape[1:3]], weights.dtype)
+        weights = concat([weights, padding], 0)
         images = concat([images, repeat(images[:1], missing, axis=0)], 0)
         masks = concat([masks, repeat(masks[:1], missing, axis=0)], 0)
         return images, masks, weights

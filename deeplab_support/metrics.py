@@ -47,6 +47,84 @@ class WeightedCrossentropy(keras.losses.Loss):
         return {**super().get_config(), "class_weights": self.class_weights}
 
 
+class ConfusionMatrix(keras.metrics.Metric):
+    """A score from the confusion matrix of every pixel seen, counted exactly.
+
+    Each step counts its (true, predicted) pairs in 32-bit integers; the running
+    total keeps them as `high * 2**24 + low` in two int32 tables, so it neither
+    wraps nor rounds before 2**55 pixels (JAX has no 64-bit integers by default,
+    and Keras's MeanIoU counts in floats, by a per-element loop on PyTorch).
+    Pixels of sample weight 0 (void) count nowhere; any other weight counts 1.
+    """
+
+    def __init__(self, num_classes, name, **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_classes = num_classes
+        cells = num_classes * num_classes
+        self.low, self.high = (  # summed over devices when training is distributed
+            self.add_variable((cells,), "zeros", "int32", "sum", name=part)
+            for part in ["low", "high"]
+        )
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        n = self.num_classes
+        pairs = ops.cast(ops.reshape(y_true, [-1]), "int32") * n
+        pairs += ops.cast(ops.reshape(ops.argmax(y_pred, axis=-1), [-1]), "int32")
+        if sample_weight is not None:  # void pixels go to an extra bin, dropped
+            pairs = ops.where(ops.reshape(sample_weight, [-1]) > 0, pairs, n * n)
+        counts = count_values(pairs, n * n + 1)[: n * n]
+        low = self.low + counts  # below 2**24 + one step's pixels: no wrap
+        carry = low // 2**24
+        self.low.assign(low - carry * 2**24)
+        self.high.assign(self.high + carry)
+
+    def matrix(self):
+        """The confusion matrix as floats: rows are true classes, columns guesses."""
+        high, low = (ops.cast(part, "float32") for part in [self.high, self.low])
+        return ops.reshape(high * 2.0**24 + low, (self.num_classes, self.num_classes))
+
+    def reset_state(self):
+        for part in [self.low, self.high]:
+            part.assign(ops.zeros(part.shape, "int32"))
+
+    def get_config(self):
+        return {"name": self.name, "num_classes": self.num_classes}
+
+
+def count_values(values, length):
+    """How often each of 0..length-1 occurs in int32 `values`, as exact int32."""
+    if keras.backend.backend() == "torch":  # its segment_sum adds in float32
+        return ops.cast(ops.bincount(values, minlength=length), "int32")
+    # JAX cannot compile bincount (its length would depend on the data).
+    return ops.segment_sum(ops.ones_like(values), values, num_segments=length)
+
+
+class MeanIoU(ConfusionMatrix):
+    """Mean over the classes seen of true positives / (truth + predicted - both)."""
+
+    def __init__(self, num_classes, name="mean_iou", **kwargs):
+        super().__init__(num_classes, name, **kwargs)
+
+    def result(self):
+        matrix = self.matrix()
+        both = ops.diagonal(matrix)
+        union = ops.sum(matrix, axis=0) + ops.sum(matrix, axis=1) - both
+        seen = ops.cast(union > 0, "float32")  # classes never seen have no IoU
+        iou = ops.divide_no_nan(both, union)
+        return ops.divide_no_nan(ops.sum(iou * seen), ops.sum(seen))
+
+
+class PixelAccuracy(ConfusionMatrix):
+    """The share of (non-void) pixels whose predicted class is the true one."""
+
+    def __init__(self, num_classes, name="accuracy", **kwargs):
+        super().__init__(num_classes, name, **kwargs)
+
+    def result(self):
+        matrix = self.matrix()
+        return ops.divide_no_nan(ops.trace(matrix), ops.sum(matrix))
+
+
 def confusion_matrix(labels, predictions, num_classes, void=None):
     """Count (true class, predicted class) pairs: rows are truth, columns guesses.
 

@@ -445,10 +445,14 @@ class Run:
         best = [float(row["val_mean_iou"]) for row in history]
         images = num_train_images // self.args.batch_size * self.args.batch_size
         self.progress = ProgressLog(images, self.args.epochs, quiet=self.verbose)
+        # raise_error: stop before a NaN epoch can be saved. async_safe: JAX and
+        # PyTorch check each step's loss on a side thread instead of making every
+        # step wait for it; an error there stops training by the epoch's end.
+        nan_stop = keras.callbacks.TerminateOnNaN(raise_error=True)
+        nan_stop.async_safe = True
         return [
             self.progress,
-            # raise_error: stop at once, before a NaN epoch can be saved.
-            keras.callbacks.TerminateOnNaN(raise_error=True),
+            nan_stop,
             keras.callbacks.CSVLogger(str(self.dir / "history.csv"), append=True),
             SaveModels(self.dir, classes, max(best, default=None)),
             *self.tensorboard(),
@@ -539,9 +543,15 @@ def save_evaluation_plots(scores, matrix, output_dir, keep_open=False):
 
 
 def save_model(model, path, classes):
-    """Save a .keras file with its class table, atomically."""
+    """Save a .keras file with its class table, atomically.
+
+    The file holds the network and its weights, not the loss, metrics and
+    optimizer (the backup keeps those), so plain `keras.saving.load_model` loads it
+    in any Python, without this project's classes.
+    """
+    network = keras.Model(model.inputs, model.outputs, name=model.name)  # same layers
     with atomic_path(path) as tmp:  # tmp ends in .keras, as save() wants
-        model.save(tmp)
+        network.save(tmp)
         save_classes(tmp, classes)
 
 

@@ -80,6 +80,15 @@ def schedule_of(optimizer):
     )
 
 
+def optimizer_steps(output_dir):
+    """The optimizer's step count in the backup that a run in output_dir committed."""
+    import h5py
+
+    folder = runs.read_backup(output_dir)["folder"]
+    with h5py.File(Path(output_dir) / folder / runs.BACKUP_WEIGHTS, "r") as saved:
+        return int(saved["optimizer/vars/0"][()])  # Adam's first: its iterations
+
+
 def run_args(data_dir, output_dir, *extra):
     """Command-line arguments for a tiny run."""
     return ["--data-dir", str(data_dir), "--output-dir", str(output_dir), *TINY, *extra]

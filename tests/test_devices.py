@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import deeplabv3_plus as dl
-from conftest import ROOT, run_args, subprocess_env
+from conftest import ROOT, run_args, run_tutorial, subprocess_env
 from deeplab_support import UserError, devices
 
 # (device kind, compute capability) -> what --precision auto picks
@@ -75,16 +75,103 @@ def test_an_explicit_precision_is_kept(monkeypatch):
     assert devices.choose_precision("float32") == "float32"
 
 
-def test_float16_training_scales_the_loss():
+def tiny_batch(size=64):
+    """Two random images, their masks of 20 classes and their pixel weights."""
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (2, size, size, 3)).astype("uint8")
+    masks = rng.integers(0, 20, (2, size, size, 1)).astype("uint8")
+    return images, masks, np.ones((2, size, size), "uint8")
 
+
+def training_steps(model, steps=1):
+    """Train the compiled model on one batch; the trainable weights before, after."""
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    for _ in range(steps):
+        loss = model.train_on_batch(
+            *tiny_batch(model.input_shape[1]), return_dict=True
+        )["loss"]
+    assert np.isfinite(loss)
+    return before, [w.numpy() for w in model.trainable_weights]
+
+
+def moved_share(before, after):
+    """The share of weight tensors that a step changed."""
+    return np.mean([not np.array_equal(a, b) for a, b in zip(before, after)])
+
+
+def test_float16_training_scales_the_loss_and_updates_the_weights():
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")
     try:
-        model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Conv2D(3, 1)])
-        dl.compile_model(model, keras.optimizers.Adam(), 3)
+        model = dl.DeeplabV3Plus(64, 20)
+        dl.compile_model(model, keras.optimizers.Adam(), 20)
     finally:
         keras.config.set_dtype_policy(policy)
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.layers[-3].compute_dtype == "float16"  # the decoder's last ReLU
+    # Steps whose scaled gradients overflow float16 are skipped and the scale
+    # halves (from 32768: two steps here); then the weights move, finite.
+    before, after = training_steps(model, steps=4)
+    assert float(model.optimizer.dynamic_scale) < 32768
+    assert moved_share(before, after) > 0.9
+    assert all(np.isfinite(w).all() for w in after)
+
+
+def test_an_xla_compiled_training_step_updates_the_weights():
+    # Keras compiles with XLA on a GPU only; here it is asked for on the CPU.
+    model = dl.DeeplabV3Plus(64, 20)
+    dl.compile_model(model, keras.optimizers.Adam(), 20)
+    model.jit_compile = True
+    before, after = training_steps(model)
+    assert model.jit_compile and moved_share(before, after) > 0.9
+
+
+@pytest.mark.parametrize("kind, expected", [("cpu", 1), ("gpu", 8), ("tpu", 8)])
+def test_steps_per_execution_is_one_on_a_cpu_and_more_on_an_accelerator(
+    monkeypatch, kind, expected
+):
+    monkeypatch.setattr(devices, "accelerator", lambda: (kind, (9, 0)))
+    assert devices.steps_per_execution(None) == expected
+    assert devices.steps_per_execution(3) == 3  # as the flag says
+
+
+def fake_nvidia_smi(monkeypatch, tmp_path, output, code=0):
+    """Put an nvidia-smi on PATH that prints this and exits with this code."""
+    script = tmp_path / "nvidia-smi"
+    script.write_text(f"#!/bin/sh\nprintf '{output}'\nexit {code}\n")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+
+
+GPU_LINE = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0)\\n"
+
+
+def test_a_gpu_the_backend_misses_gets_one_warning_naming_the_fix(
+    monkeypatch, tmp_path, capsys
+):
+    fake_nvidia_smi(monkeypatch, tmp_path, GPU_LINE)
+    monkeypatch.setattr(devices, "accelerator", lambda: ("cpu", (0, 0)))
+    devices.warn_if_gpu_unused()
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and err.startswith("warning: nvidia-smi lists 1")
+    assert "requirements-gpu.txt" in err
+
+
+@pytest.mark.parametrize(
+    "output, code, kind",
+    [
+        (GPU_LINE, 0, "gpu"),  # the backend uses the GPU
+        ("", 9, "cpu"),  # NVIDIA-SMI has failed: no driver
+        ("No devices were found\\n", 6, "cpu"),
+    ],
+)
+def test_no_warning_without_a_gpu_left_unused(
+    monkeypatch, tmp_path, capsys, output, code, kind
+):
+    fake_nvidia_smi(monkeypatch, tmp_path, output, code)
+    monkeypatch.setattr(devices, "accelerator", lambda: (kind, (9, 0)))
+    devices.warn_if_gpu_unused()
+    assert capsys.readouterr().err == ""
 
 
 def test_distribute_on_an_unsupported_backend_says_which_to_use(monkeypatch):
@@ -133,3 +220,35 @@ def test_padding_copies_weigh_nothing_and_every_image_counts(monkeypatch):
     assert weights.shape == (8, 2, 2) and weights.sum() == 6 * 4 - 1  # 6 images
     seen = np.concatenate([b[0] for b in batches])[weights[:, 1, 1] > 0, 0, 0, 0]
     assert seen.tolist() == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.slow
+def test_distribute_on_tensorflow_mirrors_the_model_over_two_devices(
+    toy_root, tmp_path
+):
+    argv = run_args(toy_root, tmp_path / "out", "--distribute")
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "tests" / "scripts" / "two_cpus.py"), *argv],
+        env=subprocess_env(KERAS_BACKEND="tensorflow", PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "over 2 device(s) (MirroredStrategy)" in result.stdout
+    summary = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert 0 <= summary["val_mean_iou"] <= 1 and np.isfinite(summary["val_loss"])
+
+
+@pytest.mark.slow
+def test_more_steps_per_execution_change_no_number_of_the_run(toy_root, tmp_path):
+    histories = []
+    for steps in ["1", "2"]:
+        output_dir = tmp_path / steps
+        run_tutorial(
+            *run_args(output_dir=output_dir, data_dir=toy_root),
+            "--steps-per-execution",
+            steps,
+        )
+        histories.append((output_dir / "history.csv").read_text())
+    assert histories[0] == histories[1]
