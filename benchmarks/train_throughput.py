@@ -149,15 +149,6 @@ def log(message):
     print(message, file=sys.stderr, flush=True)
 
 
-def hide_gpus_from_tensorflow():
-    """Keep tf.data on the CPU so TensorFlow does not grab JAX's or torch's GPU."""
-    if keras.backend.backend() != "tensorflow":
-        try:
-            tf_config.set_visible_devices([], "GPU")
-        except RuntimeError:  # TensorFlow already started; nothing left to do
-            pass
-
-
 def device_name():
     """Name the device the backend trains on: the GPU's name, else the CPU."""
     backend = keras.backend.backend()
@@ -299,7 +290,6 @@ def rounded(value):
 
 def main(args):
     """Measure the pipeline once, then each model order; print JSON lines."""
-    hide_gpus_from_tensorflow()
     policy = devices.choose_precision(args.precision)
     pipeline = measure_pipeline(args)
     orders = ["original", "rewrite"] if args.order == "both" else [args.order]

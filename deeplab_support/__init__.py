@@ -43,7 +43,21 @@ def _import_tensorflow_quietly():
         os.close(devnull)
 
 
+def _leave_the_gpu_to_the_backend():
+    """On JAX or PyTorch, TensorFlow only runs tf.data, on the CPU: hide the GPUs
+    from it, or its GPU build would take their memory first."""
+    import keras
+    from tensorflow import config as tf_config
+
+    if keras.backend.backend() != "tensorflow":
+        try:
+            tf_config.set_visible_devices([], "GPU")
+        except RuntimeError:  # TensorFlow has started already; too late to hide
+            pass
+
+
 _import_tensorflow_quietly()
+_leave_the_gpu_to_the_backend()
 # JAX keeps numbers in 32 bits unless JAX_ENABLE_X64 is set, and warns at every
 # 64-bit variable Keras asks for (step counters, MeanIoU's float64 counts).
 warnings.filterwarnings("ignore", "Explicitly requested dtype (int|float)64")

@@ -269,7 +269,7 @@ def check_args(args):
                 f"--{name.replace('_', '-')} must be positive, "
                 f"got {getattr(args, name)}"
             )
-    if (args.steps_per_execution or 1) <= 0:
+    if args.steps_per_execution is not None and args.steps_per_execution <= 0:
         raise UserError(
             f"--steps-per-execution must be positive, got {args.steps_per_execution}"
         )

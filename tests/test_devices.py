@@ -135,6 +135,20 @@ def test_steps_per_execution_is_one_on_a_cpu_and_more_on_an_accelerator(
     assert devices.steps_per_execution(3) == 3  # as the flag says
 
 
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_tensorflow_sees_no_gpu_when_another_backend_trains(monkeypatch, backend):
+    import deeplab_support
+    from tensorflow import config as tf_config
+
+    hid = []
+    monkeypatch.setattr(keras.backend, "backend", lambda: backend)
+    monkeypatch.setattr(tf_config, "set_visible_devices", lambda d, t: hid.append(t))
+    deeplab_support._leave_the_gpu_to_the_backend()
+    monkeypatch.setattr(keras.backend, "backend", lambda: "tensorflow")
+    deeplab_support._leave_the_gpu_to_the_backend()  # TensorFlow trains: keeps them
+    assert hid == ["GPU"]
+
+
 def fake_nvidia_smi(monkeypatch, tmp_path, output, code=0):
     """Put an nvidia-smi on PATH that prints this and exits with this code."""
     script = tmp_path / "nvidia-smi"

@@ -37,7 +37,9 @@ def test_bad_image_size(capsys, toy_root, tmp_path, size):
     fails_with(capsys, argv, "--image-size")
 
 
-@pytest.mark.parametrize("flag", ["--batch-size", "--epochs", "--num-val-images"])
+@pytest.mark.parametrize(
+    "flag", ["--batch-size", "--epochs", "--num-val-images", "--steps-per-execution"]
+)
 def test_non_positive_counts(capsys, toy_root, tmp_path, flag):
     fails_with(capsys, run_args(toy_root, tmp_path / "out", flag, "0"), flag)
 
