@@ -116,3 +116,54 @@ def test_refuses_a_data_dir_that_holds_other_files(throughput, tmp_path, capsys)
         throughput.parse_args(["--data-dir", str(tmp_path)])
     assert "choose an empty or new folder" in capsys.readouterr().err
     assert (tmp_path / "thesis.txt").exists()
+
+
+@pytest.fixture(scope="module")
+def gpu_check():
+    """Import benchmarks/gpu_check.py from its path."""
+    path = REPO / "benchmarks" / "gpu_check.py"
+    spec = importlib.util.spec_from_file_location("gpu_check", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_the_gpu_check_prints_every_line_and_skips_gpu_steps_without_a_gpu(tmp_path):
+    fake = tmp_path / "nvidia-smi"  # a GPU that no backend here can see
+    fake.write_text('#!/bin/sh\n[ "$1" = -L ] && echo "GPU 0: NVIDIA H100" || echo 7\n')
+    fake.chmod(0o755)
+    done = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "gpu_check.py")],
+        cwd=REPO,
+        env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert lines[0] == {"step": "gpus", "nvidia_smi": ["GPU 0: NVIDIA H100"]}
+    seen = {line["backend"]: line for line in lines if line["step"] == "devices"}
+    assert set(seen) == {"tensorflow", "jax", "torch"}
+    assert all(line["peak_gpu_memory_mib"] == 7 for line in seen.values())
+    gpu_steps = [line for line in lines if line["step"] in ("train", "quick")]
+    assert len(gpu_steps) == 10  # nine training configurations and the quick start
+    assert all("sees no GPU" in line["skipped"] for line in gpu_steps)
+
+
+@pytest.mark.slow
+def test_a_gpu_check_training_line_carries_the_benchmark_s_figures(
+    gpu_check, monkeypatch, tmp_path, capsys
+):
+    # On the CPU, as if PyTorch saw a GPU: one small configuration.
+    monkeypatch.setattr(gpu_check, "IMAGE_SIZE", 64)
+    monkeypatch.setattr(gpu_check, "PIPELINE_IMAGES", 8)
+    monkeypatch.setattr(gpu_check, "TRAIN", [("torch", 2, "float32", "rewrite")])
+    deadline = gpu_check.time.monotonic() + 600
+    gpu_check.train({"torch"}, deadline, tmp_path / "toy")
+    (line,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert "error" not in line and "skipped" not in line, line
+    assert line["images_per_second"] > 0 and line["step_ms"] > 0
+    assert line["pipeline_cached_images_per_second"] > 0
+    assert line["device"].startswith("cpu")
