@@ -238,7 +238,12 @@ def DilatedSpatialPyramidPooling(dspp_input):
     dims = dspp_input.shape
     x = layers.AveragePooling2D(pool_size=(dims[-3], dims[-2]))(dspp_input)
     x = convolution_block(x, kernel_size=1, use_bias=True)
-    out_pool = layers.UpSampling2D(dims[-3:-1], interpolation="bilinear")(x)
+    # Upsampling runs in float32: XLA rejects the 16-bit gradient of TensorFlow's
+    # bilinear resize, so mixed precision could not train on a GPU otherwise.
+    upsample = layers.UpSampling2D(
+        dims[-3:-1], interpolation="bilinear", dtype="float32"
+    )
+    out_pool = upsample(x)
     out_1 = convolution_block(dspp_input, kernel_size=1, dilation_rate=1)
     out_6 = convolution_block(dspp_input, kernel_size=3, dilation_rate=6)
     out_12 = convolution_block(dspp_input, kernel_size=3, dilation_rate=12)
@@ -274,7 +279,7 @@ def DeeplabV3Plus(image_size, num_classes, backbone_weights=None):
     )
     x = resnet50.get_layer("conv4_block6_2_relu").output
     x = DilatedSpatialPyramidPooling(x)
-    input_a = layers.UpSampling2D(4, interpolation="bilinear")(x)
+    input_a = layers.UpSampling2D(4, interpolation="bilinear", dtype="float32")(x)
     input_b = resnet50.get_layer("conv2_block3_2_relu").output
     input_b = convolution_block(input_b, num_filters=48, kernel_size=1)
     x = layers.Concatenate(axis=-1)([input_a, input_b])

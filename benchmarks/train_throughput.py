@@ -290,7 +290,7 @@ def rounded(value):
 
 def main(args):
     """Measure the pipeline once, then each model order; print JSON lines."""
-    policy = devices.choose_precision(args.precision)
+    policy = devices.choose_precision(args.precision)[0]
     pipeline = measure_pipeline(args)
     orders = ["original", "rewrite"] if args.order == "both" else [args.order]
     for order in orders:

@@ -324,7 +324,10 @@ def start(args):
         runs.prepare_resume(args)
     check_args(args)  # then all of them are checked once
     keras.utils.set_random_seed(args.seed)
-    keras.config.set_dtype_policy(devices.choose_precision(args.precision))
+    policy, reason = devices.choose_precision(args.precision)
+    keras.config.set_dtype_policy(policy)
+    if args.train:
+        print(f"Precision: {policy} ({reason}).")
     args.steps_per_execution = devices.steps_per_execution(args.steps_per_execution)
     devices.warn_if_gpu_unused()
 

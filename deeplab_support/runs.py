@@ -39,7 +39,7 @@ import matplotlib
 import matplotlib.pyplot as plt
 from matplotlib.ticker import MaxNLocator
 
-from deeplab_support import UserError, card, files, in_terminal, metrics
+from deeplab_support import UserError, card, devices, files, in_terminal, metrics
 from deeplab_support.classes import save_classes
 
 RUN_FILE = "run.json"
@@ -494,6 +494,8 @@ class Run:
         at_size = model.evaluate(val_dataset, return_dict=True, verbose=0)
         summary = {f"val_{k}": float(v) for k, v in at_size.items()}
         summary["full_resolution_mean_iou"] = scores["mean_iou"]
+        precision, reason = devices.choose_precision(self.args.precision)
+        summary.update(precision=precision, precision_reason=reason)
         summary.update(self.progress.timing())
         write_json(self.dir / "metrics.json", summary)
         write_json(self.dir / "evaluation.json", scores)

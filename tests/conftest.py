@@ -37,8 +37,10 @@ def run_tutorial(*argv):
     An error ends it as the script's excepthook would: the one line that
     `cli.explain` prints, and SystemExit with its exit code.
     """
+    import keras
+
     saved, argv = sys.argv, [str(a) for a in argv]
-    sys.argv = [str(TUTORIAL), *argv]
+    sys.argv, policy = [str(TUTORIAL), *argv], keras.config.dtype_policy()
     try:
         return runpy.run_path(str(TUTORIAL), run_name="__main__")
     except (UserError, KeyboardInterrupt, RuntimeError, OSError) as error:
@@ -46,8 +48,9 @@ def run_tutorial(*argv):
         if code is None:
             raise
         raise SystemExit(code) from None
-    finally:
+    finally:  # the run set its precision for the whole process
         sys.argv = saved
+        keras.config.set_dtype_policy(policy)
 
 
 def fails_with(capsys, argv, *phrases):

@@ -61,18 +61,56 @@ def test_auto_precision_follows_the_device(
 ):
     monkeypatch.setattr(keras.backend, "backend", lambda: backend)
     fake(monkeypatch, kind, capability)
-    assert devices.choose_precision("auto") == expected
+    monkeypatch.setattr(devices, "cpu_bfloat16", lambda: None)  # an AVX2 CPU
+    assert devices.choose_precision("auto")[0] == expected
 
 
 def test_a_tpu_computes_in_bfloat16(monkeypatch):
     monkeypatch.setattr(keras.backend, "backend", lambda: "jax")
     fake_jax(monkeypatch, "tpu", None)
-    assert devices.choose_precision("auto") == "mixed_bfloat16"
+    assert devices.choose_precision("auto")[0] == "mixed_bfloat16"
 
 
 def test_an_explicit_precision_is_kept(monkeypatch):
     monkeypatch.setattr(devices, "accelerator", lambda: ("gpu", (9, 0)))
-    assert devices.choose_precision("float32") == "float32"
+    assert devices.choose_precision("float32") == ("float32", "as --precision asked")
+
+
+ZEN4 = "flags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n"
+SAPPHIRE_RAPIDS = "flags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
+AVX2_ONLY = "flags\t\t: fpu sse4_2 avx avx2 fma\n"
+
+
+@pytest.mark.parametrize(
+    "cpuinfo, flag",
+    [(ZEN4, "avx512_bf16"), (SAPPHIRE_RAPIDS, "amx_bf16"), (AVX2_ONLY, None)],
+)
+def test_the_cpu_s_native_bfloat16_is_read_from_its_flags(tmp_path, cpuinfo, flag):
+    (tmp_path / "cpuinfo").write_text("processor\t: 0\n" + cpuinfo)
+    assert devices.cpu_bfloat16(tmp_path / "cpuinfo") == flag
+
+
+@pytest.mark.parametrize(
+    "backend, cpuinfo, expected",
+    [
+        ("tensorflow", ZEN4, "mixed_bfloat16"),
+        ("torch", SAPPHIRE_RAPIDS, "mixed_bfloat16"),
+        ("jax", ZEN4, "float32"),  # barely faster in bfloat16 there
+        ("tensorflow", AVX2_ONLY, "float32"),  # emulated: slower
+        ("torch", AVX2_ONLY, "float32"),
+    ],
+)
+def test_auto_precision_on_a_cpu_follows_its_bfloat16_and_the_backend(
+    monkeypatch, tmp_path, backend, cpuinfo, expected
+):
+    (tmp_path / "cpuinfo").write_text(cpuinfo)
+    monkeypatch.setattr(devices, "accelerator", lambda: ("cpu", (0, 0)))
+    monkeypatch.setattr(keras.backend, "backend", lambda: backend)
+    real = devices.cpu_bfloat16
+    monkeypatch.setattr(devices, "cpu_bfloat16", lambda: real(tmp_path / "cpuinfo"))
+    policy, reason = devices.choose_precision("auto")
+    assert policy == expected
+    assert ("_bf16" in reason) == (policy == "mixed_bfloat16")
 
 
 def tiny_batch(size=64):
@@ -99,6 +137,7 @@ def moved_share(before, after):
     return np.mean([not np.array_equal(a, b) for a, b in zip(before, after)])
 
 
+@pytest.mark.slow
 def test_float16_training_scales_the_loss_and_updates_the_weights():
     policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy("mixed_float16")
@@ -117,12 +156,19 @@ def test_float16_training_scales_the_loss_and_updates_the_weights():
     assert all(np.isfinite(w).all() for w in after)
 
 
-def test_an_xla_compiled_training_step_updates_the_weights():
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16", "mixed_float16"])
+def test_an_xla_compiled_training_step_updates_the_weights(precision):
     # Keras compiles with XLA on a GPU only; here it is asked for on the CPU.
-    model = dl.DeeplabV3Plus(64, 20)
-    dl.compile_model(model, keras.optimizers.Adam(), 20)
+    policy = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(precision)
+    try:
+        model = dl.DeeplabV3Plus(64, 20)
+        dl.compile_model(model, keras.optimizers.Adam(), 20)
+    finally:
+        keras.config.set_dtype_policy(policy)
     model.jit_compile = True
-    before, after = training_steps(model)
+    before, after = training_steps(model, steps=3)  # float16 skips two
     assert model.jit_compile and moved_share(before, after) > 0.9
 
 
