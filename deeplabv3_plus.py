@@ -46,14 +46,25 @@ from tensorflow import data as tf_data, dtypes as tf_dtypes, gather as tf_gather
 from tensorflow import image as tf_image, io as tf_io, math as tf_math
 from tensorflow import random as tf_random
 
-DEFAULTS = dict(  # what the flags default to
+DEFAULTS = dict(  # what the flags default to; --quick changes some (see --help)
     image_size=512,  # side of the square training input; a multiple of 16
     batch_size=4,  # images per training step
     num_train_images=200,  # the first N images of CIHP's training folder
     num_val_images=50,  # the next N images, never trained on
     epochs=25,  # passes over the training images
     learning_rate=1e-3,  # Adam's step size
+    lr_schedule="constant",  # or "poly" (DeepLab's decay) or "cosine" (warm-up first)
+    weights="imagenet",  # the backbone starts from ImageNet ("none": from scratch)
+    augment=True,  # mirror, zoom and recolour the training images
+    class_weights=False,  # weigh rare classes more in the loss
     seed=42,  # repeatable data order, augmentation and initial weights
+    precision="auto",  # 16-bit where the chip computes it natively
+    cache=True,  # keep decoded images in memory
+    val_split="train-tail",  # validate on the images after the training ones
+    ignore_index=255,  # the void label: in no loss and no score
+    tta="none",  # "flip": also predict the mirrored image
+    tta_scales="1",  # multiples of the input size to predict at
+    output_dir="outputs",  # where every output goes
 )
 IMAGENET_MEAN_BGR = [-103.939, -116.779, -123.68]  # ResNet50's mean pixel, negated
 

@@ -46,10 +46,6 @@ QUICK = dict(
     augment=False,
     class_weights=True,
 )
-# The defaults of the flags that --quick may change, beside the tutorial's sizes.
-RECIPE_DEFAULTS = dict(
-    weights="imagenet", augment=True, class_weights=False, lr_schedule="constant"
-)
 
 
 class Parser(argparse.ArgumentParser):
@@ -70,8 +66,7 @@ PREDICTION_KINDS = ["mask", "overlay", "ids"]  # --predict writes <name>_<kind>.
 EVALUATION_NAMES = ["evaluation.json", "per_class_iou.png", "confusion_matrix.png"]
 PRECISIONS = ["auto", "float32", "mixed_bfloat16", "mixed_float16"]
 SIZES = ["image_size", "batch_size", "epochs", "num_train_images", "num_val_images"]
-ON_OFF = dict(action=argparse.BooleanOptionalAction, default=True)
-FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
+FLAGS = [  # (flag, argparse options); the defaults come from DEFAULTS and QUICK
     (
         "--data-dir",
         dict(
@@ -82,45 +77,49 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
     ("--download", dict(action="store_true", help="download and extract CIHP first")),
     (
         "--output-dir",
-        dict(type=path_text, default="outputs", help="where outputs go (outputs)"),
+        dict(type=path_text, help="where outputs go"),
     ),
-    ("--image-size", dict(type=int, help="input side, a multiple of 16 (512)")),
-    ("--batch-size", dict(type=int, help="global batch size (4)")),
-    ("--epochs", dict(type=int, help="training epochs (25)")),
-    ("--num-train-images", dict(type=int, help="the first N files (200)")),
-    ("--num-val-images", dict(type=int, help="the next N files (50)")),
-    ("--learning-rate", dict(type=float, help="Adam's learning rate (0.001)")),
+    ("--image-size", dict(type=int, help="input side, a multiple of 16")),
+    ("--batch-size", dict(type=int, help="global batch size")),
+    ("--epochs", dict(type=int, help="training epochs")),
+    ("--num-train-images", dict(type=int, help="the first N files")),
+    ("--num-val-images", dict(type=int, help="the next N files")),
+    ("--learning-rate", dict(type=float, help="Adam's learning rate")),
     (
         "--lr-schedule",
         dict(
             choices=["constant", "poly", "cosine"],
-            help="constant, DeepLab's poly decay, or warm-up and cosine (constant; "
-            "cosine with --quick)",
+            help="constant, DeepLab's poly decay, or warm-up and cosine",
         ),
     ),
     (
         "--weights",
         dict(
             type=path_text,
-            help="imagenet, none, or a .keras/.weights.h5 file (imagenet)",
+            help="imagenet, none, or a .keras/.weights.h5 file",
         ),
     ),
     (
         "--precision",
         dict(
             choices=PRECISIONS,
-            default="auto",
-            help="auto: bfloat16 on recent GPUs, float16 on older, else float32",
+            help="auto: bfloat16 where the chip computes it, float16 on older GPUs",
         ),
     ),
     (
         "--augment",
         dict(
             action=argparse.BooleanOptionalAction,
-            help="augment training images (on; off with --quick)",
+            help="augment training images",
         ),
     ),
-    ("--cache", dict(ON_OFF, help="cache decoded images in memory (on)")),
+    (
+        "--cache",
+        dict(
+            action=argparse.BooleanOptionalAction,
+            help="cache decoded images in memory",
+        ),
+    ),
     ("--distribute", dict(action="store_true", help="data-parallel on all devices")),
     (
         "--steps-per-execution",
@@ -130,23 +129,21 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
             help="training steps per call to the device (1 on a CPU, 8 on a GPU)",
         ),
     ),
-    ("--seed", dict(type=int, help="random seed (42)")),
+    ("--seed", dict(type=int, help="random seed")),
     ("--resume", dict(action="store_true", help="continue the run in --output-dir")),
     ("--overwrite", dict(action="store_true", help="replace the run in --output-dir")),
     (
         "--tta",
         dict(
             choices=["none", "flip"],
-            default="none",
             help="test-time augmentation for evaluation and prediction",
         ),
     ),
     (
         "--tta-scales",
         dict(
-            default="1",
             metavar="SCALES",
-            help="predict at these multiples of the input size, e.g. 0.75,1,1.25 (1)",
+            help="predict at these multiples of the input size, e.g. 0.75,1,1.25",
         ),
     ),
     (
@@ -180,19 +177,18 @@ FLAGS = [  # (flag, argparse options); None defaults come from apply_defaults
         "--val-split",
         dict(
             choices=["train-tail", "official"],
-            default="train-tail",
             help="validate on the files after the training ones, or on Validation/",
         ),
     ),
     (
         "--ignore-index",
-        dict(type=int, default=255, help="the void label, in no loss or score (255)"),
+        dict(type=int, help="the void label, in no loss or score"),
     ),
     (
         "--class-weights",
         dict(
             action=argparse.BooleanOptionalAction,
-            help="weight each class's loss by its rarity (off; on with --quick)",
+            help="weight each class's loss by its rarity",
         ),
     ),
     (
@@ -212,40 +208,40 @@ def in_notebook():
 def parse_args(defaults, argv=None):
     """Read the command line; unset flags take --quick's values, then `defaults`."""
     parser = Parser(
-        prog="deeplabv3_plus.py", description="Train DeepLabV3+ on CIHP or your data."
+        prog="deeplabv3_plus.py",
+        description="Train DeepLabV3+ on CIHP or your data.",
+        argument_default=argparse.SUPPRESS,  # so the flags given are those set
     )
     for flag, options in FLAGS:
-        parser.add_argument(flag, **options)
+        parser.add_argument(flag, **with_default(flag, options, defaults))
     if argv is None:
         argv = sys.argv[1:]
         if in_notebook() and Path(sys.argv[0]).name != parser.prog:
             argv = []  # the kernel's own arguments; a cell may set sys.argv to ours
     args = parser.parse_args(argv)
-    args.given = given_flags(argv)
-    return apply_defaults(args, defaults)
-
-
-def given_flags(argv):
-    """The names of the flags written on the command line (defaults left out)."""
-    parser = argparse.ArgumentParser(argument_default=argparse.SUPPRESS)
+    args.given = set(vars(args))
+    preset = QUICK if getattr(args, "quick", False) else {}  # flags beat the preset
     for flag, options in FLAGS:
-        parser.add_argument(
-            flag, **{k: v for k, v in options.items() if k != "default"}
-        )
-    return set(vars(parser.parse_known_args(argv)[0]))
-
-
-def apply_defaults(args, defaults):
-    """Fill unset flags from --quick, then from the tutorial's defaults."""
-    preset = QUICK if args.quick else {}  # explicit flags beat the preset
-    for name, default in {**defaults, **RECIPE_DEFAULTS}.items():
-        if getattr(args, name) is None:
-            setattr(args, name, preset.get(name, default))
+        name = flag[2:].replace("-", "_")
+        unset = False if options.get("action") == "store_true" else None
+        if name not in args.given:
+            setattr(args, name, preset.get(name, defaults.get(name, unset)))
     if args.model is None:  # the model that a run into --output-dir trained
         args.model = str(Path(args.output_dir) / "model.keras")
     args.flip = args.tta == "flip"
     args.train = not (args.predict or args.evaluate or args.export)
     return args
+
+
+def with_default(flag, options, defaults):
+    """A flag's argparse options, its help ending with its default and --quick's."""
+    name = flag[2:].replace("-", "_")
+    shown = [f"default {defaults[name]}"] if name in defaults else []
+    if QUICK.get(name, defaults.get(name)) != defaults.get(name):
+        shown.append(f"{QUICK[name]} with --quick")
+    if not shown or "help" not in options:
+        return options
+    return {**options, "help": f"{options['help']} ({'; '.join(map(str, shown))})"}
 
 
 def check_args(args):

@@ -549,12 +549,23 @@ def save_model(model, path, classes):
 
     The file holds the network and its weights, not the loss, metrics and
     optimizer (the backup keeps those), so plain `keras.saving.load_model` loads it
-    in any Python, without this project's classes.
+    in any Python, without this project's classes. It computes in float32 however
+    it was trained, so it predicts the same on every backend and CPU.
     """
-    network = keras.Model(model.inputs, model.outputs, name=model.name)  # same layers
+    network = keras.Model(model.inputs, model.outputs)  # the same, uncompiled
+    network = keras.models.clone_model(network, clone_function=in_float32)
+    network.set_weights(model.get_weights())  # float32 in mixed precision too
     with atomic_path(path) as tmp:  # tmp ends in .keras, as save() wants
         network.save(tmp)
         save_classes(tmp, classes)
+
+
+def in_float32(layer):
+    """A new layer like this one that computes in float32."""
+    config = layer.get_config()
+    if "dtype" in config:  # a layer; ops such as flip have no precision
+        config["dtype"] = "float32"
+    return type(layer).from_config(config)
 
 
 class SaveModels(keras.callbacks.Callback):

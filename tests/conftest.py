@@ -7,6 +7,7 @@ import os
 import runpy
 import shutil
 import struct
+import subprocess
 import sys
 import tempfile
 import zlib
@@ -29,6 +30,8 @@ from deeplab_support.notebook import TUTORIAL  # noqa: E402
 
 TINY = "--image-size 64 --batch-size 4 --epochs 1 --num-train-images 8".split()
 TINY += "--num-val-images 4 --weights none".split()
+# The same numbers on every CPU: mixed_bfloat16 only where the CPU has it natively.
+TINY += "--precision float32".split()
 
 
 def run_tutorial(*argv):
@@ -118,6 +121,26 @@ def tiny_run(toy_root, tmp_path_factory):
     (output_dir / "my_notes.txt").write_text("the user's")  # a run leaves it alone
     run_tutorial(*run_args(toy_root, output_dir))
     return output_dir
+
+
+def run_python(*args, exit_code=0, cwd=ROOT, timeout=900, **env):
+    """Run `python *args` in a child process; check its exit code; return it.
+
+    `env` sets variables on top of this process's (None removes one); the child
+    imports this project (PYTHONPATH) unless told PYTHONPATH=None. Its stdout and
+    stderr come back as text.
+    """
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), **env}
+    result = subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=cwd,
+        env={k: v for k, v in env.items() if v is not None},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    assert result.returncode == exit_code, result.stderr[-3000:]
+    return result
 
 
 def subprocess_env(**extra):

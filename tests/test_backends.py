@@ -1,33 +1,21 @@
 """The same script on TensorFlow, JAX and PyTorch, and models moving between them."""
 
 import json
-import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
-from conftest import ROOT, TINY
+from conftest import ROOT, TINY, run_python
 
 pytestmark = pytest.mark.slow
 
 
 def run(backend, *args, extra_env=None, timeout=900):
     """Run a Python script of this project under a Keras backend."""
-    env = {**os.environ, "KERAS_BACKEND": backend, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    env.update(PYTHONPATH=str(ROOT), **(extra_env or {}))
-    result = subprocess.run(
-        [sys.executable, *map(str, args)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
+    return run_python(
+        *args, timeout=timeout, KERAS_BACKEND=backend, **(extra_env or {})
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
@@ -68,19 +56,11 @@ def test_distribute_splits_each_batch_over_devices_and_matches_one_device(toy_ro
 
 
 def test_an_error_on_jax_after_loading_a_model_is_one_line(tiny_run, tmp_path):
-    env = {**os.environ, "KERAS_BACKEND": "jax", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    command = [sys.executable, ROOT / "deeplabv3_plus.py", "--export", "onnx"]
+    command = [ROOT / "deeplabv3_plus.py", "--export", "onnx"]
     command += ["--model", tiny_run / "model.keras", "--output-dir", tmp_path]
-    result = subprocess.run(
-        list(map(str, command)),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=tmp_path,
-    )
+    result = run_python(*command, exit_code=2, cwd=tmp_path, KERAS_BACKEND="jax")
     lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2 and len(lines) == 1, result.stderr  # no warnings
+    assert len(lines) == 1, result.stderr  # no warnings
     assert lines[0].startswith("error: --export onnx runs on TensorFlow's exporters")
 
 

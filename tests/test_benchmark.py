@@ -8,12 +8,11 @@ import importlib.util
 import json
 import math
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
 import pytest
+from conftest import run_python
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "benchmarks" / "train_throughput.py"
@@ -43,15 +42,8 @@ def records():
     """Run the smallest useful benchmark once (on torch: no compile wait)."""
     flags = "--image-size 64 --batch-size 2 --order both --warmup-steps 1 "
     flags += "--steps 1 --windows 2 --pipeline-images 8"
-    done = subprocess.run(  # as the README writes it: no --data-dir
-        [sys.executable, str(SCRIPT), *flags.split()],
-        cwd=REPO,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "KERAS_BACKEND": "torch"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    # As the README writes it: no --data-dir.
+    done = run_python(SCRIPT, *flags.split(), timeout=600, KERAS_BACKEND="torch")
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
@@ -133,15 +125,8 @@ def test_the_gpu_check_prints_every_line_and_skips_gpu_steps_without_a_gpu(tmp_p
     fake = tmp_path / "nvidia-smi"  # a GPU that no backend here can see
     fake.write_text('#!/bin/sh\n[ "$1" = -L ] && echo "GPU 0: NVIDIA H100" || echo 7\n')
     fake.chmod(0o755)
-    done = subprocess.run(
-        [sys.executable, str(REPO / "benchmarks" / "gpu_check.py")],
-        cwd=REPO,
-        env={**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    path = f"{tmp_path}:{os.environ['PATH']}"
+    done = run_python(REPO / "benchmarks" / "gpu_check.py", timeout=600, PATH=path)
     lines = [json.loads(line) for line in done.stdout.splitlines()]
     assert lines[0] == {"step": "gpus", "nvidia_smi": ["GPU 0: NVIDIA H100"]}
     seen = {line["backend"]: line for line in lines if line["step"] == "devices"}

@@ -1,12 +1,9 @@
 """--class-weights: rare classes weigh more in the loss, never in the scores."""
 
-import subprocess
-import sys
-
 import keras
 import numpy as np
 import pytest
-from conftest import run_args, run_tutorial
+from conftest import run_args, run_python, run_tutorial
 
 from deeplab_support import cli, metrics
 
@@ -55,7 +52,7 @@ def test_a_weighted_run_prints_its_weights_and_plain_keras_loads_its_model(
         "model = keras.saving.load_model('model.keras'); "
         "np.save('logits.npy', model.predict_on_batch(np.load('images.npy')))"
     )
-    subprocess.run([sys.executable, "-c", load], cwd=tmp_path, check=True)
+    run_python("-c", load, cwd=tmp_path, PYTHONPATH=None)
     model, _ = cli.load_model(tmp_path / "model.keras", "--model")
     expected = np.asarray(model.predict_on_batch(images))
     np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), expected, atol=1e-5)

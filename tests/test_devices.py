@@ -1,8 +1,6 @@
 """Devices: precision for the hardware, and data-parallel training across them."""
 
 import json
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import keras
@@ -10,7 +8,7 @@ import numpy as np
 import pytest
 
 import deeplabv3_plus as dl
-from conftest import ROOT, run_args, run_tutorial, subprocess_env
+from conftest import ROOT, run_args, run_python, run_tutorial
 from deeplab_support import UserError, devices
 
 # (device kind, compute capability) -> what --precision auto picks
@@ -246,17 +244,10 @@ def test_distributed_validation_scores_every_image_on_any_device_count(
 ):
     argv = run_args(toy_root, tmp_path / "out", "--distribute")
     argv[argv.index("--num-val-images") + 1] = "6"  # batches of 4, then 2 over 4
-    env = subprocess_env(
-        KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=4"
+    flags = "--xla_force_host_platform_device_count=4"
+    result = run_python(
+        ROOT / "deeplabv3_plus.py", *argv, KERAS_BACKEND="jax", XLA_FLAGS=flags
     )
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "deeplabv3_plus.py"), *argv],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
     assert "over 4 device(s)" in result.stdout
     summary = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert 0 <= summary["val_accuracy"] <= 1 and np.isfinite(summary["val_loss"])
@@ -287,14 +278,8 @@ def test_distribute_on_tensorflow_mirrors_the_model_over_two_devices(
     toy_root, tmp_path
 ):
     argv = run_args(toy_root, tmp_path / "out", "--distribute")
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "scripts" / "two_cpus.py"), *argv],
-        env=subprocess_env(KERAS_BACKEND="tensorflow", PYTHONPATH=str(ROOT)),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    script = ROOT / "tests" / "scripts" / "two_cpus.py"
+    result = run_python(script, *argv, KERAS_BACKEND="tensorflow")
     assert "over 2 device(s) (MirroredStrategy)" in result.stdout
     summary = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert 0 <= summary["val_mean_iou"] <= 1 and np.isfinite(summary["val_loss"])
@@ -312,3 +297,19 @@ def test_more_steps_per_execution_change_no_number_of_the_run(toy_root, tmp_path
         )
         histories.append((output_dir / "history.csv").read_text())
     assert histories[0] == histories[1]
+
+
+@pytest.mark.slow
+def test_a_model_trained_in_bfloat16_is_saved_to_predict_in_float32(toy_root, tmp_path):
+    argv = run_args(toy_root, tmp_path, "--precision", "mixed_bfloat16")
+    trained = run_tutorial(*argv)["model"]  # the run's own model, in bfloat16
+    assert trained.layers[-3].compute_dtype == "bfloat16"
+    saved = keras.saving.load_model(tmp_path / "model.keras")
+    assert {layer.dtype_policy.name for layer in saved.layers} == {"float32"}
+    # So --predict, evaluation, exports and the demo, which load the file, give the
+    # classes the run's model gives, on any CPU or backend.
+    images = tiny_batch()[0].astype("float32")
+    found = np.asarray(saved.predict_on_batch(images))
+    expected = np.asarray(trained.predict_on_batch(images), "float32")
+    assert found.dtype == np.float32
+    assert np.mean(found.argmax(-1) == expected.argmax(-1)) > 0.95

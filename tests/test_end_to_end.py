@@ -4,7 +4,6 @@ import csv
 import json
 import os
 import runpy
-import subprocess
 import sys
 
 import keras
@@ -12,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, run_args, run_tutorial
+from conftest import ROOT, run_args, run_python, run_tutorial
 from deeplab_support import devices
 
 OUTPUTS = ["run.json", "model.keras", "best_model.keras", "history.csv"]
@@ -80,18 +79,10 @@ def test_saved_model_loads_in_plain_keras_without_this_project(tiny_run, tmp_pat
         "np.save(sys.argv[2], model.predict_on_batch(images.astype('float32'))); "
         "assert not {'deeplabv3_plus', 'deeplab_support'} & set(sys.modules)"
     )
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
     found = tmp_path / "logits.npy"
-    result = subprocess.run(
-        [sys.executable, "-c", code, str(tiny_run / "model.keras"), str(found)],
-        cwd=tmp_path,  # not the project folder: its modules cannot be imported
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    # Not from the project folder: its modules cannot be imported.
+    model_path = tiny_run / "model.keras"
+    run_python("-c", code, model_path, found, cwd=tmp_path, PYTHONPATH=None)
     model = keras.saving.load_model(tiny_run / "model.keras")
     images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3))
     expected = np.asarray(model.predict_on_batch(images.astype("float32")))

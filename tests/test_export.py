@@ -2,10 +2,7 @@
 
 import json
 import re
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import keras
@@ -15,7 +12,7 @@ import onnxruntime
 import pytest
 from PIL import Image
 
-from conftest import fails_with, run_tutorial
+from conftest import fails_with, run_python, run_tutorial
 from deeplab_support import cli
 from deeplab_support.export import FORMATS
 from deeplab_support.classes import CIHP
@@ -165,14 +162,9 @@ def test_output_dir_that_is_a_file(capsys, tiny_run, tmp_path):
 @pytest.mark.slow
 def test_the_latency_benchmark_reports_every_format(tmp_path):
     script = Path(__file__).resolve().parents[1] / "benchmarks" / "export_latency.py"
-    done = subprocess.run(  # as the README writes it, at a tiny size
-        [sys.executable, str(script), "--image-size", "64", "--repeats", "1"],
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TMPDIR": str(tmp_path)},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
+    # As the README writes it, at a tiny size.
+    flags = ["--image-size", "64", "--repeats", "1"]
+    done = run_python(script, *flags, timeout=600, TMPDIR=str(tmp_path))
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     rows = {row["runtime"]: row for row in map(json.loads, lines)}
     assert set(rows) == {"keras", *FORMATS}
@@ -206,14 +198,8 @@ def test_the_readme_s_example_runs_the_export(
         folder.parent if folder.is_file() else folder, tmp_path / "exported"
     )
     Image.new("RGB", (90, 70), (200, 120, 90)).save(tmp_path / "photo.jpg")
-    done = subprocess.run(  # as a user would paste it, in a fresh Python
-        [sys.executable, "-c", readme_example(marker)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    # As a user would paste it, in a fresh Python.
+    done = run_python("-c", readme_example(marker), cwd=tmp_path, PYTHONPATH=None)
     assert says in done.stdout
     if exported == "onnx_file":  # it writes the class ids at the photo's size
         assert Image.open(tmp_path / "photo_ids.png").size == (90, 70)

@@ -1,13 +1,11 @@
 """Flags and their defaults."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 import deeplabv3_plus as dl
-from conftest import ROOT, fails_with, run_args
+from conftest import ROOT, fails_with, run_args, run_python
 from deeplab_support import cli, devices
 
 
@@ -99,14 +97,8 @@ def test_model_given_to_training_points_to_weights(capsys, toy_root, tmp_path):
 
 
 def test_exit_code_and_one_line_from_the_command_line(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "deeplabv3_plus.py"), "--image-size", "100"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 2
+    command = [ROOT / "deeplabv3_plus.py", "--image-size", "100"]
+    result = run_python(*command, exit_code=2, cwd=tmp_path)
     assert result.stderr.strip().startswith("error: --image-size")
     assert len(result.stderr.strip().splitlines()) == 1  # no library log lines
 

@@ -1,12 +1,10 @@
 """Two thousand images stream through the pipeline with bounded, flat memory."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT, split, subprocess_env
+from conftest import ROOT, run_python, split
 from data import make_toy_people
 from deeplab_support import files
 from deeplab_support.classes import CIHP
@@ -33,14 +31,7 @@ def test_memory_stays_flat_across_epochs(big_set, cache, tmp_path):
     pairs.write_text(json.dumps([[str(i), str(m)] for i, m in big_set]))
     script = ROOT / "tests" / "scripts" / "pipeline_memory.py"
     flag = "cache" if cache else "no-cache"
-    done = subprocess.run(
-        [sys.executable, str(script), str(pairs), str(IMAGE_SIZE), flag],
-        env=subprocess_env(),
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_python(script, pairs, IMAGE_SIZE, flag)
     start, first, second, third, fourth = json.loads(done.stdout.splitlines()[-1])
     # Epoch one fills the cache (bounded by its size plus runtime overhead) ...
     assert first - start < (CACHE_BYTES if cache else 0) + 200 * 2**20

@@ -1,7 +1,6 @@
 """The tutorial as keras.io publishes it: a notebook that runs cell by cell."""
 
 import base64
-import subprocess
 import sys
 
 import nbformat
@@ -9,7 +8,7 @@ import pytest
 from nbclient import NotebookClient
 
 import deeplabv3_plus as dl
-from conftest import ROOT
+from conftest import ROOT, run_python
 from deeplab_support import cli, notebook
 
 TUTORIAL = ROOT / "deeplabv3_plus.py"
@@ -35,10 +34,7 @@ def test_the_file_is_black_clean_with_no_trailing_spaces_or_one_line_blocks():
         if line.startswith('"""') and line.endswith('"""') and len(line) > 3
     ]
     assert not one_liners
-    result = subprocess.run(
-        [sys.executable, "-m", "black", "--check", "--quiet", str(TUTORIAL)]
-    )
-    assert result.returncode == 0
+    run_python("-m", "black", "--check", "--quiet", TUTORIAL)
 
 
 def test_prose_code_and_shell_blocks_become_cells():

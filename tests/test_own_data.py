@@ -3,17 +3,14 @@
 import contextlib
 import io
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import deeplabv3_plus as dl
-from conftest import ROOT, fails_with, run_args, run_tutorial, split
+from conftest import ROOT, fails_with, run_args, run_python, run_tutorial, split
 from data import make_toy_people
 from deeplab_support import UserError, cli, datasets, files, metrics
 from deeplab_support.classes import (
@@ -283,10 +280,13 @@ def test_a_model_of_another_class_count_loads_all_but_its_classifier(tmp_path, c
 
 
 @pytest.mark.slow
-def test_the_first_line_names_the_layout_its_counts_and_classes(voc_run):
+def test_the_first_lines_name_the_precision_the_layout_its_counts_and_classes(
+    voc_run,
+):
     _, lines = voc_run
-    assert lines[0].startswith("Pascal VOC layout in ")
-    assert "8 training and 4 validation images, 21 classes, void label 255" in lines[0]
+    assert lines[0].startswith("Precision: float32 (as --precision asked)")
+    assert lines[1].startswith("Pascal VOC layout in ")
+    assert "8 training and 4 validation images, 21 classes, void label 255" in lines[1]
 
 
 @pytest.mark.slow
@@ -364,15 +364,8 @@ def test_a_cihp_model_fine_tunes_on_a_folder_of_other_classes(
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["tensorflow", "jax", "torch"])
 def test_void_predictions_change_neither_the_loss_nor_any_score(backend):
-    env = {**os.environ, "KERAS_BACKEND": backend, "PYTHONPATH": str(ROOT)}
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "tests" / "scripts" / "void_scores.py")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-2000:]
+    script = ROOT / "tests" / "scripts" / "void_scores.py"
+    result = run_python(script, KERAS_BACKEND=backend)
     same, on_void, on_valid = json.loads(result.stdout.strip().splitlines()[-1])
     assert on_void == same  # loss, accuracy and mean IoU: unchanged
     assert all(on_valid[key] != same[key] for key in same)  # the test can fail

@@ -1,21 +1,17 @@
 """The first command a newcomer runs trains a model that visibly works; its timer."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT, TINY, subprocess_env
+from conftest import ROOT, TINY, run_python
 
 
 @pytest.mark.slow
 def test_the_quick_preset_learns_far_beyond_background_in_half_its_epochs(tmp_path):
     # The README's first command, cut from 6 epochs to 3 to keep the suite short.
-    command = [sys.executable, str(ROOT / "deeplabv3_plus.py"), "--quick"]
-    command += ["--epochs", "3", "--output-dir", str(tmp_path / "outputs")]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=900)
-    assert result.returncode == 0, result.stderr[-2000:]
+    command = [ROOT / "deeplabv3_plus.py", "--quick"]
+    run_python(*command, "--epochs", "3", "--output-dir", tmp_path / "outputs")
     metrics = json.loads((tmp_path / "outputs" / "metrics.json").read_text())
     # A model that finds only background scores 0.04; a working run lands far
     # above 0.12 after 3 epochs (0.28 for seed 42 on a 2-core AMD EPYC), and the
@@ -28,11 +24,9 @@ def test_the_quick_preset_learns_far_beyond_background_in_half_its_epochs(tmp_pa
 @pytest.mark.slow
 def test_the_quick_start_benchmark_prints_a_line_and_a_table_row_per_seed(tmp_path):
     # As the README writes it (`--layout voc`), with the run cut to a tiny one.
-    command = [sys.executable, str(ROOT / "benchmarks" / "quick_start.py")]
+    command = [ROOT / "benchmarks" / "quick_start.py"]
     command += ["--layout", "voc", "--seeds", "7", *TINY]
-    env = subprocess_env(TMPDIR=str(tmp_path))  # its synthetic set goes there
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=900)
-    assert done.returncode == 0, done.stderr[-2000:]
+    done = run_python(*command, TMPDIR=str(tmp_path))  # its synthetic set goes there
     row = json.loads(done.stdout.splitlines()[0])
     assert row["seed"] == 7 and row["wall_s"] >= row["first_epoch_line_s"] > 0
     assert 0 <= row["val_mean_iou"] <= 1
