@@ -320,9 +320,9 @@ def start(args):
         runs.prepare_resume(args)
     check_args(args)  # then all of them are checked once
     keras.utils.set_random_seed(args.seed)
-    policy, reason = devices.choose_precision(args.precision)
-    keras.config.set_dtype_policy(policy)
-    if args.train:
+    if args.train:  # saved models, and so --predict and --evaluate, use float32
+        policy, reason = devices.choose_precision(args.precision)
+        keras.config.set_dtype_policy(policy)
         print(f"Precision: {policy} ({reason}).")
     args.steps_per_execution = devices.steps_per_execution(args.steps_per_execution)
     devices.warn_if_gpu_unused()

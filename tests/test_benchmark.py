@@ -152,3 +152,13 @@ def test_a_gpu_check_training_line_carries_the_benchmark_s_figures(
     assert line["images_per_second"] > 0 and line["step_ms"] > 0
     assert line["pipeline_cached_images_per_second"] > 0
     assert line["device"].startswith("cpu")
+
+
+@pytest.mark.slow
+def test_the_mean_iou_benchmark_counts_every_pixel_and_times_both_metrics():
+    done = run_python(REPO / "benchmarks" / "mean_iou.py", KERAS_BACKEND="torch")
+    ours, theirs = [json.loads(line) for line in done.stdout.splitlines()]
+    assert (ours["metric"], theirs["metric"]) == ("ours", "keras")
+    assert ours["count_of_16781312"] == 16781312 and ours["pixels"] == 16 * 512 * 512
+    assert theirs["pixels"] == 65536  # Keras's loops in Python on PyTorch
+    assert ours["seconds"] > 0 and theirs["seconds"] > 0
