@@ -16,9 +16,10 @@ import json
 import os
 import re
 import sys
+import tempfile
 from pathlib import Path
 
-from deeplab_support import UserError, cli, runs
+from deeplab_support import UserError, cli
 
 TUTORIAL = Path(__file__).resolve().parent.parent / "deeplabv3_plus.py"
 BLOCK = re.compile(r'^"""(shell)?\n(.*?)^"""\n', re.DOTALL | re.MULTILINE)
@@ -95,8 +96,14 @@ def write_notebook(source_path=TUTORIAL, target_path=None):
             f"{target_path} exists and is not an unedited notebook made from "
             f"{source_path.name}, so it is kept; move it away or pass --output"
         )
-    with runs.atomic_path(target_path) as tmp:
-        tmp.write_text(json.dumps(notebook, indent=1) + "\n", encoding="utf-8")
+    # Written beside the target, then renamed over it: never half a notebook.
+    handle, tmp = tempfile.mkstemp(suffix=".ipynb", dir=target_path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as file:
+            file.write(json.dumps(notebook, indent=1) + "\n")
+        os.replace(tmp, target_path)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     return target_path
 
 

@@ -101,6 +101,7 @@ def temp_name(path, reserve=False):
     Reserving creates the file exclusively, so nothing is ever written through a
     name or link that someone else put there; "folder" reserves a folder.
     """
+    refuse_unclaimed(path)
     tmp = Path(path).with_name(f".tmp-{os.getpid()}-{Path(path).name}")
     try:
         if reserve == "folder":
@@ -115,6 +116,24 @@ def temp_name(path, reserve=False):
             f"{tmp} is in the way of writing {path}; move it away and run again"
         ) from None
     return tmp
+
+
+def refuse_unclaimed(path):
+    """Stop a write to a name that this process has not listed in the manifest of
+    its folder (a name missing from a writer's list would replace a user's file)."""
+    path = Path(path)
+    if path.name != RUN_FILE and path.name not in _claimed.get(
+        folder_key(path.parent), ()
+    ):
+        raise RuntimeError(
+            f"{path} is written without being claimed in its folder's manifest "
+            "first; add it to the names its writer claims"
+        )
+
+
+def folder_key(folder):
+    """The key of a folder in `_claimed`: its absolute path."""
+    return Path(os.path.abspath(folder))
 
 
 def write_json(path, data):
@@ -287,7 +306,7 @@ def claim(output_dir, names, writer="a training run"):
     output_dir = Path(output_dir)
     data = read_run_file(output_dir) or new_manifest()
     refuse_strangers(output_dir, data["files"], names, writer)
-    _claimed.setdefault(output_dir, set()).update(names)
+    _claimed.setdefault(folder_key(output_dir), set()).update(names)
     new = [name for name in names if name not in data["files"]]
     if os.getpid() not in data["pids"]:  # the lock says the others have ended
         remove_owned(output_dir, data, drop=[])  # so their temporaries go
@@ -399,7 +418,7 @@ def open_run(args):
         data["config"] = {k: getattr(args, k) for k in RUN_CONFIG + ["epochs"]}
     remove_owned(output_dir, data, drop)
     data["files"] = sorted(set(data["files"]) | set(names))
-    _claimed.setdefault(output_dir, set()).update(names)
+    _claimed.setdefault(folder_key(output_dir), set()).update(names)
     data["pids"] = [os.getpid()]  # the only process whose temporaries may exist
     write_run_file(output_dir, data)
     return Run(args, output_dir)

@@ -161,6 +161,7 @@ def test_a_nan_loss_stops_at_once_and_keeps_the_last_good_epoch(tmp_path):
     model, run = tiny_classifier(), runs.Run(
         SimpleNamespace(batch_size=2, epochs=2, tensorboard=False), tmp_path
     )
+    runs.claim(tmp_path, runs.OUTPUT_NAMES)  # as open_run does
     good = np.ones((8, 4), "float32"), np.zeros((8,), "int32")
     fit = dict(validation_data=good, batch_size=2, verbose=0)
     model.fit(*good, epochs=1, callbacks=run.callbacks(8, CIHP), **fit)

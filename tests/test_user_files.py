@@ -106,6 +106,7 @@ def test_a_planted_link_at_a_temporary_name_is_never_written_through(tmp_path):
     victim = tmp_path / "precious.txt"
     victim.write_text("precious")
     os.symlink(victim, tmp_path / f".tmp-{os.getpid()}-metrics.json")
+    runs.claim(tmp_path, ["metrics.json"])
     with pytest.raises(UserError, match="is in the way"):
         runs.write_json(tmp_path / "metrics.json", {"a": 1})
     assert victim.read_text() == "precious"
@@ -123,9 +124,19 @@ def test_a_manifest_naming_files_outside_its_folder_is_refused(tmp_path, name):
     assert (tmp_path / "outside.txt").read_text() == "mine"
 
 
+def test_the_atomic_writer_refuses_a_name_its_writer_did_not_claim(tmp_path):
+    (tmp_path / "notes.txt").write_text("the user's")
+    runs.claim(tmp_path, ["metrics.json"])  # a writer that forgot notes.txt
+    with pytest.raises(RuntimeError, match="without being claimed"):
+        runs.write_json(tmp_path / "notes.txt", {"a": 1})
+    assert (tmp_path / "notes.txt").read_text() == "the user's"
+    runs.write_json(tmp_path / "metrics.json", {"a": 1})  # claimed: written
+
+
 def test_a_planted_file_at_a_temporary_name_is_never_overwritten(tmp_path):
     planted = tmp_path / f".tmp-{os.getpid()}-history.csv"
     planted.write_text("the user's")
+    runs.claim(tmp_path, ["history.csv"])
     with pytest.raises(UserError, match="is in the way"):
         with runs.atomic_path(tmp_path / "history.csv") as tmp:
             tmp.write_text("ours")
