@@ -351,10 +351,7 @@ def make_optimizer(learning_rate, schedule, total_steps):
 
 
 def compile_model(model, optimizer, num_classes, weights=None, steps=1):
-    """Attach the loss (class-weighted if asked), Adam, accuracy and mean IoU.
-
-    steps: training steps per call to the device, fewer pauses on a fast GPU.
-    """
+    """Attach the loss (class-weighted if asked), Adam, accuracy and mean IoU."""
     if weights is None:
         loss = keras.losses.SparseCategoricalCrossentropy(
             from_logits=True, reduction="mean_with_sample_weight"
@@ -369,7 +366,7 @@ def compile_model(model, optimizer, num_classes, weights=None, steps=1):
             metrics.PixelAccuracy(num_classes),
             metrics.MeanIoU(num_classes),
         ],
-        steps_per_execution=steps,
+        steps_per_execution=steps,  # steps per call: a fast GPU never waits
     )
     # Adam's variables, made now, exist before the first step, so Keras traces the
     # training step once, not a second time to create them.

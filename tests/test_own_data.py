@@ -12,7 +12,7 @@ from PIL import Image
 import deeplabv3_plus as dl
 from conftest import ROOT, fails_with, run_args, run_python, run_tutorial, split
 from data import make_toy_people
-from deeplab_support import UserError, cli, datasets, files, metrics
+from deeplab_support import UserError, cli, datasets, files, metrics, runs
 from deeplab_support.classes import (
     VOC,
     VOID,
@@ -248,6 +248,7 @@ def test_void_pixels_are_left_out_of_the_full_resolution_matrix():
 def test_the_ids_png_holds_class_ids_under_the_class_colours(tmp_path):
     predicted = np.array([[0, 15], [15, 20]])
     colored = VOC.palette()[predicted]
+    runs.claim(tmp_path, [path.name for path in cli.prediction_paths(tmp_path / "x")])
     cli.save_prediction(tmp_path / "x", colored, colored, predicted, VOC)
     written = Image.open(tmp_path / "x_ids.png")
     assert written.mode == "P" and written.size == (2, 2)
