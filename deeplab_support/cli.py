@@ -323,7 +323,7 @@ def start(args):
     if args.train:  # saved models, and so --predict and --evaluate, use float32
         policy, reason = devices.choose_precision(args.precision)
         keras.config.set_dtype_policy(policy)
-        print(f"Precision: {policy} ({reason}).")
+        print(f"Precision: {policy}, since {reason}.")
     args.steps_per_execution = devices.steps_per_execution(args.steps_per_execution)
     devices.warn_if_gpu_unused()
 

@@ -23,9 +23,6 @@ def memory_bytes():
         return None
 
 
-# Backends whose training step on a CPU that computes bfloat16 natively is much
-# faster in mixed_bfloat16 than in float32 (README, *Speed*): not JAX's (6%).
-CPU_BFLOAT16_BACKENDS = {"tensorflow", "torch"}
 CPU_BFLOAT16_FLAGS = ["amx_bf16", "avx512_bf16"]  # in /proc/cpuinfo, best first
 
 
@@ -34,20 +31,21 @@ def choose_precision(precision):
     chip computes it natively, else float16 on a GPU (Keras then scales the loss),
     and float32 on other CPUs."""
     if precision != "auto":
-        return precision, "as --precision asked"
+        return precision, "--precision asked for it"
     kind, capability = accelerator()
     if kind == "tpu":
         return "mixed_bfloat16", "a TPU computes bfloat16 natively"
     if kind == "gpu" and capability >= (8, 0):  # Ampere on
-        return "mixed_bfloat16", f"a GPU of compute capability {capability[0]}.x"
+        return (
+            "mixed_bfloat16",
+            f"this GPU ({capability[0]}.{capability[1]}) has bfloat16",
+        )
     if kind == "gpu":  # T4, V100
-        return "mixed_float16", "an older GPU computes float16, not bfloat16"
-    native, backend = cpu_bfloat16(), keras.backend.backend()
-    if native and backend in CPU_BFLOAT16_BACKENDS:
-        return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({native})"
+        return "mixed_float16", "this older GPU computes float16, not bfloat16"
+    native = cpu_bfloat16()  # faster on every backend there (README, *Speed*)
     if native:
-        return "float32", f"bfloat16 is slower than float32 on {backend} on a CPU"
-    return "float32", "the CPU has no native bfloat16"
+        return "mixed_bfloat16", f"the CPU computes bfloat16 natively ({native})"
+    return "float32", "the CPU has no native bfloat16 (emulated, it is slower)"
 
 
 def cpu_bfloat16(cpuinfo="/proc/cpuinfo"):

@@ -35,7 +35,7 @@ def test_metrics_json_reports_scores_speed_and_precision(tiny_run):
     assert all(np.isfinite(metrics[key]) for key in METRICS)
     assert 0 <= metrics["val_accuracy"] <= 1 and metrics["images_per_second"] > 0
     precision = (metrics["precision"], metrics["precision_reason"])
-    assert precision == ("float32", "as --precision asked")  # the tiny run's flag
+    assert precision == ("float32", "--precision asked for it")  # the tiny run's flag
 
 
 def test_history_has_one_row_per_epoch_counted_from_zero(tiny_run):

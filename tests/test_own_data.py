@@ -285,7 +285,7 @@ def test_the_first_lines_name_the_precision_the_layout_its_counts_and_classes(
     voc_run,
 ):
     _, lines = voc_run
-    assert lines[0].startswith("Precision: float32 (as --precision asked)")
+    assert lines[0] == "Precision: float32, since --precision asked for it."
     assert lines[1].startswith("Pascal VOC layout in ")
     assert "8 training and 4 validation images, 21 classes, void label 255" in lines[1]
 
