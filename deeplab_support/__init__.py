@@ -59,7 +59,7 @@ def _leave_the_gpu_to_the_backend():
 _import_tensorflow_quietly()
 _leave_the_gpu_to_the_backend()
 # JAX keeps numbers in 32 bits unless JAX_ENABLE_X64 is set, and warns at every
-# 64-bit variable Keras asks for (step counters, MeanIoU's float64 counts).
+# 64-bit variable Keras asks for (its step counters).
 warnings.filterwarnings("ignore", "Explicitly requested dtype (int|float)64")
 
 

@@ -159,9 +159,7 @@ def distribution_scope(distribute, batch_size):
         )
         return contextlib.nullcontext()
     if backend == "tensorflow":
-        from tensorflow import distribute as tf_distribute
-
-        from tensorflow import config as tf_config
+        from tensorflow import config as tf_config, distribute as tf_distribute
 
         if "tf" not in _strategies:  # the GPUs; else every CPU device configured
             gpus = tf_config.list_logical_devices("GPU")

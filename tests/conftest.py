@@ -130,7 +130,7 @@ def run_python(*args, exit_code=0, cwd=ROOT, timeout=900, **env):
     imports this project (PYTHONPATH) unless told PYTHONPATH=None. Its stdout and
     stderr come back as text.
     """
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT), **env}
+    env = subprocess_env(**{"PYTHONPATH": str(ROOT), **env})
     result = subprocess.run(
         [sys.executable, *map(str, args)],
         cwd=cwd,

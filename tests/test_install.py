@@ -19,13 +19,9 @@ def requirements(name):
 
 def tensorflow_builds(name):
     """The TensorFlow distributions a file asks for on Linux, extras kept."""
-    found = [re.split("[=;]", line)[0] for line in requirements(name)]
-    linux = [
-        name
-        for name, line in zip(found, requirements(name))
-        if 'sys_platform == "darwin"' not in line
-    ]
-    return sorted(n for n in linux if n.startswith("tensorflow") and n != "tensorboard")
+    linux = [x for x in requirements(name) if 'sys_platform == "darwin"' not in x]
+    found = [re.split("[=;]", line)[0] for line in linux]
+    return sorted(n for n in found if n.startswith("tensorflow") and n != "tensorboard")
 
 
 def test_the_gpu_install_asks_for_tensorflow_with_cuda_and_never_the_cpu_build():
