@@ -391,7 +391,7 @@ if RUN and args.train:
         validation_data=val_dataset,
         epochs=args.epochs,
         initial_epoch=run.initial_epoch,  # after the last backed-up epoch on --resume
-        callbacks=run.callbacks(len(train_pairs), classes),  # backups, best model
+        callbacks=run.callbacks(classes),  # backups, best model
         shuffle=False,  # the tf.data pipeline shuffles already
         verbose=run.verbose,  # a progress bar in a terminal, else a line per epoch
     )
@@ -571,7 +571,7 @@ if RUN and args.predict:
         cli.save_prediction(output, colored, overlay, predicted, classes)
 
 if RUN and args.evaluate:  # a bad output folder stops it now, not after hours
-    runs.take_folder(args.output_dir, cli.EVALUATION_NAMES, "--evaluate")
+    runs.claim(args.output_dir, cli.EVALUATION_NAMES, "--evaluate")
     model, classes = cli.load_model(args.evaluate, "--evaluate")
     models = at_scales(model, args.tta_scales)
     pairs = datasets.validation_pairs(datasets.get_dataset(args), args, classes)

@@ -319,6 +319,8 @@ def start(args):
     if args.train:  # --resume takes the earlier run's settings first
         runs.prepare_resume(args)
     check_args(args)  # then all of them are checked once
+    if args.train:  # a file of the user's in the way stops the run now
+        runs.claim(args.output_dir, runs.run_names(args))
     keras.utils.set_random_seed(args.seed)
     if args.train:  # saved models, and so --predict and --evaluate, use float32
         policy, reason = devices.choose_precision(args.precision)
@@ -488,8 +490,8 @@ def load_model(path, flag):
 
 def photo_outputs(paths, output_dir):
     """(photo, output prefix) for each photo named or found in a folder."""
-    output_dir = runs.take_folder(output_dir)
-    photos = []
+    output_dir, photos = Path(output_dir), []
+    owned = set(runs.claim(output_dir, [], "--predict")["files"])
     for path in map(Path, paths):
         if path.is_dir():  # without the outputs its manifest lists
             ours = runs.owned_names(path)
@@ -503,7 +505,7 @@ def photo_outputs(paths, output_dir):
     if not photos:
         raise UserError(f"no .jpg or .png images in {' '.join(paths)}; check --predict")
     inputs = {photo.resolve() for photo in photos}
-    owned, used, outputs = runs.owned_names(output_dir), set(), []
+    used, outputs = set(), []
     for photo in photos:  # two photos called x.jpg must not share x_mask.png
         stem, n = photo.stem, 1
         while stem in used or not free_outputs(output_dir / stem, inputs, owned):
@@ -571,7 +573,7 @@ def save_prediction(prefix, colored, overlay, predicted, classes):
 
 def print_scores(scores, matrix, output_dir):
     """Write evaluation.json and its plots; print the scores as one JSON line."""
-    output_dir = runs.take_outputs(output_dir, EVALUATION_NAMES, "--evaluate")
+    output_dir = Path(output_dir)  # claimed when --evaluate began
     runs.write_json(output_dir / "evaluation.json", scores)
     runs.save_evaluation_plots(scores, matrix, output_dir)
     print(json.dumps({k: v for k, v in scores.items() if k != "per_class_iou"}))

@@ -62,8 +62,8 @@ def export_model(model, fmt, output_dir, build, classes):
     # The folder's manifest lists its exports: an earlier one of ours is replaced,
     # anything else of that name is the user's and stops the export.
     names = [FORMATS[fmt]] + ([LABELS] if fmt.startswith("litert") else [])
-    output_dir = runs.take_outputs(output_dir, names, "--export")
-    path = output_dir / FORMATS[fmt]
+    runs.claim(output_dir, names, "--export")
+    path = Path(output_dir) / FORMATS[fmt]
     copy = float32_copy(model, build)
     tmp = runs.temp_name(path, reserve="folder" if fmt == "saved_model" else True)
     try:

@@ -31,6 +31,7 @@ import shutil
 import statistics
 import time
 from contextlib import contextmanager
+from os.path import lexists
 from pathlib import Path
 
 import filelock
@@ -195,23 +196,9 @@ def lock(output_dir):
     _held_locks[key] = held
 
 
-def take_folder(output_dir, names=(), writer="a training run"):
-    """Check the output folder, take its lock, refuse others' files at these names.
-
-    Returns its path. The names are not claimed here: that is each writer's step.
-    """
-    output_dir = check_output_dir(output_dir)
-    lock(output_dir)
-    if names:  # the manifest is read only when there are names to check
-        data = read_run_file(output_dir) or new_manifest()
-        refuse_strangers(output_dir, data["files"], names, writer)
-    return output_dir
-
-
 def lock_file(output_dir):
     """The lock file of a folder: in the user's cache, named by the folder's path."""
-    key = os.fsencode(Path(output_dir).resolve())
-    name = hashlib.sha256(key).hexdigest()[:32]
+    name = hashlib.sha256(os.fsencode(Path(output_dir).resolve())).hexdigest()[:32]
     return files.user_cache_dir("locks") / f"{name}.lock"
 
 
@@ -290,31 +277,40 @@ def is_run(data):
     return bool(data and data["config"])
 
 
-def refuse_strangers(output_dir, owned, names=OUTPUT_NAMES, writer="a training run"):
-    """Stop before writing over any of these names that the project did not make."""
-    found = [n for n in names if n not in owned and os.path.lexists(output_dir / n)]
+def claim(output_dir, names, writer="a training run", drop=None, config=None):
+    """Own these names in output_dir before writing them: every writer's one way.
+
+    Checks that the folder is writable, takes its lock, and refuses a name that
+    something not listed in the folder's manifest holds; then lists the names
+    there (those never written are taken out at exit) and deletes what the
+    processes before this one left half-written. `drop(name)` says which names
+    listed earlier to delete now; `config` records a training run's settings.
+    Returns the manifest.
+    """
+    output_dir = check_output_dir(output_dir)
+    lock(output_dir)
+    data = read_run_file(output_dir) or new_manifest()
+    found = [n for n in names if n not in data["files"] and lexists(output_dir / n)]
     if found:
         more = f" (nor {len(found) - 1} more)" if len(found) > 1 else ""
         raise UserError(
-            f"{Path(output_dir) / found[0]} was not made by this project{more}, and "
+            f"{output_dir / found[0]} was not made by this project{more}, and "
             f"{writer} writes there; move it away or choose another --output-dir"
         )
-
-
-def claim(output_dir, names, writer="a training run"):
-    """Add names to the folder's manifest before creating them; return it."""
-    output_dir = Path(output_dir)
-    data = read_run_file(output_dir) or new_manifest()
-    refuse_strangers(output_dir, data["files"], names, writer)
     _claimed.setdefault(folder_key(output_dir), set()).update(names)
-    new = [name for name in names if name not in data["files"]]
-    if os.getpid() not in data["pids"]:  # the lock says the others have ended
-        remove_owned(output_dir, data, drop=[])  # so their temporaries go
-        data["pids"] = [os.getpid()]
-    elif not new:
-        return data
-    data["files"] += new
-    write_run_file(output_dir, data)
+    gone = {n for n in data["files"] if drop and n != RUN_FILE and drop(n)}
+    ended = [] if os.getpid() in data["pids"] else data["pids"]  # the lock says so
+    for name in data["files"]:
+        if name in gone:
+            remove(output_dir / name)
+        for pid in ended:  # what a killed process left half-written
+            remove(output_dir / f".tmp-{pid}-{name}")
+    listed = [n for n in data["files"] if n not in gone]
+    listed += [n for n in names if n not in listed]
+    if listed != data["files"] or ended or config is not None:
+        data.update(files=listed, pids=[os.getpid()])
+        data["config"] = data["config"] if config is None else config
+        write_run_file(output_dir, data)
     return data
 
 
@@ -339,16 +335,11 @@ def release_unwritten():
 atexit.register(release_unwritten)
 
 
-def take_outputs(output_dir, names, writer):
-    """Lock a folder and claim these names for --evaluate or --export; its path."""
-    output_dir = take_folder(output_dir)
-    claim(output_dir, names, writer)
-    return output_dir
-
-
 def run_names(args):
-    """The names a training run with these flags writes in its folder."""
-    return OUTPUT_NAMES + ([TENSORBOARD_DIR] if args.tensorboard else [])
+    """The names a training run with these flags writes in its folder: its files
+    and a backup folder per epoch, all claimed at the start."""
+    backups = [f"backup-{epoch:03d}" for epoch in range(1, args.epochs + 1)]
+    return OUTPUT_NAMES + backups + ([TENSORBOARD_DIR] if args.tensorboard else [])
 
 
 def prepare_resume(args):
@@ -360,7 +351,6 @@ def prepare_resume(args):
         )
     output_dir = Path(args.output_dir)
     data = read_run_file(output_dir) if output_dir.is_dir() else None
-    refuse_strangers(output_dir, data["files"] if data else [], run_names(args))
     if args.resume:
         if not is_run(data):
             raise UserError(
@@ -405,33 +395,22 @@ def prepare_resume(args):
 
 
 def open_run(args):
-    """Take --output-dir for this training run and return the Run."""
-    output_dir = take_folder(args.output_dir)
-    data = read_run_file(output_dir) or new_manifest()
-    names = run_names(args)
-    refuse_strangers(output_dir, data["files"], names)
-    backups = [n for n in data["files"] if n.startswith("backup-")]
-    if args.resume:  # only backups that were never committed go
-        drop = [n for n in backups if n != read_backup(output_dir).get("folder")]
-    else:  # a new run replaces the earlier run's files; exports stay
-        drop = backups + [n for n in OUTPUT_NAMES + [TENSORBOARD_DIR] if n != RUN_FILE]
-        data["config"] = {k: getattr(args, k) for k in RUN_CONFIG + ["epochs"]}
-    remove_owned(output_dir, data, drop)
-    data["files"] = sorted(set(data["files"]) | set(names))
-    _claimed.setdefault(folder_key(output_dir), set()).update(names)
-    data["pids"] = [os.getpid()]  # the only process whose temporaries may exist
-    write_run_file(output_dir, data)
-    return Run(args, output_dir)
+    """Claim --output-dir for this training run and return the Run.
 
+    A new run deletes the earlier run's files (the folder's exports and
+    predictions stay); a resumed one, only backups that were never committed.
+    """
+    kept = read_backup(args.output_dir).get("folder") if args.resume else None
+    earlier = OUTPUT_NAMES + [TENSORBOARD_DIR]
 
-def remove_owned(output_dir, data, drop):
-    """Delete the manifest's `drop` names, and temporaries its processes left."""
-    for name in data["files"]:
-        if name in drop:
-            remove(output_dir / name)
-        for pid in data["pids"]:  # half-written by a killed process
-            remove(output_dir / f".tmp-{pid}-{name}")
-    data["files"] = [name for name in data["files"] if name not in drop]
+    def drop(name):
+        backup = name.startswith("backup-") and name != kept
+        return backup or (not args.resume and name in earlier)
+
+    names = RUN_CONFIG + ["epochs"]
+    config = None if args.resume else {k: getattr(args, k) for k in names}
+    claim(args.output_dir, run_names(args), drop=drop, config=config)
+    return Run(args, Path(args.output_dir))
 
 
 def remove(path):
@@ -448,12 +427,12 @@ class Run:
 
     def __init__(self, args, output_dir):
         self.args, self.dir = args, output_dir
-        self.progress = None
+        self.timer = StepTimer()
         self.initial_epoch = completed_epochs(output_dir)  # where --resume goes on
         # Keras's progress bar in a terminal; one line per epoch in a log or notebook.
-        self.verbose = 1 if in_terminal() else 0
+        self.verbose = 1 if in_terminal() else 2
 
-    def callbacks(self, num_train_images, classes):
+    def callbacks(self, classes):
         """Keras callbacks that log, keep the best model and back up every epoch.
 
         Every model.keras they write carries the data set's class table.
@@ -462,15 +441,13 @@ class Run:
         history = read_history(self.dir)[:done]  # rows past the backup are redone
         rewrite_history(self.dir / "history.csv", history)
         best = [float(row["val_mean_iou"]) for row in history]
-        images = num_train_images // self.args.batch_size * self.args.batch_size
-        self.progress = ProgressLog(images, self.args.epochs, quiet=self.verbose)
         # raise_error: stop before a NaN epoch can be saved. async_safe: JAX and
         # PyTorch check each step's loss on a side thread instead of making every
         # step wait for it; an error there stops training by the epoch's end.
         nan_stop = keras.callbacks.TerminateOnNaN(raise_error=True)
         nan_stop.async_safe = True
         return [
-            self.progress,
+            self.timer,
             nan_stop,
             keras.callbacks.CSVLogger(str(self.dir / "history.csv"), append=True),
             SaveModels(self.dir, classes, max(best, default=None)),
@@ -515,7 +492,8 @@ class Run:
         summary["full_resolution_mean_iou"] = scores["mean_iou"]
         precision, reason = devices.choose_precision(self.args.precision)
         summary.update(precision=precision, precision_reason=reason)
-        summary.update(self.progress.timing())
+        batch = self.args.batch_size
+        summary.update(self.timer.timing(num_pairs[0] // batch * batch))
         write_json(self.dir / "metrics.json", summary)
         write_json(self.dir / "evaluation.json", scores)
         save_evaluation_plots(scores, matrix, self.dir, self.args.show)
@@ -635,38 +613,38 @@ class Backup(keras.callbacks.Callback):
     The weights and the optimizer's state go into a fresh `backup-NNN` folder;
     then `backup.json` is replaced to name it, in one rename: the commit point. A
     crash at any moment leaves the last committed backup whole. The backup stays
-    after training, so `--resume --epochs N` can extend a finished run.
+    after training, so `--resume --epochs N` can extend a finished run. The run
+    claimed every backup name when it began, so an epoch never reads the manifest.
     """
 
     def __init__(self, output_dir):
         super().__init__()
         self.dir = Path(output_dir)
+        self.committed = read_backup(output_dir).get("folder")
 
     def on_train_begin(self, logs=None):
-        folder = read_backup(self.dir).get("folder")
-        if folder:  # the optimizer needs its variables before they can be loaded
+        if self.committed:  # the optimizer needs its variables before loading
             self.model.optimizer.build(self.model.trainable_variables)
-            self.model.load_weights(str(self.dir / folder / BACKUP_WEIGHTS))
+            self.model.load_weights(str(self.dir / self.committed / BACKUP_WEIGHTS))
 
     def on_epoch_end(self, epoch, logs=None):
         fresh = self.dir / f"backup-{epoch + 1:03d}"
-        data = claim(self.dir, [fresh.name])  # refuses a user's folder of that name
+        refuse_unclaimed(fresh)
         remove(fresh)  # a copy of ours that a killed run left uncommitted
         fresh.mkdir()
         self.model.save_weights(str(fresh / BACKUP_WEIGHTS))
         write_json(self.dir / BACKUP_FILE, {"epoch": epoch + 1, "folder": fresh.name})
-        old = [n for n in data["files"] if n.startswith("backup-") and n != fresh.name]
-        remove_owned(self.dir, data, old)  # earlier backups of this run
-        write_run_file(self.dir, data)
+        if self.committed:
+            remove(self.dir / self.committed)  # the epoch before
+        self.committed = fresh.name
 
 
-class ProgressLog(keras.callbacks.Callback):
-    """Time the training steps (not validation); print one line per epoch."""
+class StepTimer(keras.callbacks.Callback):
+    """Time each epoch's training steps, leaving out its validation."""
 
-    def __init__(self, images_per_epoch, epochs, quiet=False):
+    def __init__(self):
         super().__init__()
-        self.images_per_epoch, self.epochs, self.seconds = images_per_epoch, epochs, []
-        self.quiet = quiet  # Keras's progress bar prints the epoch's scores
+        self.seconds = []
 
     def on_epoch_begin(self, epoch, logs=None):
         self.start = time.perf_counter()
@@ -674,22 +652,10 @@ class ProgressLog(keras.callbacks.Callback):
     def on_test_begin(self, logs=None):
         self.seconds.append(time.perf_counter() - self.start)
 
-    def on_epoch_end(self, epoch, logs=None):
-        if self.quiet:
-            return
-        print(
-            f"epoch {epoch + 1}/{self.epochs}  loss {logs['loss']:.4f}  "
-            f"val_loss {logs['val_loss']:.4f}  "
-            f"val_accuracy {logs['val_accuracy']:.3f}  "
-            f"val_mean_iou {logs['val_mean_iou']:.3f}  "
-            f"{self.images_per_epoch / self.seconds[-1]:.1f} images/s",
-            flush=True,
-        )
-
-    def timing(self):
+    def timing(self, images_per_epoch):
         """Training seconds and images/s, leaving out the first (compiling) epoch."""
         steady = self.seconds[1:] or self.seconds
-        rate = self.images_per_epoch / statistics.median(steady) if steady else 0.0
+        rate = images_per_epoch / statistics.median(steady) if steady else 0.0
         return {
             "train_seconds": round(sum(self.seconds), 2),
             "images_per_second": round(rate, 2),

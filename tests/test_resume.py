@@ -123,7 +123,7 @@ def test_a_stopped_run_leaves_the_names_it_never_wrote_to_the_user(toy_root, tmp
     assert "metrics.json" not in listed and "model.keras" not in listed
     (output_dir / "metrics.json").write_text("my notes")  # the user's, since
     with pytest.raises(UserError, match="metrics.json was not made by this project"):
-        runs.prepare_resume(resume_args(output_dir))
+        runs.open_run(resume_args(output_dir))
 
 
 def test_resume_takes_the_run_s_settings_and_says_which(tmp_path, capsys):
@@ -161,13 +161,13 @@ def test_a_nan_loss_stops_at_once_and_keeps_the_last_good_epoch(tmp_path):
     model, run = tiny_classifier(), runs.Run(
         SimpleNamespace(batch_size=2, epochs=2, tensorboard=False), tmp_path
     )
-    runs.claim(tmp_path, runs.OUTPUT_NAMES)  # as open_run does
+    runs.claim(tmp_path, runs.run_names(run.args))  # as open_run does
     good = np.ones((8, 4), "float32"), np.zeros((8,), "int32")
     fit = dict(validation_data=good, batch_size=2, verbose=0)
-    model.fit(*good, epochs=1, callbacks=run.callbacks(8, CIHP), **fit)
+    model.fit(*good, epochs=1, callbacks=run.callbacks(CIHP), **fit)
     poisoned = np.full((8, 4), np.nan, "float32"), good[1]
     with pytest.raises(RuntimeError, match="NaN or Inf loss"):
-        model.fit(*poisoned, epochs=2, callbacks=run.callbacks(8, CIHP), **fit)
+        model.fit(*poisoned, epochs=2, callbacks=run.callbacks(CIHP), **fit)
     assert runs.completed_epochs(tmp_path) == 1
     assert [row["epoch"] for row in runs.read_history(tmp_path)] == ["0"]
     restored = keras.saving.load_model(tmp_path / "model.keras")
@@ -179,7 +179,7 @@ def test_no_callback_of_a_run_makes_each_training_step_wait_for_the_last(tmp_pat
     # has no per-batch hook or is marked async_safe.
     run = runs.Run(SimpleNamespace(batch_size=2, epochs=2, tensorboard=False), tmp_path)
     base = keras.callbacks.Callback
-    for callback in run.callbacks(8, CIHP):
+    for callback in run.callbacks(CIHP):
         hooks = [type(callback).on_batch_end, type(callback).on_train_batch_end]
         per_batch = hooks != [base.on_batch_end, base.on_train_batch_end]
         assert not per_batch or getattr(callback, "async_safe", False), callback

@@ -69,12 +69,8 @@ def args_for(output_dir, *flags):
 
 def test_a_run_never_deletes_lookalike_names_of_the_user(tmp_path):
     planted = user_files(tmp_path)
-    args = args_for(tmp_path)
-    runs.prepare_resume(args)
-    runs.open_run(args)
-    args = args_for(tmp_path, "--overwrite")  # and a second run over the first
-    runs.prepare_resume(args)
-    runs.open_run(args)
+    runs.open_run(args_for(tmp_path))
+    runs.open_run(args_for(tmp_path, "--overwrite"))  # and a second run over it
     assert untouched(tmp_path, planted)
 
 
@@ -84,22 +80,17 @@ def test_a_run_never_deletes_lookalike_names_of_the_user(tmp_path):
 def test_overwrite_refuses_a_users_file_where_a_run_writes(tmp_path, name):
     target = tmp_path / name
     target.write_text("mine")
-    args = args_for(tmp_path, "--overwrite")
     with pytest.raises(UserError, match=f"{name}.*not made by this project"):
-        runs.prepare_resume(args)
-    with pytest.raises(UserError, match="not made by this project"):
-        runs.open_run(args)
+        runs.open_run(args_for(tmp_path, "--overwrite"))
     assert target.read_text() == "mine"
 
 
-def test_a_users_backup_folder_of_the_next_epochs_name_is_refused(tmp_path):
-    args = args_for(tmp_path)
-    runs.open_run(args)
-    (tmp_path / "backup-001").mkdir()
-    (tmp_path / "backup-001" / "keep.txt").write_text("mine")
-    with pytest.raises(UserError, match="backup-001 was not made by this project"):
-        runs.claim(tmp_path, ["backup-001"])
-    assert (tmp_path / "backup-001" / "keep.txt").read_text() == "mine"
+def test_a_users_folder_named_as_a_later_epochs_backup_is_refused_first(tmp_path):
+    (tmp_path / "backup-003").mkdir()
+    (tmp_path / "backup-003" / "keep.txt").write_text("mine")
+    with pytest.raises(UserError, match="backup-003 was not made by this project"):
+        runs.open_run(args_for(tmp_path, "--epochs", "3"))
+    assert (tmp_path / "backup-003" / "keep.txt").read_text() == "mine"
 
 
 def test_a_planted_link_at_a_temporary_name_is_never_written_through(tmp_path):
@@ -160,21 +151,15 @@ def scores_and_matrix():
     return scores, matrix
 
 
-def test_evaluate_never_replaces_a_users_evaluation_json(tmp_path):
-    (tmp_path / "evaluation.json").write_text("my notes")
-    with pytest.raises(UserError, match="evaluation.json was not made by this"):
-        cli.print_scores(*scores_and_matrix(), tmp_path)
-    assert (tmp_path / "evaluation.json").read_text() == "my notes"
-    assert not (tmp_path / "per_class_iou.png").exists()
-
-
 def test_evaluate_checks_its_output_folder_before_any_work(tmp_path, capsys):
     (tmp_path / "evaluation.json").write_text("my notes")
     argv = ["--evaluate", tmp_path / "not_loaded_yet.keras", "--output-dir", tmp_path]
     fails_with(capsys, argv, "evaluation.json was not made by this project")
+    assert (tmp_path / "evaluation.json").read_text() == "my notes"
 
 
 def test_evaluate_replaces_its_own_outputs(tmp_path, capsys):
+    runs.claim(tmp_path, cli.EVALUATION_NAMES, "--evaluate")
     cli.print_scores(*scores_and_matrix(), tmp_path)
     cli.print_scores(*scores_and_matrix(), tmp_path)  # a second --evaluate
     assert json.loads((tmp_path / "evaluation.json").read_text())["mean_iou"] == 0.5
@@ -182,12 +167,14 @@ def test_evaluate_replaces_its_own_outputs(tmp_path, capsys):
     assert set(cli.EVALUATION_NAMES) <= set(owned)
 
 
-def test_evaluate_removes_what_a_killed_evaluate_left_half_written(tmp_path):
+def test_a_claim_removes_what_a_killed_writer_left_half_written(tmp_path):
     runs.claim(tmp_path, cli.EVALUATION_NAMES, "--evaluate")
     manifest = runs.read_run_file(tmp_path)
     runs.write_run_file(tmp_path, {**manifest, "pids": [999]})  # killed since
     (tmp_path / ".tmp-999-evaluation.json").write_text("half")
-    cli.print_scores(*scores_and_matrix(), tmp_path)
+    (tmp_path / ".tmp-999-notes.txt").write_text("the user's")  # not a listed name
+    runs.claim(tmp_path, cli.EVALUATION_NAMES, "--evaluate")
+    assert (tmp_path / ".tmp-999-notes.txt").exists()
     assert not (tmp_path / ".tmp-999-evaluation.json").exists()
     assert runs.read_run_file(tmp_path)["pids"] == [os.getpid()]
 
@@ -196,9 +183,7 @@ def test_a_new_run_keeps_the_folders_exports_and_predictions(tmp_path):
     runs.claim(tmp_path, ["model.onnx"], "--export")  # as --export did earlier
     (tmp_path / "model.onnx").write_text("exported")
     fake_predict([photo_folder(tmp_path / "photos")], tmp_path)
-    args = args_for(tmp_path)
-    runs.prepare_resume(args)  # evaluations, exports and predictions are not a run
-    runs.open_run(args)
+    runs.open_run(args_for(tmp_path))
     assert (tmp_path / "model.onnx").read_text() == "exported"
     assert (tmp_path / "photo_mask.png").is_file()
 
@@ -686,6 +671,4 @@ def test_a_damaged_run_json_stops_resume_and_overwrite_touching_nothing(tmp_path
     args = resume_args(output_dir, resume=not overwrite, overwrite=overwrite)
     with pytest.raises(UserError, match="run.json is damaged or was not written"):
         runs.prepare_resume(args)
-    with pytest.raises(UserError, match="run.json is damaged or was not written"):
-        runs.open_run(args)
     assert sorted(p.name for p in output_dir.iterdir()) == before
