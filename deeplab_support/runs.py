@@ -277,6 +277,17 @@ def is_run(data):
     return bool(data and data["config"])
 
 
+def refuse_strangers(output_dir, owned, names, writer="a training run"):
+    """Stop before writing over any of these names that the project did not make."""
+    found = [n for n in names if n not in owned and lexists(Path(output_dir, n))]
+    if found:
+        more = f" (nor {len(found) - 1} more)" if len(found) > 1 else ""
+        raise UserError(
+            f"{Path(output_dir, found[0])} was not made by this project{more}, and "
+            f"{writer} writes there; move it away or choose another --output-dir"
+        )
+
+
 def claim(output_dir, names, writer="a training run", drop=None, config=None):
     """Own these names in output_dir before writing them: every writer's one way.
 
@@ -290,13 +301,7 @@ def claim(output_dir, names, writer="a training run", drop=None, config=None):
     output_dir = check_output_dir(output_dir)
     lock(output_dir)
     data = read_run_file(output_dir) or new_manifest()
-    found = [n for n in names if n not in data["files"] and lexists(output_dir / n)]
-    if found:
-        more = f" (nor {len(found) - 1} more)" if len(found) > 1 else ""
-        raise UserError(
-            f"{output_dir / found[0]} was not made by this project{more}, and "
-            f"{writer} writes there; move it away or choose another --output-dir"
-        )
+    refuse_strangers(output_dir, data["files"], names, writer)
     _claimed.setdefault(folder_key(output_dir), set()).update(names)
     gone = {n for n in data["files"] if drop and n != RUN_FILE and drop(n)}
     ended = [] if os.getpid() in data["pids"] else data["pids"]  # the lock says so
@@ -392,6 +397,8 @@ def prepare_resume(args):
             f"{output_dir} already holds a run; add --resume to continue it, "
             "--overwrite to replace it, or choose another --output-dir"
         )
+    # Checked now, before any work; the run claims the names when training begins.
+    refuse_strangers(output_dir, data["files"] if data else [], run_names(args))
 
 
 def open_run(args):

@@ -37,23 +37,30 @@ TINY += "--precision float32".split()
 def run_tutorial(*argv):
     """Run deeplabv3_plus.py in this process with these flags, as the script does.
 
-    An error ends it as the script's excepthook would: the one line that
-    `cli.explain` prints, and SystemExit with its exit code.
+    An error goes to the excepthook that the script installed, as an uncaught one
+    would; its exit ends the test with SystemExit and the exit code.
     """
     import keras
 
     saved, argv = sys.argv, [str(a) for a in argv]
     sys.argv, policy = [str(TUTORIAL), *argv], keras.config.dtype_policy()
+    hook, exit_now = sys.excepthook, os._exit
     try:
         return runpy.run_path(str(TUTORIAL), run_name="__main__")
-    except (UserError, KeyboardInterrupt, RuntimeError, OSError) as error:
-        code = cli.explain(error, cli.parse_args(deeplabv3_plus.DEFAULTS, argv))
-        if code is None:
+    except (Exception, KeyboardInterrupt) as error:
+        if sys.excepthook is hook:  # stopped before the script installed its own
             raise
-        raise SystemExit(code) from None
-    finally:  # the run set its precision for the whole process
-        sys.argv = saved
+        os._exit = raise_exit  # the hook's exit, which would end pytest
+        sys.excepthook(type(error), error, error.__traceback__)
+        raise  # the hook showed a traceback: not an error of the user's
+    finally:  # the run set its precision and hook for the whole process
+        sys.argv, sys.excepthook, os._exit = saved, hook, exit_now
         keras.config.set_dtype_policy(policy)
+
+
+def raise_exit(code):
+    """os._exit for a test: SystemExit with the code."""
+    raise SystemExit(code)
 
 
 def fails_with(capsys, argv, *phrases):
