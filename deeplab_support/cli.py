@@ -19,14 +19,13 @@ import math
 import os
 import signal
 import sys
-import warnings
 from pathlib import Path
 
 import keras
 import matplotlib
 from PIL import Image
 
-from deeplab_support import UserError, devices, files, metrics, runs
+from deeplab_support import UserError, devices, export, files, metrics, runs
 from deeplab_support.classes import ids_png, model_classes
 
 # A first run on a laptop CPU: synthetic data, small images, a few epochs.
@@ -65,139 +64,52 @@ def path_text(value):
 PREDICTION_KINDS = ["mask", "overlay", "ids"]  # --predict writes <name>_<kind>.png
 EVALUATION_NAMES = ["evaluation.json", "per_class_iou.png", "confusion_matrix.png"]
 PRECISIONS = ["auto", "float32", "mixed_bfloat16", "mixed_float16"]
+BOOL = argparse.BooleanOptionalAction  # --augment and --no-augment
+SWITCH = "store_true"  # --download: off unless given
 SIZES = ["image_size", "batch_size", "epochs", "num_train_images", "num_val_images"]
-FLAGS = [  # (flag, argparse options); the defaults come from DEFAULTS and QUICK
-    (
-        "--data-dir",
-        dict(
-            type=path_text,
-            help="CIHP, VOC or images/+masks/ folder (data/, else synthetic)",
-        ),
-    ),
-    ("--download", dict(action="store_true", help="download and extract CIHP first")),
-    (
-        "--output-dir",
-        dict(type=path_text, help="where outputs go"),
-    ),
-    ("--image-size", dict(type=int, help="input side, a multiple of 16")),
-    ("--batch-size", dict(type=int, help="global batch size")),
-    ("--epochs", dict(type=int, help="training epochs")),
-    ("--num-train-images", dict(type=int, help="the first N files")),
-    ("--num-val-images", dict(type=int, help="the next N files")),
-    ("--learning-rate", dict(type=float, help="Adam's learning rate")),
-    (
-        "--lr-schedule",
-        dict(
-            choices=["constant", "poly", "cosine"],
-            help="constant, DeepLab's poly decay, or warm-up and cosine",
-        ),
-    ),
-    (
-        "--weights",
-        dict(
-            type=path_text,
-            help="imagenet, none, or a .keras/.weights.h5 file",
-        ),
-    ),
-    (
-        "--precision",
-        dict(
-            choices=PRECISIONS,
-            help="auto: bfloat16 where the chip computes it, float16 on older GPUs",
-        ),
-    ),
-    (
-        "--augment",
-        dict(
-            action=argparse.BooleanOptionalAction,
-            help="augment training images",
-        ),
-    ),
-    (
-        "--cache",
-        dict(
-            action=argparse.BooleanOptionalAction,
-            help="cache decoded images in memory",
-        ),
-    ),
-    ("--distribute", dict(action="store_true", help="data-parallel on all devices")),
-    (
+
+
+def add_flags(add):
+    """Every flag as (flag, type, action or choices, help), in --help's order."""
+    add("--data-dir", path_text, "CIHP, VOC or images/+masks/ (data/, else synthetic)")
+    add("--download", SWITCH, "download and extract CIHP first")
+    add("--output-dir", path_text, "where outputs go")
+    add("--image-size", int, "input side, a multiple of 16")
+    add("--batch-size", int, "global batch size")
+    add("--epochs", int, "training epochs")
+    add("--num-train-images", int, "the first N files")
+    add("--num-val-images", int, "the next N files")
+    add("--learning-rate", float, "Adam's learning rate")
+    schedules = ["constant", "poly", "cosine"]
+    add("--lr-schedule", schedules, "constant, DeepLab's poly decay, or cosine")
+    add("--weights", path_text, "imagenet, none, or a .keras/.weights.h5 file")
+    add("--precision", PRECISIONS, "auto: bfloat16 where native, float16 on older GPUs")
+    add("--augment", BOOL, "augment training images")
+    add("--cache", BOOL, "cache decoded images in memory")
+    add("--distribute", SWITCH, "data-parallel on all devices")
+    add(
         "--steps-per-execution",
-        dict(
-            type=int,
-            metavar="N",
-            help="training steps per call to the device (1 on a CPU, 8 on a GPU)",
-        ),
-    ),
-    ("--seed", dict(type=int, help="random seed")),
-    ("--resume", dict(action="store_true", help="continue the run in --output-dir")),
-    ("--overwrite", dict(action="store_true", help="replace the run in --output-dir")),
-    (
-        "--tta",
-        dict(
-            choices=["none", "flip"],
-            help="test-time augmentation for evaluation and prediction",
-        ),
-    ),
-    (
-        "--tta-scales",
-        dict(
-            metavar="SCALES",
-            help="predict at these multiples of the input size, e.g. 0.75,1,1.25",
-        ),
-    ),
-    (
-        "--evaluate",
-        dict(type=path_text, metavar="MODEL", help="only evaluate this .keras model"),
-    ),
-    (
-        "--predict",
-        dict(
-            type=path_text,
-            nargs="+",
-            metavar="IMAGE",
-            help="only segment these photos",
-        ),
-    ),
-    (
-        "--model",
-        dict(
-            type=path_text,
-            help="the model for --predict and --export (<--output-dir>/model.keras)",
-        ),
-    ),
-    (
-        "--export",
-        dict(
-            metavar="FORMAT",
-            help="only export --model: onnx, saved_model, litert, litert_quantized",
-        ),
-    ),
-    (
-        "--val-split",
-        dict(
-            choices=["train-tail", "official"],
-            help="validate on the files after the training ones, or on Validation/",
-        ),
-    ),
-    (
-        "--ignore-index",
-        dict(type=int, help="the void label, in no loss or score"),
-    ),
-    (
-        "--class-weights",
-        dict(
-            action=argparse.BooleanOptionalAction,
-            help="weight each class's loss by its rarity",
-        ),
-    ),
-    (
-        "--tensorboard",
-        dict(action="store_true", help="write TensorBoard logs to <output-dir>/logs"),
-    ),
-    ("--show", dict(action="store_true", help="also open the plots in windows")),
-    ("--quick", dict(action="store_true", help="a first run in minutes on a CPU")),
-]
+        int,
+        "steps per call (1 on a CPU, 8 on GPUs)",
+        metavar="N",
+    )
+    add("--seed", int, "random seed")
+    add("--resume", SWITCH, "continue the run in --output-dir")
+    add("--overwrite", SWITCH, "replace the run in --output-dir")
+    add("--tta", ["none", "flip"], "test-time augmentation for evaluation, --predict")
+    add("--tta-scales", str, "predict at these multiples of the size", metavar="SCALES")
+    add("--evaluate", path_text, "only evaluate this .keras model", metavar="MODEL")
+    add("--predict", path_text, "only segment these photos", nargs="+", metavar="IMAGE")
+    add("--model", path_text, "for --predict, --export (<output-dir>/model.keras)")
+    formats = ", ".join(export.FORMATS)
+    add("--export", str, f"only export --model: {formats}", metavar="FORMAT")
+    splits = ["train-tail", "official"]
+    add("--val-split", splits, "validate after the training files, or on Validation/")
+    add("--ignore-index", int, "the void label, in no loss or score")
+    add("--class-weights", BOOL, "weight each class's loss by its rarity")
+    add("--tensorboard", SWITCH, "write TensorBoard logs to <output-dir>/logs")
+    add("--show", SWITCH, "also open the plots in windows")
+    add("--quick", SWITCH, "a first run in minutes on a CPU")
 
 
 def in_notebook():
@@ -212,8 +124,18 @@ def parse_args(defaults, argv=None):
         description="Train DeepLabV3+ on CIHP or your data.",
         argument_default=argparse.SUPPRESS,  # so the flags given are those set
     )
-    for flag, options in FLAGS:
-        parser.add_argument(flag, **with_default(flag, options, defaults))
+    unset = {}  # flag name -> its value when not given and without a default
+
+    def add(flag, kind, text, **options):
+        name = flag[2:].replace("-", "_")
+        unset[name] = False if kind == SWITCH else None
+        if isinstance(kind, list):
+            options["choices"] = kind
+        else:
+            options["action" if kind in (SWITCH, BOOL) else "type"] = kind
+        parser.add_argument(flag, help=with_default(name, text, defaults), **options)
+
+    add_flags(add)
     if argv is None:
         argv = sys.argv[1:]
         if in_notebook() and Path(sys.argv[0]).name != parser.prog:
@@ -221,11 +143,9 @@ def parse_args(defaults, argv=None):
     args = parser.parse_args(argv)
     args.given = set(vars(args))
     preset = QUICK if getattr(args, "quick", False) else {}  # flags beat the preset
-    for flag, options in FLAGS:
-        name = flag[2:].replace("-", "_")
-        unset = False if options.get("action") == "store_true" else None
+    for name, value in unset.items():
         if name not in args.given:
-            setattr(args, name, preset.get(name, defaults.get(name, unset)))
+            setattr(args, name, preset.get(name, defaults.get(name, value)))
     if args.model is None:  # the model that a run into --output-dir trained
         args.model = str(Path(args.output_dir) / "model.keras")
     args.flip = args.tta == "flip"
@@ -233,15 +153,12 @@ def parse_args(defaults, argv=None):
     return args
 
 
-def with_default(flag, options, defaults):
-    """A flag's argparse options, its help ending with its default and --quick's."""
-    name = flag[2:].replace("-", "_")
+def with_default(name, text, defaults):
+    """A flag's help, ending with its default and --quick's."""
     shown = [f"default {defaults[name]}"] if name in defaults else []
     if QUICK.get(name, defaults.get(name)) != defaults.get(name):
         shown.append(f"{QUICK[name]} with --quick")
-    if not shown or "help" not in options:
-        return options
-    return {**options, "help": f"{options['help']} ({'; '.join(map(str, shown))})"}
+    return f"{text} ({'; '.join(map(str, shown))})" if shown else text
 
 
 def check_args(args):
@@ -315,12 +232,9 @@ def start(args):
         signal.signal(signal.SIGTERM, interrupt)  # schedulers stop jobs this way
         if not args.show:  # write PNGs only; never wait on a window
             matplotlib.use("Agg")
-        refuse_bombs()
     if args.train:  # --resume takes the earlier run's settings first
         runs.prepare_resume(args)
     check_args(args)  # then all of them are checked once
-    if args.train:  # a file of the user's in the way stops the run now
-        runs.claim(args.output_dir, runs.run_names(args))
     keras.utils.set_random_seed(args.seed)
     if args.train:  # saved models, and so --predict and --evaluate, use float32
         policy, reason = devices.choose_precision(args.precision)
@@ -328,15 +242,6 @@ def start(args):
         print(f"Precision: {policy}, since {reason}.")
     args.steps_per_execution = devices.steps_per_execution(args.steps_per_execution)
     devices.warn_if_gpu_unused()
-
-
-def refuse_bombs():
-    """Make Pillow's bomb warning an error, so our own message replaces it.
-
-    Pillow's limit stays as it is; only its warning, printed for images between
-    one and two times the limit, becomes the error it raises above that.
-    """
-    warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 
 def interrupt(signum, frame):
