@@ -257,13 +257,13 @@ def explain(error, args=None):
     output_dir = getattr(args, "output_dir", "outputs")
     training = getattr(args, "train", False)
     if isinstance(error, KeyboardInterrupt):
-        message = runs.interrupted_message(output_dir) if training else "Interrupted."
-        print(f"\n{message}", file=sys.stderr)
+        kept = runs.what_is_kept(output_dir) if training else ""
+        print(f"\nInterrupted. {kept}".rstrip(), file=sys.stderr)
         return 130
     nan = isinstance(error, RuntimeError) and "NaN or Inf loss" in str(error)
     memory = args is not None and out_of_memory(error)  # the flags say why
     stopped = nan or memory or isinstance(error, OSError)  # training's work kept?
-    kept = what_is_kept(output_dir) if training and stopped else ""
+    kept = runs.what_is_kept(output_dir) if training and stopped else ""
     if nan:
         error = UserError(
             f"the loss became NaN or infinite ({str(error).split('.')[0]}); lower "
@@ -289,20 +289,6 @@ def out_of_memory(error):
     return isinstance(error, MemoryError) or any(
         phrase in text
         for phrase in ["OOM when allocating", "RESOURCE_EXHAUSTED", "out of memory"]
-    )
-
-
-def what_is_kept(output_dir):
-    """Say which epoch a stopped run keeps, and how to go on from there."""
-    done = runs.completed_epochs(output_dir) if Path(output_dir).is_dir() else 0
-    if not done:
-        return (
-            f"No epoch was completed, so nothing is kept in {output_dir}; start again "
-            "with --overwrite."
-        )
-    return (
-        f"The last good epoch ({done}) is kept in {output_dir}; continue with "
-        "--resume."
     )
 
 

@@ -669,15 +669,15 @@ class StepTimer(keras.callbacks.Callback):
         }
 
 
-def interrupted_message(output_dir):
-    """What to tell the user after Ctrl-C or SIGTERM."""
+def what_is_kept(output_dir):
+    """Say which epoch a stopped run keeps, and how to go on from there."""
     done = completed_epochs(output_dir) if Path(output_dir).is_dir() else 0
     if not done:
         return (
-            f"Interrupted before the first epoch was complete; nothing was saved in "
-            f"{output_dir}. Start again with --overwrite."
+            f"No epoch was completed, so nothing is kept in {output_dir}; start again "
+            "with --overwrite."
         )
     return (
-        f"Interrupted. {done} completed epoch(s) are saved in {output_dir}; continue "
-        f"with: python deeplabv3_plus.py --resume --output-dir {output_dir}"
+        f"The last good epoch ({done}) is kept in {output_dir}; continue with: "
+        f"python deeplabv3_plus.py --resume --output-dir {output_dir}"
     )

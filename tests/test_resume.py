@@ -103,7 +103,7 @@ def test_sigterm_in_the_first_epoch_says_nothing_was_saved(toy_root, tmp_path):
     output_dir = tmp_path / "out"
     start = command(toy_root, output_dir, script=WRAPPER)
     message = stopped(start, output_dir, 1, signal.SIGTERM, env)
-    assert "nothing was saved" in message and "--overwrite" in message
+    assert "nothing is kept" in message and "--overwrite" in message
     assert runs.completed_epochs(output_dir) == 0
 
 
