@@ -24,28 +24,12 @@ CIHP_NAMES = tuple(
     "Torso-skin Scarf Skirt Face Left-arm Right-arm Left-leg Right-leg Left-shoe "
     "Right-shoe".split()
 )
-CIHP_COLORS = (  # the colours of CIHP's human_colormap.mat, times 255
-    (0, 0, 0),
-    (128, 0, 0),
-    (255, 0, 0),
-    (0, 85, 0),
-    (170, 0, 51),
-    (255, 85, 0),
-    (0, 0, 85),
-    (0, 119, 221),
-    (85, 85, 0),
-    (0, 85, 85),
-    (85, 51, 0),
-    (52, 86, 128),
-    (0, 128, 0),
-    (0, 0, 255),
-    (51, 170, 221),
-    (0, 255, 255),
-    (85, 255, 170),
-    (170, 255, 85),
-    (255, 255, 0),
-    (255, 170, 0),
-)
+CIHP_COLORS = np.array(  # the colours of CIHP's human_colormap.mat, times 255
+    [0, 0, 0, 128, 0, 0, 255, 0, 0, 0, 85, 0, 170, 0, 51, 255, 85, 0, 0, 0, 85]
+    + [0, 119, 221, 85, 85, 0, 0, 85, 85, 85, 51, 0, 52, 86, 128, 0, 128, 0]
+    + [0, 0, 255, 51, 170, 221, 0, 255, 255, 85, 255, 170, 170, 255, 85, 255, 255, 0]
+    + [255, 170, 0]
+).reshape(20, 3)
 VOC_NAMES = tuple(
     "background aeroplane bicycle bird boat bottle bus car cat chair cow diningtable "
     "dog horse motorbike person pottedplant sheep sofa train tvmonitor".split()

@@ -1,24 +1,17 @@
-"""The training run in `--output-dir`: a lock, atomic backups, resume and reports.
+"""The output folder and the training run in it.
 
-Keras's public callbacks do the logging (`CSVLogger`, `TerminateOnNaN`); two
-small callbacks of ours, on public hooks only, keep the run: `Backup` (weights and
-optimizer state after every epoch, restored when a resumed run begins) and
-`SaveModels` (the best model by validation mean IoU, and the final one). Every
-file is written atomically; a lock refuses a second run in the same folder; the
-history is kept consistent with the backup; an interrupted run says how to go on.
+Every writer (a run, `--evaluate`, `--export`, `--predict`) first claims the names
+it will write with `claim`: that checks the folder, takes its lock (a file in the
+user's cache) and lists the names in `run.json`, the folder's manifest. The project
+deletes or replaces only what a manifest lists; anything else in the way is an
+error that names it. Every file goes through `atomic_path`, which refuses a name
+that was not claimed.
 
-A run's folder holds `run.json` (the settings `--resume` keeps), `backup.json`
-(which names the last committed `backup-NNN` folder), `history.csv`,
-`best_model.keras`, and after training `model.keras`, the figures, `metrics.json`
-and `evaluation.json`. None of them is a symbolic link, so it works the same on
-Windows.
-
-`run.json` is also the folder's manifest: it carries this project's marker and
-lists every name that a run, `--evaluate`, `--export` or `--predict` created there.
-The project deletes or replaces only what that list names (and temporary files of
-the processes it records); anything else in the way is an error that names it,
-whatever the flags (`--predict` takes the next free name instead). The lock lives
-in the user's cache, not in the folder.
+A run's folder holds `run.json`, `history.csv`, `best_model.keras`, a backup
+(`backup.json` naming the last committed `backup-NNN/`) and, after training,
+`model.keras`, the figures, `metrics.json`, `evaluation.json` and the model card.
+Keras's callbacks log (`CSVLogger`, `TerminateOnNaN`); two of ours, on public hooks,
+keep the run: `Backup` after every epoch and `SaveModels`.
 """
 
 import atexit
@@ -43,41 +36,18 @@ from matplotlib.ticker import MaxNLocator
 from deeplab_support import UserError, card, devices, files, in_terminal, metrics
 from deeplab_support.classes import save_classes
 
-RUN_FILE = "run.json"
+RUN_FILE = "run.json"  # the run's settings, and the folder's manifest
 # Settings that an interrupted run keeps when resumed (--epochs may extend it).
-RUN_CONFIG = [
-    "data_dir",
-    "image_size",
-    "batch_size",
-    "num_train_images",
-    "num_val_images",
-    "learning_rate",
-    "lr_schedule",
-    "augment",
-    "cache",
-    "seed",
-    "quick",
-    "weights",
-    "precision",
-    "val_split",
-    "ignore_index",
-    "tensorboard",
-    "class_weights",
-]
+RUN_CONFIG = """data_dir image_size batch_size num_train_images num_val_images
+learning_rate lr_schedule augment cache seed quick weights precision val_split
+ignore_index tensorboard class_weights""".split()
 BACKUP_FILE = "backup.json"  # names the committed backup-NNN folder and its epoch
 BACKUP_WEIGHTS = "model.weights.h5"  # in backup-NNN: weights and optimizer state
-RUN_FILES = [RUN_FILE, BACKUP_FILE, "history.csv", "model.keras", "best_model.keras"]
-# Every other name a training run writes; none of them may be the user's.
-OUTPUT_NAMES = RUN_FILES + [
-    "metrics.json",
-    "evaluation.json",
-    "training_curves.png",
-    "predictions_train.png",
-    "predictions_val.png",
-    "per_class_iou.png",
-    "confusion_matrix.png",
-    card.CARD,  # README.md, the model card
-]
+# Every name a training run writes besides its backups; none may be the user's.
+OUTPUT_NAMES = [RUN_FILE, BACKUP_FILE, card.CARD] + """history.csv model.keras
+best_model.keras metrics.json evaluation.json training_curves.png
+predictions_train.png predictions_val.png per_class_iou.png
+confusion_matrix.png""".split()
 TENSORBOARD_DIR = "logs"  # --tensorboard: Keras's TensorBoard logs
 MADE_BY = "deeplabv3_plus"  # the marker in run.json that says the run is ours
 _held_locks = {}  # folder -> held FileLock; the OS releases them at process exit
@@ -123,9 +93,8 @@ def refuse_unclaimed(path):
     """Stop a write to a name that this process has not listed in the manifest of
     its folder (a name missing from a writer's list would replace a user's file)."""
     path = Path(path)
-    if path.name != RUN_FILE and path.name not in _claimed.get(
-        folder_key(path.parent), ()
-    ):
+    claimed = _claimed.get(folder_key(path.parent), ())
+    if path.name not in [RUN_FILE, *claimed]:
         raise RuntimeError(
             f"{path} is written without being claimed in its folder's manifest "
             "first; add it to the names its writer claims"
