@@ -54,6 +54,26 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}; see {self.prog} --help\n")
 
 
+def positive(kind):
+    """An argparse type: a finite number of this kind above 0."""
+
+    def parse(text):
+        value = kind(text)
+        if not (math.isfinite(value) and value > 0):
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse says "invalid int value: 'abc'"
+    return parse
+
+
+def seed(text):
+    """An argparse type: a seed that NumPy takes."""
+    if not 0 <= int(text) < 2**32:
+        raise argparse.ArgumentTypeError(f"must lie in 0..{2**32 - 1}, got {text}")
+    return int(text)
+
+
 def path_text(value):
     """A flag's path, refused when empty (an unset shell variable, say)."""
     if not value.strip():
@@ -66,7 +86,6 @@ EVALUATION_NAMES = ["evaluation.json", "per_class_iou.png", "confusion_matrix.pn
 PRECISIONS = ["auto", "float32", "mixed_bfloat16", "mixed_float16"]
 BOOL = argparse.BooleanOptionalAction  # --augment and --no-augment
 SWITCH = "store_true"  # --download: off unless given
-SIZES = ["image_size", "batch_size", "epochs", "num_train_images", "num_val_images"]
 
 
 def add_flags(add):
@@ -74,12 +93,12 @@ def add_flags(add):
     add("--data-dir", path_text, "CIHP, VOC or images/+masks/ (data/, else synthetic)")
     add("--download", SWITCH, "download and extract CIHP first")
     add("--output-dir", path_text, "where outputs go")
-    add("--image-size", int, "input side, a multiple of 16")
-    add("--batch-size", int, "global batch size")
-    add("--epochs", int, "training epochs")
-    add("--num-train-images", int, "the first N files")
-    add("--num-val-images", int, "the next N files")
-    add("--learning-rate", float, "Adam's learning rate")
+    add("--image-size", positive(int), "input side, a multiple of 16")
+    add("--batch-size", positive(int), "global batch size")
+    add("--epochs", positive(int), "training epochs")
+    add("--num-train-images", positive(int), "the first N files")
+    add("--num-val-images", positive(int), "the next N files")
+    add("--learning-rate", positive(float), "Adam's learning rate")
     schedules = ["constant", "poly", "cosine"]
     add("--lr-schedule", schedules, "constant, DeepLab's poly decay, or cosine")
     add("--weights", path_text, "imagenet, none, or a .keras/.weights.h5 file")
@@ -87,13 +106,9 @@ def add_flags(add):
     add("--augment", BOOL, "augment training images")
     add("--cache", BOOL, "cache decoded images in memory")
     add("--distribute", SWITCH, "data-parallel on all devices")
-    add(
-        "--steps-per-execution",
-        int,
-        "steps per call (1 on a CPU, 8 on GPUs)",
-        metavar="N",
-    )
-    add("--seed", int, "random seed")
+    steps = "steps per call (1 on a CPU, 8 on GPUs)"
+    add("--steps-per-execution", positive(int), steps, metavar="N")
+    add("--seed", seed, "random seed")
     add("--resume", SWITCH, "continue the run in --output-dir")
     add("--overwrite", SWITCH, "replace the run in --output-dir")
     add("--tta", ["none", "flip"], "test-time augmentation for evaluation, --predict")
@@ -176,20 +191,10 @@ def check_args(args):
             "--model names the model for --predict and --export; to start training "
             "from a saved model, pass it as --weights"
         )
-    for name in SIZES:
-        if getattr(args, name) <= 0:
-            raise UserError(
-                f"--{name.replace('_', '-')} must be positive, "
-                f"got {getattr(args, name)}"
-            )
-    if args.steps_per_execution is not None and args.steps_per_execution <= 0:
-        raise UserError(
-            f"--steps-per-execution must be positive, got {args.steps_per_execution}"
-        )
     if args.image_size % 16:
         raise UserError(
             f"--image-size must be a multiple of 16 (the encoder's output stride), "
-            f"got {args.image_size}; try {max(16, round(args.image_size / 16) * 16)}"
+            f"got {args.image_size}; try {round(args.image_size / 16) * 16 or 16}"
         )
     if args.num_train_images < args.batch_size:
         raise UserError(
@@ -204,12 +209,6 @@ def check_args(args):
         raise UserError(
             "--tensorboard needs the tensorboard package; run pip install "
             "tensorboard, or drop --tensorboard"
-        )
-    if not 0 <= args.seed < 2**32:  # NumPy's limits
-        raise UserError(f"--seed must lie in 0..{2**32 - 1}, got {args.seed}")
-    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
-        raise UserError(
-            f"--learning-rate must be a positive number, got {args.learning_rate}"
         )
 
 

@@ -69,7 +69,7 @@ def test_an_empty_path_is_refused_not_taken_as_the_current_folder(capsys, flag):
 @pytest.mark.parametrize("seed", ["-1", str(2**32)])
 def test_a_seed_numpy_cannot_take_is_refused(capsys, toy_root, tmp_path, seed):
     argv = run_args(toy_root, tmp_path / "out", "--seed", seed)
-    fails_with(capsys, argv, f"--seed must lie in 0..{2**32 - 1}, got {seed}")
+    fails_with(capsys, argv, f"--seed: must lie in 0..{2**32 - 1}, got {seed}")
 
 
 def test_a_cache_larger_than_the_memory_is_refused_before_any_work(
