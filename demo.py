@@ -4,9 +4,9 @@
 The model is loaded once; every prediction runs at the model's input size and is
 shown at the photo's own size, as `--predict` writes it. Uploads arrive as plain
 files that only this app opens, header first, so a bad upload (not an image,
-empty, truncated, a decompression bomb) gets the demo's own message in the page,
-never a crash of the server. Gradio's upload cache is a private temporary folder
-whose old files are deleted as the app runs.
+empty, truncated, a decompression bomb) gets a message in the page that names the
+file, never a crash of the server. Gradio's upload cache is a private temporary
+folder whose old files are deleted as the app runs.
 """
 
 import argparse
@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from deeplab_support import UserError, cli, files, metrics  # first: quiets TensorFlow
 
@@ -81,36 +81,16 @@ def write_examples(folder=None):
     return paths
 
 
-def check_upload(path):
-    """Refuse what is not a JPEG or PNG photo of a sensible size, with a reason.
-
-    Only the header is read here, so a decompression bomb costs nothing. The
-    messages name the uploaded file, never the folder it was saved in.
-    """
+def read_upload(path):
+    """The uploaded photo as RGB pixels; an error names the file, never its folder."""
     if not path:
         raise UserError("no image was given; upload a photo or pick an example")
-    name = Path(path).name
-    if files.not_a_file(path):
-        raise UserError(f"{name} is not a file; upload a JPEG or PNG photo")
-    if os.path.getsize(path) == 0:
-        raise UserError(f"{name} is empty (0 bytes); upload a JPEG or PNG photo")
     try:
-        with Image.open(path, formats=files.DECODABLE) as image:
-            width, height = image.size
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return files.read_photo(path, MAX_PIXELS)  # header first: bombs cost nothing
+    except UserError as error:
         raise UserError(
-            f"{name} has more than {MAX_PIXELS // 1_000_000} megapixels by its "
-            "header; downscale it and try again"
+            str(error).replace(os.path.dirname(path) + os.sep, "")
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise UserError(
-            f"{name} is not an image that can be read; upload a JPEG or PNG photo"
-        ) from None
-    if width * height > MAX_PIXELS:
-        raise UserError(
-            f"{name} is {width}x{height} pixels, more than "
-            f"{MAX_PIXELS // 1_000_000} megapixels; downscale it and try again"
-        )
 
 
 class Segmenter:
@@ -125,16 +105,14 @@ class Segmenter:
     def __call__(self, path):
         """Return (overlay, colour mask, legend HTML, message) for one photo."""
         try:
-            check_upload(path)
             start = time.perf_counter()
-            image = files.read_photo(path)
+            image = read_upload(path)
             predicted = tutorial.predict_full_resolution(
                 self.models, image, self.flip_classes
             )
             seconds = time.perf_counter() - start
-        except UserError as error:  # a truncated file fails only while decoding
-            reason = str(error).replace(str(path), Path(path).name)
-            return None, None, "", f"**Cannot segment this file:** {reason}"
+        except UserError as error:
+            return None, None, "", f"**Cannot segment this file:** {error}"
         except Exception as error:  # the page must answer whatever was uploaded
             return None, None, "", f"**Prediction failed:** {type(error).__name__}"
         colored = tutorial.decode_segmentation_masks(predicted, self.colormap)
@@ -190,7 +168,6 @@ def build_app(segmenter, examples):
 def main(argv=None):
     """Load the model, render the examples, serve the page until stopped."""
     args = parse_args(argv)
-    cli.refuse_bombs()  # Pillow's bomb warning becomes our own message
     # SIGTERM stops the server as Ctrl-C does, so the temporary folders go too.
     signal.signal(signal.SIGTERM, cli.interrupt)
     port = free_port(args.port or 0)  # a port in use stops it before the model loads

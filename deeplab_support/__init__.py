@@ -2,7 +2,7 @@
 
 - `cli`: the command line, its modes, and one clear `error:` line for every user
   mistake (exit code 2).
-- `files`: downloading CIHP, finding, pairing and checking its files, reading
+- `files`: checking files, reading
   photos, masks, colormaps and weights.
 - `datasets`: the layouts a data set may have on disk, and its pairs and classes.
 - `classes`: class tables (names, colours, the void id, mirroring), and the table

@@ -17,11 +17,16 @@ A `labelmap.txt` has one `name:r,g,b::` line per class, in id order; a line name
 
 import os
 import re
+import shutil
+import warnings
+import zipfile
+import zlib
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
 
 import filelock
+import keras
 import numpy as np
 from scipy.io import loadmat
 
@@ -38,6 +43,12 @@ from deeplab_support.classes import (
 )
 
 TOY_DATA_DIR = files.PROJECT_DIR / "data" / "toy_people"  # made on first use
+DATA_DIR = files.PROJECT_DIR / "data" / "instance-level_human_parsing"  # --download
+CIHP_URL = (  # the tutorial's Google Drive copy of CIHP, about 2.7 GB zipped
+    "https://drive.usercontent.google.com/download"
+    "?id=1B9A9UCJYMwTL4oBEo4RZfbMZMaZhKJaz&export=download&confirm=t"
+)
+CIHP_ZIP = "instance-level-human-parsing.zip"  # kept beside the data folder
 
 
 @dataclass
@@ -61,9 +72,7 @@ def find(data_dir, void=VOID):
             "your data set, add --download to fetch CIHP, or omit --data-dir to "
             "use the synthetic data set"
         )
-    # The official archives nest their root one or two folders down.
-    below = (sorted(data_dir.glob(pattern)) for pattern in ("*", "*/*"))
-    for folder in chain([data_dir], chain.from_iterable(below)):
+    for folder in candidates(data_dir):
         for matches, read in LAYOUTS:
             if matches(folder):
                 dataset = read(folder)
@@ -76,6 +85,47 @@ def find(data_dir, void=VOID):
         "ImageSets/Segmentation/*.txt; a folder of your own needs images/, "
         "masks/ and labelmap.txt. See 'Train on your own data' in the README"
     )
+
+
+def candidates(data_dir):
+    """data_dir and the folders up to two levels below it, where archives nest."""
+    below = (sorted(data_dir.glob(pattern)) for pattern in ("*", "*/*"))
+    return chain([data_dir], chain.from_iterable(below))
+
+
+def download_cihp(data_dir):
+    """Download CIHP's zip beside data_dir and extract it into data_dir, once."""
+    if data_dir.is_dir() and any(is_cihp(folder) for folder in candidates(data_dir)):
+        return  # an earlier --download extracted it
+    parent = data_dir.absolute().parent
+    extracted = parent / f"{Path(CIHP_ZIP).stem}_extracted"  # where Keras extracts
+    for path in (data_dir, extracted):
+        if os.path.lexists(path) and not (path.is_dir() and not any(path.iterdir())):
+            raise UserError(
+                f"{path} is in the way of extracting CIHP (a folder of yours, or an "
+                "extraction that stopped halfway); move it away, or pass the folder "
+                "that holds CIHP as --data-dir without --download"
+            )
+    try:
+        with warnings.catch_warnings():  # a zip that Keras cannot open: see below
+            warnings.simplefilter("ignore")
+            keras.utils.get_file(
+                CIHP_ZIP, CIHP_URL, cache_subdir=str(parent), extract=True
+            )
+        if not extracted.is_dir():
+            raise zipfile.BadZipFile("no zip directory at its end")
+    except Exception as error:  # get_file wraps every network failure this way
+        shutil.rmtree(extracted, ignore_errors=True)  # empty or absent before
+        if isinstance(error, (zipfile.BadZipFile, zlib.error, EOFError)):
+            raise UserError(
+                f"{parent / CIHP_ZIP} is not a complete zip archive ({error}); "
+                "delete it so that --download fetches it again"
+            ) from None
+        raise UserError(
+            f"could not download CIHP into {data_dir} ({error}); check the network, "
+            "or download the zip by hand (see README) and pass --data-dir"
+        ) from None
+    os.replace(extracted, data_dir)  # so only a whole extraction is ever found
 
 
 def pair_by_stem(image_dir, mask_dir):
@@ -110,6 +160,7 @@ def by_stem(paths):
 
 
 def is_cihp(root):
+    """Whether root holds CIHP's layout."""
     return (root / "Training" / "Images").is_dir()
 
 
@@ -123,9 +174,9 @@ def read_cihp(root):
             f"{root / 'Training' / 'Images'} holds no .jpg or .png images; check "
             "--data-dir"
         )
-    val_images = root / "Validation" / "Images"
-    val_masks = root / "Validation" / "Category_ids"
-    val = pair_by_stem(val_images, val_masks) if val_images.is_dir() else []
+    val = pair_by_stem(
+        root / "Validation" / "Images", root / "Validation" / "Category_ids"
+    )
     classes = ClassTable(CIHP_NAMES, cihp_colors(root / "human_colormap.mat"))
     return DataSet("CIHP layout", root, train, val, classes)
 
@@ -174,16 +225,10 @@ def read_voc(root):
             f"{lists} lists no images (no train.txt, or it is empty); list one "
             "image name per line"
         )
-    labelmap = root / "labelmap.txt"
-    if labelmap.exists():
-        return DataSet(
-            "Pascal VOC layout with labelmap.txt",
-            root,
-            train,
-            val,
-            read_labelmap(labelmap),
-        )
-    return DataSet("Pascal VOC layout", root, train, val, VOC)
+    if not (root / "labelmap.txt").exists():
+        return DataSet("Pascal VOC layout", root, train, val, VOC)
+    classes = read_labelmap(root / "labelmap.txt")
+    return DataSet("Pascal VOC layout with labelmap.txt", root, train, val, classes)
 
 
 def voc_pairs(root, list_file):
@@ -220,13 +265,9 @@ def read_folder(root):
             "'name:r,g,b::' line per class, in id order (see the README)"
         )
     train = pair_by_stem(root / "images", root / "masks")
-    val_dir = root / "val"
-    val = (
-        pair_by_stem(val_dir / "images", val_dir / "masks") if val_dir.is_dir() else []
-    )
-    return DataSet(
-        "images/ and masks/ layout", root, train, val, read_labelmap(labelmap)
-    )
+    val = pair_by_stem(root / "val" / "images", root / "val" / "masks")  # [] if none
+    classes = read_labelmap(labelmap)
+    return DataSet("images/ and masks/ layout", root, train, val, classes)
 
 
 LAYOUTS = [(is_cihp, read_cihp), (is_voc, read_voc), (is_folder, read_folder)]
@@ -276,11 +317,11 @@ def read_labelmap(path):
 def get_dataset(args):
     """The data set to use: --data-dir, else CIHP in data/, else the synthetic set."""
     if args.download:
-        files.download_cihp(Path(args.data_dir or files.DATA_DIR))
+        download_cihp(Path(args.data_dir or DATA_DIR))
     quick = args.quick and not args.download  # --quick trains on synthetic data
-    if args.data_dir is None and (quick or not files.DATA_DIR.exists()):
+    if args.data_dir is None and (quick or not DATA_DIR.exists()):
         print(
-            f"No CIHP data in {files.DATA_DIR}: using the synthetic toy-people set "
+            f"No CIHP data in {DATA_DIR}: using the synthetic toy-people set "
             f"in {TOY_DATA_DIR} (add --download to fetch CIHP, about 2.7 GB)."
         )
         wanted = max(250, args.num_train_images + args.num_val_images)
@@ -294,7 +335,7 @@ def get_dataset(args):
         except FileExistsError as error:  # a folder of the user's by that name
             raise UserError(f"{error}; move it away to use the synthetic set") from None
         return find(root, args.ignore_index)
-    return find(args.data_dir or files.DATA_DIR, args.ignore_index)
+    return find(args.data_dir or DATA_DIR, args.ignore_index)
 
 
 def split(dataset, args):

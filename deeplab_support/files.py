@@ -1,4 +1,4 @@
-"""The tutorial's files: CIHP's download, photos, masks and weights, checked.
+"""The tutorial's files: photos, masks and weights, checked.
 
 Every chosen image and mask is decoded once before training, so that a broken file
 stops the run with its name instead of crashing it halfway through. Files that the
@@ -8,16 +8,13 @@ as plain copies in a cache folder.
 """
 
 import atexit
-import contextlib
 import hashlib
-import json
 import os
 import shutil
 import stat
 import sys
 import tempfile
 import warnings
-import zipfile
 from pathlib import Path
 
 import keras
@@ -27,11 +24,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from deeplab_support import UserError, progress_bar
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = PROJECT_DIR / "data" / "instance-level_human_parsing"  # --download here
-CIHP_URL = (  # the tutorial's Google Drive copy of CIHP, about 2.7 GB zipped
-    "https://drive.usercontent.google.com/download"
-    "?id=1B9A9UCJYMwTL4oBEo4RZfbMZMaZhKJaz&export=download&confirm=t"
-)
 RESNET50_WEIGHTS = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
 RESNET50_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
@@ -40,74 +32,8 @@ DECODABLE = ("JPEG", "PNG")  # what tf.image.decode_image reads and we accept
 # 9,400 x 9,400 pixels. Pillow's setting is read, never changed.
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS
 EXIF_ORIENTATION = 0x0112  # the EXIF tag that says how a camera held the photo
-DOWNLOAD_MARKER = ".deeplabv3_plus-download.json"  # what --download extracted
 COUNT_CHECKS_FROM = 1000  # checking this many pairs or more shows a count (~7 s)
 _private_dirs = {}  # purpose -> this process's own temporary folder
-
-
-def download_cihp(data_dir):
-    """Fetch the CIHP zip with a progress bar and extract it into data_dir once."""
-    created = not data_dir.exists()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    extracted = read_download_marker(data_dir)
-    if extracted and all((data_dir / name).exists() for name in extracted):
-        return  # an earlier --download extracted it here already
-    try:
-        archive = keras.utils.get_file(
-            "instance-level-human-parsing.zip",
-            CIHP_URL,
-            cache_dir=data_dir,
-            cache_subdir=".",
-        )
-    except Exception as error:  # get_file wraps every network failure this way
-        if created:  # an empty folder left there would hide the synthetic set
-            with contextlib.suppress(OSError):  # kept if anything is in it
-                data_dir.rmdir()
-        raise UserError(
-            f"could not download CIHP into {data_dir} ({error}); check the network, "
-            "or download the zip by hand (see README) and pass --data-dir"
-        ) from None
-    # Extract into a private folder beside the target, then move into place.
-    staging = Path(tempfile.mkdtemp(prefix=".extracting-", dir=data_dir))
-    try:
-        extract(archive, staging)
-        names = sorted(os.listdir(staging))
-        for name in names:
-            if os.path.lexists(data_dir / name) and name not in extracted:
-                raise UserError(
-                    f"{data_dir / name} is in the way of extracting CIHP and was not "
-                    "extracted by --download; move it away, or pass the folder that "
-                    "holds CIHP as --data-dir without --download"
-                )
-        for name in names:
-            move_into_place(staging / name, data_dir / name)
-        marker = {"made_by": "deeplabv3_plus", "extracted": names}
-        (staging / DOWNLOAD_MARKER).write_text(json.dumps(marker) + "\n")
-        os.replace(staging / DOWNLOAD_MARKER, data_dir / DOWNLOAD_MARKER)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def extract(archive, folder):
-    """Extract a zip archive into folder, or say that the archive is broken."""
-    try:
-        with zipfile.ZipFile(archive) as zipped:
-            zipped.extractall(folder)
-    except (zipfile.BadZipFile, EOFError) as error:
-        raise UserError(
-            f"{archive} is not a complete zip archive ({error}); delete it so that "
-            "--download fetches it again"
-        ) from None
-
-
-def read_download_marker(data_dir):
-    """The names an earlier --download extracted into data_dir (none if unknown)."""
-    try:
-        marker = json.loads((data_dir / DOWNLOAD_MARKER).read_text())
-        ours = marker["made_by"] == "deeplabv3_plus"
-        return list(marker["extracted"]) if ours else []
-    except (OSError, ValueError, KeyError, TypeError):
-        return []
 
 
 def move_into_place(source, target):
@@ -246,31 +172,40 @@ def warn(message):
     print("warning: " + message.encode("utf-8", "backslashreplace").decode())
 
 
-def open_checked(path, what):
-    """Open and fully decode an image file with Pillow, or explain the problem."""
-    limit = f"more than {MAX_PIXELS // 1_000_000} megapixels"
+def open_checked(path, what, max_pixels=MAX_PIXELS):
+    """Decode an image file whole, once its header shows that it is safe to."""
+    if not_a_file(path):  # never opened, so a FIFO is never hung on
+        raise UserError(f"{what} {path} is not a regular file; replace or remove it")
+    if os.path.getsize(path) == 0:
+        raise UserError(f"{what} {path} is empty (0 bytes); replace or remove it")
+    too_big = f"{what} {path} has more than {max_pixels // 1_000_000} megapixels"
     try:
-        with Image.open(path) as image:  # reads the header; Pillow refuses bombs
-            if image.width * image.height > MAX_PIXELS:
+        with warnings.catch_warnings():  # Pillow warns of a bomb: refused below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(path)
+        with image:
+            if image.width * image.height > max_pixels:
                 raise UserError(
-                    f"{what} {path} is {image.width}x{image.height} pixels, {limit}; "
+                    f"{too_big} ({image.width}x{image.height} pixels by its header); "
                     "downscale it or remove it"
                 )
             image.load()  # decodes every pixel, so truncated files fail here
-            return image
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return image
+    except Image.DecompressionBombError:  # over twice Pillow's limit
+        raise UserError(f"{too_big} by its header; downscale it or remove it") from None
+    except UnidentifiedImageError:
         raise UserError(
-            f"{what} {path} has {limit} by its header; downscale it or remove it"
+            f"{what} {path} is not an image that can be read; replace or remove it"
         ) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except (OSError, SyntaxError, ValueError) as error:
         raise UserError(
-            f"cannot decode {what} {path} ({error}); replace or remove the file"
+            f"cannot decode {what} {path} ({error}); replace or remove it"
         ) from None
 
 
-def open_photo(path):
+def open_photo(path, max_pixels=MAX_PIXELS):
     """Decode a photo, refusing formats that tf.data cannot read."""
-    image = open_checked(path, "image")
+    image = open_checked(path, "image", max_pixels)
     if image.format not in DECODABLE:
         raise UserError(
             f"image {path} is a {image.format} file; convert it to JPEG or PNG"
@@ -281,7 +216,7 @@ def open_photo(path):
 def check_image(path):
     """Check an image; return a path the pipeline decodes upright and in RGB."""
     image = open_photo(path)
-    if exif_orientation(image) == 1 and is_utf8(path):
+    if image.getexif().get(EXIF_ORIENTATION, 1) == 1 and is_utf8(path):
         return str(path)
     return plain_copy(path, upright_rgb(image))
 
@@ -361,12 +296,6 @@ def counted(what, values, counts):
     return ", ".join(shown[:5]) + more
 
 
-def exif_orientation(image):
-    """Return the EXIF orientation (1..8) of an opened image, 1 when absent."""
-    orientation = image.getexif().get(EXIF_ORIENTATION, 1)
-    return orientation if orientation in range(1, 9) else 1
-
-
 def is_utf8(path):
     """Whether TensorFlow can take this path as a string."""
     try:
@@ -388,9 +317,9 @@ def plain_copy(path, image):
     return str(copy)
 
 
-def read_photo(path):
+def read_photo(path, max_pixels=MAX_PIXELS):
     """Read a photo as upright RGB uint8 at its own size."""
-    return np.asarray(upright_rgb(open_photo(path)))
+    return np.asarray(upright_rgb(open_photo(path, max_pixels)))
 
 
 def read_mask(path, shape, classes):

@@ -1,20 +1,23 @@
-"""The tf.data pipeline: decoding, resizing, pairing, augmenting and batching."""
+"""The tf.data pipeline: decoding, resizing, pairing, augmenting and batching, and
+the CIHP download that feeds it."""
 
 import os
 import shutil
 import zipfile
 
-import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
-from tensorflow import image as tf_image
-from tensorflow import io as tf_io
+from PIL import Image
 
 import deeplabv3_plus as dl
 from conftest import split
-from deeplab_support import datasets, files
+from deeplab_support import UserError, datasets, files
 from deeplab_support.classes import CIHP
+
+SIDE = 16  # the test images' size, and the pipeline's: read_image does not resize
+RAMP = (np.add.outer(np.arange(SIDE), np.arange(SIDE)) * 8).astype(np.uint8)
+RGB = np.dstack([RAMP, RAMP[::-1], RAMP.T])
+NESTED = "instance-level_human_parsing/instance-level_human_parsing"  # in CIHP's zip
 
 
 def mask_ids(path):
@@ -42,36 +45,56 @@ def test_images_are_resized_to_square_rgb_uint8(toy_root):
     assert image.shape == (64, 64, 3) and image.dtype == np.uint8
 
 
-@pytest.mark.parametrize("mode", ["L", "RGBA", "I;16"])
-def test_grey_rgba_and_16_bit_pngs_decode_to_rgb(tmp_path, mode):
-    pixels = np.tile(np.arange(0, 200, 25, dtype=np.uint8), (8, 1))
-    if mode == "I;16":
-        image = Image.fromarray(pixels.astype(np.uint16) * 257)
-    elif mode == "RGBA":
-        image = Image.fromarray(np.dstack([pixels] * 3 + [np.full_like(pixels, 90)]))
+def write_photo(folder, kind):
+    """Save a 16x16 photo of this kind; return its path and the RGB it shows."""
+    path = folder / ("photo.jpg" if kind.startswith("JPEG") else "photo.png")
+    shows = RGB if kind in ("RGB", "RGBA") else np.dstack([RAMP] * 3)
+    if kind.startswith("JPEG"):  # "JPEG rotated": the camera was held sideways
+        exif = Image.Exif()
+        exif[files.EXIF_ORIENTATION] = 6 if kind == "JPEG rotated" else 1
+        Image.fromarray(RGB).save(path, exif=exif, quality=100)
+        shows = np.rot90(RGB, -1) if kind == "JPEG rotated" else RGB
+    elif kind == "P":  # with a transparent colour, as many palette PNGs have
+        palette = RGB[:2].reshape(-1, 3)
+        image = Image.fromarray(RAMP // 8, "P")
+        image.putpalette(palette.ravel().tolist())
+        image.save(path, transparency=0)
+        shows = palette[RAMP // 8]
+    elif kind == "I;16":  # 16-bit grey: both read its high byte
+        Image.fromarray((RAMP.astype(np.uint16) << 8) + 0x7F).save(path)
     else:
-        image = Image.fromarray(pixels)
-    image.save(tmp_path / "image.png")
-    decoded = np.asarray(dl.read_image(files.check_image(tmp_path / "image.png"), 8))
-    assert decoded.shape == (8, 8, 3)
-    np.testing.assert_allclose(decoded, np.dstack([pixels] * 3), atol=1)
+        channels = {"RGB": RGB, "RGBA": np.dstack([RGB, RAMP]), "L": RAMP}
+        Image.fromarray(channels[kind]).save(path)
+    return path, shows.astype(int)
 
 
-@pytest.mark.parametrize("orientation", range(1, 9))
-def test_exif_rotated_jpegs_reach_the_pipeline_upright(tmp_path, orientation):
-    rng = np.random.default_rng(orientation)
-    pixels = cv2.resize(rng.integers(0, 255, (3, 4, 3), dtype=np.uint8), (32, 24))
-    exif = Image.Exif()
-    exif[files.EXIF_ORIENTATION] = orientation
-    path = tmp_path / "photo.jpg"
-    Image.fromarray(pixels).save(path, exif=exif, quality=100)
-    expected = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
-    checked = files.check_image(path)
-    # The pipeline's decoder ignores EXIF; the checked file needs no rotation.
-    decoded = tf_image.decode_image(tf_io.read_file(checked), channels=3)
-    decoded = np.asarray(decoded)
-    assert decoded.shape == expected.shape
-    assert np.abs(decoded.astype(int) - expected).mean() < 10  # JPEG decoders differ
+@pytest.mark.parametrize(
+    "kind", ["JPEG", "JPEG rotated", "RGB", "RGBA", "L", "P", "I;16"]
+)
+def test_training_and_prediction_read_every_photo_format_alike(tmp_path, kind):
+    path, shows = write_photo(tmp_path, kind)
+    trained_on = np.asarray(dl.read_image(files.check_image(path), SIDE), int)
+    predicted_on = files.read_photo(path).astype(int)
+    np.testing.assert_array_equal(trained_on, predicted_on)
+    lossy = 4 if kind.startswith("JPEG") else 0
+    assert np.abs(predicted_on - shows).max() <= lossy
+
+
+@pytest.mark.parametrize("kind", ["L", "P", "I;16", "RGB"])
+def test_training_and_evaluation_read_every_mask_format_alike(tmp_path, kind):
+    ids = RAMP % CIHP.num_classes
+    ids[0, :3] = CIHP.void
+    if kind == "P":
+        mask = Image.fromarray(ids, "P")
+        mask.putpalette(CIHP.palette().ravel().tolist())
+    else:
+        pixels = {"L": ids, "I;16": ids.astype(np.uint16), "RGB": CIHP.palette()[ids]}
+        mask = Image.fromarray(pixels[kind])
+    mask.save(tmp_path / "mask.png")
+    checked = files.check_mask(tmp_path / "mask.png", CIHP)
+    trained_on = np.asarray(dl.read_image(checked, SIDE, mask=True))[..., 0]
+    evaluated_on = files.read_mask(tmp_path / "mask.png", (SIDE, SIDE), CIHP)
+    assert trained_on.tolist() == evaluated_on.tolist() == ids.tolist()
 
 
 def test_images_pair_with_masks_by_stem_not_position(tmp_path, toy_root):
@@ -112,29 +135,73 @@ def test_validation_batches_keep_every_image_in_order(toy_root):
 
 
 def test_the_official_zips_nested_root_is_found(toy_root, tmp_path):
-    nested = tmp_path / "instance-level_human_parsing" / "instance-level_human_parsing"
+    nested = tmp_path / NESTED
     shutil.copytree(toy_root / "Training", nested / "Training")
     assert datasets.find(tmp_path).root == nested
     assert datasets.find(nested.parent).root == nested
     assert datasets.find(nested).root == nested
 
 
+def serve_cihp(monkeypatch, folder, root=None):
+    """Serve a zip nested as the official one (root's files, else a readme) as CIHP."""
+    archive, inside = folder / "served.zip", f"{NESTED}/"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zipped:
+        for path in root.rglob("*") if root else []:
+            zipped.write(path, inside + str(path.relative_to(root)))
+        zipped.writestr(inside + "readme.txt", "CIHP " * 100)
+    monkeypatch.setattr(datasets, "CIHP_URL", archive.as_uri())
+    return archive
+
+
 def test_download_extracts_the_official_nested_layout(toy_root, tmp_path, monkeypatch):
-    archive = tmp_path / "cihp.zip"
-    with zipfile.ZipFile(archive, "w") as zipped:
-        for path in toy_root.rglob("*"):
-            name = "instance-level_human_parsing/instance-level_human_parsing/"
-            zipped.write(path, name + str(path.relative_to(toy_root)))
-    monkeypatch.setattr(files, "CIHP_URL", archive.as_uri())
-    files.download_cihp(tmp_path / "data")
-    root = datasets.find(tmp_path / "data").root
-    assert root.name == "instance-level_human_parsing"
+    serve_cihp(monkeypatch, tmp_path, toy_root)
+    datasets.download_cihp(tmp_path / "data" / "cihp")
+    root = datasets.find(tmp_path / "data" / "cihp").root
+    assert root == tmp_path / "data" / "cihp" / NESTED
     train, val = split(root, 12, 4)
     assert len(train) == 12 and len(val) == 4
-    # Only what was extracted, the zip and the record of it: no staging folder.
+    # The zip stays beside the data folder, so the next --download reuses it.
     left = sorted(path.name for path in (tmp_path / "data").iterdir())
-    zip_name, extracted = "instance-level-human-parsing.zip", root.parent.name
-    assert left == sorted([files.DOWNLOAD_MARKER, zip_name, extracted])
+    assert left == sorted([datasets.CIHP_ZIP, "cihp"])
+
+
+def test_a_second_download_extracts_nothing(toy_root, tmp_path, monkeypatch):
+    serve_cihp(monkeypatch, tmp_path, toy_root)
+    data_dir = tmp_path / "data" / "cihp"
+    datasets.download_cihp(data_dir)
+    readme = data_dir / NESTED / "readme.txt"
+    readme.write_text("read")
+    datasets.download_cihp(data_dir)
+    assert readme.read_text() == "read"
+
+
+@pytest.mark.parametrize("folder", ["cihp", "instance-level-human-parsing_extracted"])
+def test_a_download_never_extracts_over_a_users_folder(tmp_path, monkeypatch, folder):
+    serve_cihp(monkeypatch, tmp_path)
+    (tmp_path / "data" / folder).mkdir(parents=True)
+    (tmp_path / "data" / folder / "mine.txt").write_text("mine")
+    with pytest.raises(UserError, match=f"{folder} is in the way") as error:
+        datasets.download_cihp(tmp_path / "data" / "cihp")
+    assert "move it away" in str(error.value)
+    assert (tmp_path / "data" / folder / "mine.txt").read_text() == "mine"
+    assert not (tmp_path / "data" / datasets.CIHP_ZIP).exists()  # nothing fetched
+
+
+@pytest.mark.parametrize("damage", ["cut short", "garbled"])
+def test_a_broken_zip_is_an_error_saying_to_delete_it(tmp_path, monkeypatch, damage):
+    archive = serve_cihp(monkeypatch, tmp_path)
+    data = archive.read_bytes()
+    if damage == "cut short":  # a download that stopped halfway
+        data = data[: len(data) // 2]
+    else:  # whole, but the readme's compressed bytes are zeros
+        readme = zipfile.ZipFile(archive).infolist()[0]
+        size, start = readme.compress_size, 30 + len(readme.filename)  # after header
+        data = data[:start] + bytes(size) + data[start + size :]
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / datasets.CIHP_ZIP).write_bytes(data)
+    with pytest.raises(UserError, match="not a complete zip archive.*delete it"):
+        datasets.download_cihp(tmp_path / "data" / "cihp")
+    assert sorted(os.listdir(tmp_path / "data")) == [datasets.CIHP_ZIP]
 
 
 def nth_pair(root, n):
