@@ -582,4 +582,4 @@ if RUN and args.evaluate:  # a bad output folder stops it now, not after hours
 
 if RUN and args.export:
     model, classes = cli.load_model(args.model, "--model")
-    export.export_model(model, args.export, args.output_dir, DeeplabV3Plus, classes)
+    export.export_model(model, args.export, args.output_dir, classes)

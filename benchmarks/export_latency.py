@@ -72,7 +72,7 @@ def main(image_size, repeats, model_path):
     model.save(folder / "model.keras")
     sizes = {"keras": export.size_mb(folder / "model.keras")}
     for fmt in export.FORMATS:
-        path = export.export_model(model, fmt, folder, tutorial.DeeplabV3Plus, classes)
+        path = export.export_model(model, fmt, folder, classes)
         sizes[fmt] = export.size_mb(path)
     size = model.input_shape[1]
     image = np.random.default_rng(0).uniform(0, 255, (1, size, size, 3))

@@ -1,18 +1,18 @@
 """Export a trained model for use without Keras: ONNX, SavedModel or LiteRT.
 
-All are written with Keras's own `model.export`. The exported graph always
-computes in float32, takes one input, a batch of raw 0..255 RGB pixels at the
-model's own input size (`image`, shape (batch, size, size, 3)), and returns the
+All are written with Keras's own `model.export`. Like the .keras files it comes
+from, the exported graph computes in float32; it takes one input, a batch of raw
+0..255 RGB pixels at the model's own input size (`image`, shape (batch, size, size, 3)), and returns the
 logits of every class per pixel. `litert_quantized` stores the weights in 8 bits
 (the converter's dynamic-range quantisation); the activations stay float32.
 """
 
+import os
 from pathlib import Path
 
 import keras
-import numpy as np
 
-from deeplab_support import UserError, files, runs
+from deeplab_support import UserError, runs
 from deeplab_support.classes import onnx_metadata
 
 FORMATS = {  # --export format: the file it writes
@@ -24,30 +24,12 @@ FORMATS = {  # --export format: the file it writes
 LABELS = "labels.txt"  # beside a .tflite: one class name per line, as LiteRT reads
 
 
-def float32_copy(model, build):
-    """Rebuild the model with `build` in float32 and give it the model's weights."""
-    policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")  # export supports float32 graphs only
-    try:
-        copy = build(model.input_shape[1], model.output_shape[-1])
-    finally:
-        keras.config.set_dtype_policy(policy)
-    try:
-        copy.set_weights([np.asarray(w, dtype="float32") for w in model.get_weights()])
-    except ValueError as error:
-        raise UserError(
-            f"the model's weights do not fit a DeepLabV3+ of its size ({error}); "
-            "export a model trained by this script"
-        ) from None
-    return copy
-
-
 def input_signature(size):
     """The one input of the exported graph: raw RGB pixels, any batch size."""
     return [keras.InputSpec(shape=(None, size, size, 3), dtype="float32", name="image")]
 
 
-def export_model(model, fmt, output_dir, build, classes):
+def export_model(model, fmt, output_dir, classes):
     """Write the model in this format into output_dir; return its path.
 
     The class table goes with it: in the ONNX file's metadata, as `classes.json`
@@ -64,10 +46,9 @@ def export_model(model, fmt, output_dir, build, classes):
     names = [FORMATS[fmt]] + ([LABELS] if fmt.startswith("litert") else [])
     runs.claim(output_dir, names, "--export")
     path = Path(output_dir) / FORMATS[fmt]
-    copy = float32_copy(model, build)
     tmp = runs.temp_name(path, reserve="folder" if fmt == "saved_model" else True)
     try:
-        copy.export(
+        model.export(
             str(tmp),  # .tmp-<pid>-<name>: the name's extension is kept
             format={"onnx": "onnx", "saved_model": "tf_saved_model"}.get(fmt, "litert"),
             input_signature=input_signature(model.input_shape[1]),
@@ -75,7 +56,9 @@ def export_model(model, fmt, output_dir, build, classes):
             **options,
         )
         add_classes(tmp, fmt, classes)
-        files.move_into_place(tmp, path)  # never a half-written export
+        if tmp.is_dir():  # a SavedModel: os.replace cannot replace a folder
+            runs.remove(path)  # an earlier one of ours, as claimed above
+        os.replace(tmp, path)  # never a half-written export
     except OSError as error:
         raise UserError(
             f"cannot write {path} ({error.strerror}); check --output-dir"

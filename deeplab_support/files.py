@@ -36,19 +36,6 @@ COUNT_CHECKS_FROM = 1000  # checking this many pairs or more shows a count (~7 s
 _private_dirs = {}  # purpose -> this process's own temporary folder
 
 
-def move_into_place(source, target):
-    """Move source to target; an earlier copy of ours there is removed after."""
-    if not os.path.lexists(target):
-        os.rename(source, target)
-        return
-    aside = Path(tempfile.mkdtemp(prefix=".replaced-", dir=target.parent))
-    try:
-        os.rename(target, aside / target.name)
-        os.rename(source, target)
-    finally:
-        shutil.rmtree(aside, ignore_errors=True)
-
-
 def list_images(folder, extensions=IMAGE_EXTENSIONS):
     """The regular .jpg and .png files of a folder, sorted by name."""
     if not Path(folder).is_dir():

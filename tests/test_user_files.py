@@ -137,7 +137,7 @@ def test_export_never_replaces_a_users_folder(tiny_run, tmp_path):
     (tmp_path / "saved_model" / "my_notes.txt").write_text("mine")
     model, classes = cli.load_model(tiny_run / "model.keras", "--model")
     with pytest.raises(UserError, match="saved_model was not made by this project"):
-        export.export_model(model, "saved_model", tmp_path, None, classes)
+        export.export_model(model, "saved_model", tmp_path, classes)
     assert (tmp_path / "saved_model" / "my_notes.txt").read_text() == "mine"
 
 
