@@ -129,8 +129,7 @@ def read_image(image_path, image_size, mask=False):
     size, data = [image_size, image_size], tf_io.read_file(image_path)
     if mask:
         return tf_image.resize(tf_image.decode_png(data, 1), size, method="nearest")
-    # It reads PNGs too; its accurate DCT decodes a JPEG exactly as Pillow does
-    # when --predict and the evaluation read it, so both see the same pixels.
+    # PNGs too; the exact DCT reads a JPEG as Pillow does for --predict and scores.
     image = tf_image.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE")
     return tf_dtypes.saturate_cast(tf_math.round(tf_image.resize(image, size)), "uint8")
 

@@ -1,20 +1,12 @@
 """What the DeepLabV3+ tutorial needs that is not DeepLabV3+ itself.
 
-- `cli`: the command line, its modes, and one clear `error:` line for every user
-  mistake (exit code 2).
-- `files`: checking files, reading
-  photos, masks, colormaps and weights.
-- `datasets`: the layouts a data set may have on disk, and its pairs and classes.
-- `classes`: class tables (names, colours, the void id, mirroring), and the table
-  saved inside every model.
-- `runs`: the training run in `--output-dir`: a lock, Keras callbacks that back it
-  up atomically after every epoch, `--resume`, figures and reports.
-- `metrics`: confusion-matrix scores and their plots.
-- `devices`: mixed precision and data-parallel training with Keras's own APIs.
-- `export`: `--export onnx|saved_model|litert`, a float32 graph with one input.
-- `notebook`: the tutorial as a Jupyter notebook, the way keras.io converts it.
-
-Each of them raises `UserError` for problems the user can fix.
+`cli` (flags, modes, one `error:` line per user mistake), `datasets` (layouts on
+disk, the CIHP download, the synthetic set), `files` (checking and reading images,
+masks and weights), `classes` (class tables), `runs` (the output folder, training
+callbacks, resume, reports), `metrics` (scores and their plots), `devices`
+(precision, data parallelism), `export`, `card` (the model card) and `notebook`
+(the `.py` to `.ipynb` conversion). Each raises `UserError` for what the user can
+fix.
 """
 
 import os
