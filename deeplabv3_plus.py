@@ -554,22 +554,31 @@ if RUN and args.train:
 
 A saved `model.keras` is a plain Keras model that `keras.saving.load_model` loads
 anywhere, and it carries its class table. `--predict photo.jpg folder/` writes each
-photo's colour mask, overlay and class ids (`<name>_ids.png`) at its own size,
-`--evaluate model.keras` scores a model as above, `--export onnx`
-(or `saved_model`, or `litert` for phones) writes it for use without Keras, and
+photo's colour mask, overlay and class ids (`<name>_ids.png`) at its own size; a
+class mask is 255 where a pixel is of the classes asked for (`--mask-classes
+"Upper-clothes,Coat"`), and `--cutout` makes the photo transparent outside it.
+`--evaluate model.keras` scores a model as above, `--export onnx` (or
+`saved_model`, or `litert` for phones) writes it for use without Keras, and
 `python demo.py` serves it in an interactive web page, like the original's Hugging
 Face Space. Each run also writes `README.md`, a model card that model hubs read.
 """
 
 if RUN and args.predict:
     model, classes = cli.load_model(args.model, "--model")
+    groups = cli.mask_groups(args.mask_classes, classes)  # name -> the class ids
     models = at_scales(model, args.tta_scales)
     flip_classes = classes.flip if args.flip else None
-    for image, output in cli.read_photos(args.predict, args.output_dir):
+    kinds = cli.prediction_kinds(groups, args.cutout)  # the files of each photo
+    for image, output in cli.read_photos(args.predict, args.output_dir, kinds):
         predicted = predict_full_resolution(models, image, flip_classes)
         colored = decode_segmentation_masks(predicted, classes.palette())
-        overlay = get_overlay(image, colored)
-        cli.save_prediction(output, colored, overlay, predicted, classes)
+        pictures = dict(mask=colored, overlay=get_overlay(image, colored))
+        for name, ids in groups.items():  # 255 where a pixel is of these classes
+            mask = np.isin(predicted, ids).astype("uint8") * 255
+            pictures[f"class-{name}"] = mask
+            if args.cutout:  # the photo, transparent outside the mask
+                pictures[f"cutout-{name}"] = np.dstack([image, mask])
+        cli.save_prediction(output, pictures, predicted, classes)
 
 if RUN and args.evaluate:  # a bad output folder stops it now, not after hours
     runs.claim(args.output_dir, cli.EVALUATION_NAMES, "--evaluate")

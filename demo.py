@@ -15,9 +15,11 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from deeplab_support import UserError, cli, files, metrics  # first: quiets TensorFlow
@@ -102,8 +104,9 @@ class Segmenter:
         self.flip_classes = self.classes.flip if flip else None
         self.colormap = self.classes.palette()
 
-    def __call__(self, path):
-        """Return (overlay, colour mask, legend HTML, message) for one photo."""
+    def __call__(self, path, chosen=()):
+        """Return (overlay, colour mask, legend HTML, message, mask file) for one
+        photo; the mask file (255 where a pixel is of a chosen class) for download."""
         try:
             start = time.perf_counter()
             image = read_upload(path)
@@ -112,9 +115,15 @@ class Segmenter:
             )
             seconds = time.perf_counter() - start
         except UserError as error:
-            return None, None, "", f"**Cannot segment this file:** {error}"
+            return None, None, "", f"**Cannot segment this file:** {error}", None
         except Exception as error:  # the page must answer whatever was uploaded
-            return None, None, "", f"**Prediction failed:** {type(error).__name__}"
+            return (
+                None,
+                None,
+                "",
+                f"**Prediction failed:** {type(error).__name__}",
+                None,
+            )
         colored = tutorial.decode_segmentation_masks(predicted, self.colormap)
         sizes = "/".join(str(model.input_shape[1]) for model in self.models)
         tta = ", flip TTA" if self.flip_classes else ""
@@ -123,7 +132,19 @@ class Segmenter:
             f"{seconds * 1000:.0f} ms ({sizes} px model input{tta})"
         )
         overlay = tutorial.get_overlay(image, colored)
-        return overlay, colored, self.legend(predicted), message
+        download = self.class_mask(path, predicted, chosen) if chosen else None
+        return overlay, colored, self.legend(predicted), message, download
+
+    def class_mask(self, path, predicted, chosen):
+        """Save the mask of the chosen classes as --predict --mask-classes does."""
+        name, ids = next(
+            iter(cli.mask_groups([",".join(chosen)], self.classes).items())
+        )
+        mask = np.isin(predicted, ids).astype("uint8") * 255
+        folder = Path(tempfile.mkdtemp(dir=files.private_dir("masks")))
+        target = folder / f"{Path(path).stem}_class-{name}.png"
+        Image.fromarray(mask).save(target)
+        return str(target)
 
     def legend(self, predicted):
         """An HTML list of the classes found, with colour and share of the image."""
@@ -157,11 +178,15 @@ def build_app(segmenter, examples):
         with gr.Row():
             legend = gr.HTML(first[2], label="Classes found")
             message = gr.Markdown(first[3])
+        with gr.Row():
+            classes = list(segmenter.classes.names)
+            chosen = gr.CheckboxGroup(classes, label="Classes to mask (0/255 PNG)")
+            download = gr.File(label="Mask of the chosen classes")
         button = gr.Button("Segment", variant="primary")
         gr.Examples(examples, inputs=photo)
-        outputs = [overlay, mask, legend, message]
-        button.click(segmenter, inputs=photo, outputs=outputs, api_name="segment")
-        photo.change(segmenter, inputs=photo, outputs=outputs)
+        inputs, outputs = [photo, chosen], [overlay, mask, legend, message, download]
+        button.click(segmenter, inputs=inputs, outputs=outputs, api_name="segment")
+        photo.change(segmenter, inputs=inputs, outputs=outputs)
     return app
 
 

@@ -17,6 +17,7 @@ import functools
 import json
 import math
 import os
+import re
 import signal
 import sys
 from pathlib import Path
@@ -115,6 +116,9 @@ def add_flags(add):
     add("--tta-scales", str, "predict at these multiples of the size", metavar="SCALES")
     add("--evaluate", path_text, "only evaluate this .keras model", metavar="MODEL")
     add("--predict", path_text, "only segment these photos", nargs="+", metavar="IMAGE")
+    masks = "with --predict: also a 0/255 mask of these classes (repeatable)"
+    add("--mask-classes", str, masks, action="append", metavar="NAMES")
+    add("--cutout", SWITCH, "with --mask-classes: also the photo cut out to them")
     add("--model", path_text, "for --predict, --export (<output-dir>/model.keras)")
     formats = ", ".join(export.FORMATS)
     add("--export", str, f"only export --model: {formats}", metavar="FORMAT")
@@ -185,6 +189,17 @@ def check_args(args):
         raise UserError(
             f"{modes[0]} and {modes[1]} cannot be combined; run them one at a time "
             "(--evaluate takes its model as its value, the others take --model)"
+        )
+    if (args.mask_classes or args.cutout) and not args.predict:
+        flag = "--mask-classes" if args.mask_classes else "--cutout"
+        raise UserError(
+            f"{flag} shapes what --predict writes; add --predict with the photos, "
+            f"or drop {flag}"
+        )
+    if args.cutout and not args.mask_classes:
+        raise UserError(
+            "--cutout cuts the photo out to the classes of --mask-classes; add "
+            '--mask-classes, for example --mask-classes "Upper-clothes,Coat"'
         )
     if args.train and "model" in args.given:
         raise UserError(
@@ -378,7 +393,7 @@ def load_model(path, flag):
     return model, classes
 
 
-def photo_outputs(paths, output_dir):
+def photo_outputs(paths, output_dir, kinds=PREDICTION_KINDS):
     """(photo, output prefix) for each photo named or found in a folder."""
     output_dir, photos = Path(output_dir), []
     owned = set(runs.claim(output_dir, [], "--predict")["files"])
@@ -398,7 +413,7 @@ def photo_outputs(paths, output_dir):
     used, outputs = set(), []
     for photo in photos:  # two photos called x.jpg must not share x_mask.png
         stem, n = photo.stem, 1
-        while stem in used or not free_outputs(output_dir / stem, inputs, owned):
+        while stem in used or not free_outputs(output_dir / stem, kinds, inputs, owned):
             n += 1
             stem = f"{photo.stem}-{n}"
         used.add(stem)
@@ -406,14 +421,14 @@ def photo_outputs(paths, output_dir):
     return list(zip(photos, outputs))
 
 
-def read_photos(paths, output_dir):
+def read_photos(paths, output_dir, kinds=PREDICTION_KINDS):
     """(RGB image, output prefix) of each photo; one that cannot be read is skipped.
 
-    All output names are claimed in the output folder's manifest first, like a
-    run's (those never written are released when the process ends).
+    All output names (`<prefix>_<kind>.png`) are claimed in the output folder's
+    manifest first, like a run's (those never written are released at exit).
     """
-    outputs = photo_outputs(paths, output_dir)
-    names = [path.name for _, prefix in outputs for path in prediction_paths(prefix)]
+    outputs = photo_outputs(paths, output_dir, kinds)
+    names = [p.name for _, prefix in outputs for p in prediction_paths(prefix, kinds)]
     runs.claim(output_dir, names, "--predict")
     read = 0
     for photo, prefix in outputs:
@@ -431,14 +446,37 @@ def read_photos(paths, output_dir):
         )
 
 
-def prediction_paths(prefix):
+def prediction_paths(prefix, kinds=PREDICTION_KINDS):
     """The files that --predict writes for one photo."""
-    return [prefix.with_name(f"{prefix.name}_{kind}.png") for kind in PREDICTION_KINDS]
+    return [prefix.with_name(f"{prefix.name}_{kind}.png") for kind in kinds]
 
 
-def free_outputs(prefix, inputs, owned):
+def mask_groups(texts, classes):
+    """--mask-classes as {name for the file: class ids}; unknown names are errors."""
+    groups = {}
+    for text in texts or []:
+        names = [name.strip() for name in text.split(",")]
+        unknown = [name for name in names if name not in classes.names]
+        if unknown:
+            raise UserError(
+                f"--mask-classes {text!r} names {unknown[0]!r}, which the model does "
+                f"not predict; its classes are {', '.join(classes.names)}"
+            )
+        key = re.sub(r"[^\w+-]+", "_", "+".join(names))  # a safe part of a file name
+        groups[key] = [classes.names.index(name) for name in names]
+    return groups
+
+
+def prediction_kinds(groups, cutout=False):
+    """What --predict writes per photo: colour mask, overlay, ids, and per group of
+    --mask-classes its 0/255 mask (and with --cutout the photo cut out to it)."""
+    kinds = PREDICTION_KINDS + [f"class-{name}" for name in groups]
+    return kinds + ([f"cutout-{name}" for name in groups] if cutout else [])
+
+
+def free_outputs(prefix, kinds, inputs, owned):
     """Whether --predict may write these outputs: absent, or earlier ones of ours."""
-    for path in prediction_paths(prefix):
+    for path in prediction_paths(prefix, kinds):
         if path.resolve() in inputs:
             return False
         if os.path.lexists(path) and path.name not in owned:
@@ -446,16 +484,16 @@ def free_outputs(prefix, inputs, owned):
     return True
 
 
-def save_prediction(prefix, colored, overlay, predicted, classes):
-    """Write <prefix>_mask, _overlay and _ids.png; print the classes found.
+def save_prediction(prefix, pictures, predicted, classes):
+    """Write each picture as <prefix>_<kind>.png and _ids.png; print the classes found.
 
     `_ids.png` is a palette PNG: its pixels are class ids, its palette the class
     colours, so a viewer shows colours and `np.asarray(Image.open(...))` the ids.
     """
-    pictures = [Image.fromarray(colored), Image.fromarray(overlay)]
-    pictures.append(ids_png(predicted, classes))
-    for path, picture in zip(prediction_paths(prefix), pictures):
-        with runs.atomic_path(path) as tmp:
+    pictures = {kind: Image.fromarray(p) for kind, p in pictures.items()}
+    pictures["ids"] = ids_png(predicted, classes)
+    for kind, picture in pictures.items():
+        with runs.atomic_path(prefix.with_name(f"{prefix.name}_{kind}.png")) as tmp:
             picture.save(tmp, format="PNG")
     shares = metrics.class_shares(predicted, classes.names)
     print(f"{prefix.name}: " + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()))

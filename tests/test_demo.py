@@ -24,14 +24,14 @@ def segmenter(tiny_run):
 
 
 @pytest.fixture(scope="module")
-def example():
+def example(tmp_path_factory):
     """The first bundled synthetic example photo."""
-    return demo.write_examples()[0]
+    return demo.write_examples(tmp_path_factory.mktemp("examples"))[0]
 
 
 @pytest.mark.slow
 def test_a_photo_gives_overlay_mask_legend_and_time(segmenter, example):
-    overlay, mask, legend, message = segmenter(example)
+    overlay, mask, legend, message, _ = segmenter(example)
     height, width = np.asarray(Image.open(example)).shape[:2]
     assert overlay.shape == mask.shape == (height, width, 3)
     assert "%" in legend and " ms " in message
@@ -108,18 +108,22 @@ def test_the_served_page_predicts_what_predict_writes(tiny_run, example, tmp_pat
         url = f"http://127.0.0.1:{port}/"
         wait_for_page(process, url)
         client = Client(url, verbose=False, download_files=str(tmp_path))
-        _, mask, legend, _ = client.predict(handle_file(example), api_name="/segment")
+        photo = handle_file(example)
+        _, mask, legend, _, face = client.predict(photo, ["Face"], api_name="/segment")
         bomb = handle_file(bad_upload(tmp_path, "bomb.png"))
-        overlay, _, _, message = client.predict(bomb, api_name="/segment")
+        overlay, _, _, message, _ = client.predict(bomb, [], api_name="/segment")
     finally:
         process.terminate()
         process.wait(timeout=30)
     assert not list(temp.iterdir())  # uploads and examples are deleted at exit
     assert overlay is None and message.startswith("**Cannot segment"), message
     assert "bomb.png" in message and "/" not in message.split("**")[-1], message
-    run_tutorial("--predict", example, "--model", model, "--output-dir", tmp_path)
+    argv = ["--predict", example, "--model", model, "--output-dir", tmp_path]
+    run_tutorial(*argv, "--mask-classes", "Face")
     written = np.asarray(Image.open(tmp_path / "person_3_mask.png").convert("RGB"))
     assert np.array_equal(np.asarray(Image.open(mask).convert("RGB")), written)
+    written = np.asarray(Image.open(tmp_path / "person_3_class-Face.png"))
+    assert np.array_equal(np.asarray(Image.open(face)), written)
     assert "%" in legend
 
 
