@@ -520,8 +520,7 @@ def predict_full_resolution(models, image, flip_classes=None):
     logits = []
     for model in models:
         size = model.input_shape[1]
-        small = cv2.resize(image, (size, size), interpolation=cv2.INTER_LINEAR)
-        batch = small[None].astype("float32")
+        batch = np.asarray(tf_image.resize(image[None], [size, size]))  # bilinear
         logits.append(predict_logits(model, batch, flip_classes)[0])
     return metrics.upsample_argmax(logits, image.shape[:2])
 
@@ -590,4 +589,4 @@ if RUN and args.evaluate:  # a bad output folder stops it now, not after hours
 
 if RUN and args.export:
     model, classes = cli.load_model(args.model, "--model")
-    export.export_model(model, args.export, args.output_dir, classes)
+    export.export_model(model, args.export, args.output_dir, classes, args.flip)

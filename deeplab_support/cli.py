@@ -112,7 +112,7 @@ def add_flags(add):
     add("--seed", seed, "random seed")
     add("--resume", SWITCH, "continue the run in --output-dir")
     add("--overwrite", SWITCH, "replace the run in --output-dir")
-    add("--tta", ["none", "flip"], "test-time augmentation for evaluation, --predict")
+    add("--tta", ["none", "flip"], "flip TTA in evaluation, --predict, parser exports")
     add("--tta-scales", str, "predict at these multiples of the size", metavar="SCALES")
     add("--evaluate", path_text, "only evaluate this .keras model", metavar="MODEL")
     add("--predict", path_text, "only segment these photos", nargs="+", metavar="IMAGE")
@@ -195,6 +195,11 @@ def check_args(args):
         raise UserError(
             f"{flag} shapes what --predict writes; add --predict with the photos, "
             f"or drop {flag}"
+        )
+    if args.export and args.tta_scales != "1":
+        raise UserError(
+            "--export writes the model for its own input size; --tta-scales is for "
+            "--evaluate and --predict: drop it (--tta flip goes into a parser export)"
         )
     if args.cutout and not args.mask_classes:
         raise UserError(

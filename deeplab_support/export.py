@@ -20,6 +20,8 @@ FORMATS = {  # --export format: the file it writes
     "saved_model": "saved_model",
     "litert": "model.tflite",
     "litert_quantized": "model_quantized.tflite",
+    "onnx_parser": "parser.onnx",  # any-size uint8 photo in, class ids out
+    "litert_parser": "parser.tflite",
 }
 LABELS = "labels.txt"  # beside a .tflite: one class name per line, as LiteRT reads
 
@@ -29,10 +31,43 @@ def input_signature(size):
     return [keras.InputSpec(shape=(None, size, size, 3), dtype="float32", name="image")]
 
 
-def export_model(model, fmt, output_dir, classes):
+class Parser(keras.layers.Layer):
+    """A photo's class ids from the photo: uint8 RGB of any size in, uint8 ids at
+    that size out. As --predict does, it resizes the photo bilinearly, runs the
+    model (on the mirror image too for flip TTA), resizes the logits back and takes
+    the argmax."""
+
+    def __init__(self, model, flip_classes=None, **kwargs):
+        super().__init__(**kwargs)
+        self.model, self.flip_classes = model, flip_classes
+
+    def call(self, photo):
+        from tensorflow import argmax, cast, gather, image, shape
+
+        size = self.model.input_shape[1]
+        small = image.resize(cast(photo, "float32"), [size, size])  # bilinear
+        logits = self.model(small)
+        if self.flip_classes is not None:  # the mirror's left arm is a right arm
+            mirrored = self.model(small[:, :, ::-1])[:, :, ::-1]
+            logits = (logits + gather(mirrored, self.flip_classes, axis=-1)) / 2
+        logits = image.resize(logits, shape(photo)[1:3])  # bilinear, photo's size
+        return cast(argmax(logits, axis=-1), "uint8")
+
+
+def parser_graph(model, flip_classes=None):
+    """The model inside a Parser, and its input: one photo of any size."""
+    photo = keras.Input((None, None, 3), dtype="uint8", name="photo")
+    graph = keras.Model(photo, Parser(model, flip_classes)(photo))
+    return graph, [
+        keras.InputSpec(shape=(1, None, None, 3), dtype="uint8", name="photo")
+    ]
+
+
+def export_model(model, fmt, output_dir, classes, flip=False):
     """Write the model in this format into output_dir; return its path.
 
-    The class table goes with it: in the ONNX file's metadata, as `classes.json`
+    A parser format holds the whole prediction (with flip TTA if `flip`). The
+    class table goes with it: in the ONNX file's metadata, as `classes.json`
     inside the SavedModel folder, or as `labels.txt` beside a `.tflite` file.
     """
     if fmt not in FORMATS:
@@ -46,12 +81,16 @@ def export_model(model, fmt, output_dir, classes):
     names = [FORMATS[fmt]] + ([LABELS] if fmt.startswith("litert") else [])
     runs.claim(output_dir, names, "--export")
     path = Path(output_dir) / FORMATS[fmt]
+    graph, spec = model, input_signature(model.input_shape[1])
+    if fmt.endswith("_parser"):
+        graph, spec = parser_graph(model, classes.flip if flip else None)
     tmp = runs.temp_name(path, reserve="folder" if fmt == "saved_model" else True)
+    kind = "onnx" if fmt.startswith("onnx") else "litert"
     try:
-        model.export(
+        graph.export(
             str(tmp),  # .tmp-<pid>-<name>: the name's extension is kept
-            format={"onnx": "onnx", "saved_model": "tf_saved_model"}.get(fmt, "litert"),
-            input_signature=input_signature(model.input_shape[1]),
+            format="tf_saved_model" if fmt == "saved_model" else kind,
+            input_signature=spec,
             verbose=False,
             **options,
         )
@@ -66,7 +105,10 @@ def export_model(model, fmt, output_dir, classes):
     finally:
         runs.remove(tmp)
     size = model.input_shape[1]
-    print(f"Exported {path} ({size_mb(path):.1f} MB): {size}x{size} RGB in, logits out")
+    inputs = f"{size}x{size} RGB in, logits out"
+    if fmt.endswith("_parser"):
+        inputs = "uint8 RGB of any size in, class ids at that size out"
+    print(f"Exported {path} ({size_mb(path):.1f} MB): {inputs}")
     return path
 
 
