@@ -1,6 +1,8 @@
 """--export onnx_parser and litert_parser: one file from a photo to its class ids."""
 
 import json
+import re
+import shutil
 
 import numpy as np
 import onnx
@@ -8,7 +10,7 @@ import onnxruntime
 import pytest
 from PIL import Image
 
-from conftest import fails_with, run_tutorial
+from conftest import ROOT, fails_with, run_python, run_tutorial
 from data import make_toy_people
 
 
@@ -72,3 +74,13 @@ def test_the_parsers_carry_the_class_table(parsers):
 def test_tta_scales_are_refused_for_an_export(capsys, tiny_run):
     argv = ["--export", "onnx_parser", "--model", tiny_run / "model.keras"]
     fails_with(capsys, [*argv, "--tta-scales", "1,1.25"], "drop it")
+
+
+@pytest.mark.slow
+def test_the_readme_s_parser_example_runs_with_onnxruntime_alone(parsers, tmp_path):
+    shutil.copytree(parsers[0], tmp_path / "exported")
+    Image.new("RGB", (90, 70), (200, 120, 90)).save(tmp_path / "photo.jpg")
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    example = next(block for block in blocks if "parser.onnx" in block)
+    run_python("-c", example, cwd=tmp_path, PYTHONPATH=None)  # a fresh Python
+    assert Image.open(tmp_path / "photo_ids.png").size == (90, 70)
