@@ -25,7 +25,7 @@ atexit.register(shutil.rmtree, CACHE, ignore_errors=True)
 
 import deeplabv3_plus  # noqa: E402
 from data import make_toy_people  # noqa: E402
-from deeplab_support import UserError, cli, datasets, runs  # noqa: E402
+from deeplab_support import cli, datasets, runs  # noqa: E402
 from deeplab_support.notebook import TUTORIAL  # noqa: E402
 
 TINY = "--image-size 64 --batch-size 4 --epochs 1 --num-train-images 8".split()
@@ -84,15 +84,6 @@ def split(root, num_train, num_val=0, val_split="train-tail"):
     return datasets.split(datasets.find(root), args)
 
 
-def schedule_of(optimizer):
-    """The learning-rate schedule of an optimizer, through its public config."""
-    import keras
-
-    return keras.optimizers.schedules.deserialize(
-        optimizer.get_config()["learning_rate"]
-    )
-
-
 def optimizer_steps(output_dir):
     """The optimizer's step count in the backup that a run in output_dir committed."""
     import h5py
@@ -131,12 +122,9 @@ def tiny_run(toy_root, tmp_path_factory):
 
 
 def run_python(*args, exit_code=0, cwd=ROOT, timeout=900, **env):
-    """Run `python *args` in a child process; check its exit code; return it.
-
-    `env` sets variables on top of this process's (None removes one); the child
-    imports this project (PYTHONPATH) unless told PYTHONPATH=None. Its stdout and
-    stderr come back as text.
-    """
+    """Run `python *args` in a child process; check its exit code; return the
+    result (text). `env`: variables on top of ours, None removes one; the child
+    imports this project unless told PYTHONPATH=None."""
     env = subprocess_env(**{"PYTHONPATH": str(ROOT), **env})
     result = subprocess.run(
         [sys.executable, *map(str, args)],
@@ -156,10 +144,8 @@ def subprocess_env(**extra):
 
 
 def fake_run(output_dir, epochs_done, epochs=3, weights=True, **config):
-    """A run folder as training leaves it, without training: run.json and backup.
-
-    `config` holds the run's settings that differ from None.
-    """
+    """A run folder as training leaves it, without training: run.json and backup;
+    `config`, the run's settings that differ from None."""
     output_dir.mkdir(parents=True, exist_ok=True)
     config = {k: None for k in runs.RUN_CONFIG} | {"epochs": epochs} | config
     names = runs.OUTPUT_NAMES + [f"backup-{epochs_done:03d}", "backup-002"]

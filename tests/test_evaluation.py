@@ -7,15 +7,13 @@ import cv2
 import numpy as np
 import pytest
 
-from conftest import run_tutorial
+from conftest import fails_with, run_tutorial
 from deeplab_support import metrics
 from deeplab_support.classes import CIHP
 
-NUM_CLASSES = CIHP.num_classes
-
 
 def test_banded_upsampling_matches_a_whole_image_resize():
-    logits = np.random.default_rng(0).normal(size=(16, 12, NUM_CLASSES))
+    logits = np.random.default_rng(0).normal(size=(16, 12, CIHP.num_classes))
     logits = logits.astype(np.float32)
     expected = np.argmax(cv2.resize(logits, (701, 997)), axis=-1)
     found = metrics.upsample_argmax(logits, (997, 701), band=64)
@@ -54,3 +52,8 @@ def test_evaluate_scores_a_saved_model_at_full_resolution(tiny_run, toy_root, tm
     assert list(scores["per_class_iou"]) == list(CIHP.names)
     assert (tmp_path / "per_class_iou.png").is_file()
     assert (tmp_path / "confusion_matrix.png").is_file()
+
+
+def test_evaluate_a_missing_model(capsys, toy_root, tmp_path):
+    argv = ["--evaluate", tmp_path / "none.keras", "--data-dir", toy_root]
+    fails_with(capsys, argv, "does not exist", "--evaluate")

@@ -1,11 +1,11 @@
 """A run killed mid-training resumes where it stopped, losing at most one epoch."""
 
 import csv
+import errno
 import os
 import signal
 import subprocess
 import sys
-from argparse import Namespace
 from types import SimpleNamespace
 
 import keras
@@ -20,9 +20,9 @@ from conftest import (
     fake_run,
     resume_args,
     run_args,
-    run_tutorial,
     optimizer_steps,
     run_python,
+    run_tutorial,
     subprocess_env,
 )
 from deeplab_support import UserError, cli, runs
@@ -34,21 +34,24 @@ TRAIN_IMAGES, BATCH = 12, 4
 WRAPPER = ROOT / "tests" / "scripts" / "without_posix.py"
 
 
-def command(toy_root, output_dir, *extra, script=ROOT / "deeplabv3_plus.py"):
-    """The tiny training run as a command line."""
+def command(toy_root, output_dir, *extra):
+    """The tiny training run as a command line, run as on Windows."""
     sizes = ["--image-size", 64, "--batch-size", BATCH, "--epochs", EPOCHS]
     sizes += ["--num-train-images", TRAIN_IMAGES, "--num-val-images", 4]
     folders = ["--data-dir", toy_root, "--output-dir", output_dir]
-    script = [sys.executable, script]
-    return [str(a) for a in script + folders + sizes + ["--weights", "none", *extra]]
+    flags = folders + sizes + ["--weights", "none", *extra]
+    return [str(a) for a in [sys.executable, WRAPPER, *flags]]
 
 
-def stopped(command_line, output_dir, epoch, signum, env):
+def stopped(command_line, output_dir, epoch, signum):
     """Run until it signals itself in this epoch; return its stderr."""
+    # PyTorch starts training without a compile wait, which keeps this short; the
+    # backup and signal logic is the same on every backend.
+    env = subprocess_env(KERAS_BACKEND="torch", PYTHONPATH=str(ROOT))
+    env["STOP_IN_EPOCH"] = f"{epoch}:{signum.name}"
     # The model summary alone would fill a pipe and stall the run: use a file.
     err_file = output_dir.parent / f"stderr-{signum.name}.txt"
     with open(os.devnull, "w") as out, open(err_file, "w") as errors:
-        env = {**env, "STOP_IN_EPOCH": f"{epoch}:{signum.name}"}
         process = subprocess.run(
             command_line, env=env, stdout=out, stderr=errors, timeout=600
         )
@@ -59,27 +62,23 @@ def stopped(command_line, output_dir, epoch, signum, env):
 
 @pytest.fixture(scope="module")
 def killed_twice(toy_root, tmp_path_factory):
-    """Its folder, epochs kept at two stops mid-epoch, and the final resume's stdout.
-
-    Every run of it sees no fcntl and no symbolic links, as on Windows.
-    """
-    # PyTorch starts training without a compile wait, which keeps this short; the
-    # backup and signal logic is the same on every backend.
-    env = subprocess_env(KERAS_BACKEND="torch", PYTHONPATH=str(ROOT))
+    """Its folder, epochs kept and names listed at two stops mid-epoch, and the
+    final resume's stdout; no run of it sees fcntl or symbolic links."""
     output_dir = tmp_path_factory.mktemp("killed") / "out"
-    start = command(toy_root, output_dir, script=WRAPPER)
-    assert "--resume" in stopped(start, output_dir, 2, signal.SIGTERM, env)
+    start = command(toy_root, output_dir)
+    assert "--resume" in stopped(start, output_dir, 2, signal.SIGTERM)
     first = runs.completed_epochs(output_dir)  # a scheduler stopped it
-    resume = command(toy_root, output_dir, "--resume", script=WRAPPER)
-    assert "--resume" in stopped(resume, output_dir, 3, signal.SIGINT, env)
+    listed = set(runs.read_run_file(output_dir)["files"])
+    resume = command(toy_root, output_dir, "--resume")
+    assert "--resume" in stopped(resume, output_dir, 3, signal.SIGINT)
     second = runs.completed_epochs(output_dir)  # Ctrl-C stopped it
     resumed = run_python(*resume[1:], timeout=600, KERAS_BACKEND="torch")
-    return output_dir, first, second, resumed.stdout
+    return output_dir, first, second, listed, resumed.stdout
 
 
 @pytest.mark.slow
 def test_a_run_killed_twice_resumes_without_gaps_or_duplicates(killed_twice):
-    output_dir, first, second, stdout = killed_twice
+    output_dir, first, second, _, stdout = killed_twice
     assert (first, second) == (1, 2)  # each stop lost only its unfinished epoch
     assert f"after epoch {second}" in stdout
     with open(output_dir / "history.csv") as f:
@@ -98,32 +97,18 @@ def test_training_and_resume_need_no_fcntl_and_no_links(killed_twice):
 
 
 @pytest.mark.slow
-def test_sigterm_in_the_first_epoch_says_nothing_was_saved(toy_root, tmp_path):
-    env = subprocess_env(KERAS_BACKEND="torch", PYTHONPATH=str(ROOT))
-    output_dir = tmp_path / "out"
-    start = command(toy_root, output_dir, script=WRAPPER)
-    message = stopped(start, output_dir, 1, signal.SIGTERM, env)
-    assert "nothing is kept" in message and "--overwrite" in message
-    assert runs.completed_epochs(output_dir) == 0
+def test_a_stopped_run_leaves_the_names_it_never_wrote_to_the_user(killed_twice):
+    listed = killed_twice[3]  # at the first stop, in epoch 2
+    assert {"backup.json", "history.csv", "best_model.keras"} <= listed
+    assert "metrics.json" not in listed and "model.keras" not in listed
 
 
 @pytest.mark.slow
-def test_a_stopped_run_leaves_the_names_it_never_wrote_to_the_user(toy_root, tmp_path):
-    env = subprocess_env(KERAS_BACKEND="torch", PYTHONPATH=str(ROOT))
+def test_sigterm_in_the_first_epoch_says_nothing_was_saved(toy_root, tmp_path):
     output_dir = tmp_path / "out"
-    stopped(
-        command(toy_root, output_dir, script=WRAPPER),
-        output_dir,
-        2,
-        signal.SIGTERM,
-        env,
-    )
-    listed = set(runs.read_run_file(output_dir)["files"])
-    assert {"backup.json", "history.csv", "best_model.keras"} <= listed
-    assert "metrics.json" not in listed and "model.keras" not in listed
-    (output_dir / "metrics.json").write_text("my notes")  # the user's, since
-    with pytest.raises(UserError, match="metrics.json was not made by this project"):
-        runs.open_run(resume_args(output_dir))
+    message = stopped(command(toy_root, output_dir), output_dir, 1, signal.SIGTERM)
+    assert "nothing is kept" in message and "--overwrite" in message
+    assert runs.completed_epochs(output_dir) == 0
 
 
 def test_resume_takes_the_run_s_settings_and_says_which(tmp_path, capsys):
@@ -150,17 +135,10 @@ def test_resume_may_extend_the_run_with_more_epochs(tmp_path):
     assert args.epochs == 5
 
 
-def tiny_classifier():
-    """A one-layer, three-class model with the tutorial's metrics; trains at once."""
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
-    dl.compile_model(model, keras.optimizers.Adam(), 3)
-    return model
-
-
 def test_a_nan_loss_stops_at_once_and_keeps_the_last_good_epoch(tmp_path):
-    model, run = tiny_classifier(), runs.Run(
-        SimpleNamespace(batch_size=2, epochs=2, tensorboard=False), tmp_path
-    )
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    dl.compile_model(model, keras.optimizers.Adam(), 3)  # the tutorial's metrics
+    run = runs.Run(SimpleNamespace(batch_size=2, epochs=2, tensorboard=False), tmp_path)
     runs.claim(tmp_path, runs.run_names(run.args))  # as open_run does
     good = np.ones((8, 4), "float32"), np.zeros((8,), "int32")
     fit = dict(validation_data=good, batch_size=2, verbose=0)
@@ -186,9 +164,8 @@ def test_no_callback_of_a_run_makes_each_training_step_wait_for_the_last(tmp_pat
 
 
 def test_resume_without_a_run_is_an_error(capsys, toy_root, tmp_path):
-    fails_with(
-        capsys, run_args(toy_root, tmp_path / "out", "--resume"), "nothing to resume"
-    )
+    argv = run_args(toy_root, tmp_path / "out", "--resume")
+    fails_with(capsys, argv, "nothing to resume")
 
 
 @pytest.mark.slow
@@ -207,35 +184,34 @@ def test_resumed_poly_schedule_keeps_learning_in_the_extra_epochs(toy_root, tmp_
     assert sum(moved) > len(moved) // 2
 
 
+LOWER = "at --image-size 512 and --batch-size 4; lower --batch-size or --image-size"
+OOM = "RESOURCE_EXHAUSTED: Out of memory while trying to allocate"  # JAX's words
+
+
 @pytest.mark.parametrize("done", [0, 2])
-def test_nan_loss_message_names_the_epoch_kept_only_if_any(capsys, tmp_path, done):
+@pytest.mark.parametrize(
+    "error, phrase",
+    [
+        (RuntimeError("NaN or Inf loss encountered at batch 1. Stopping."), "NaN"),
+        (OSError(errno.ENOSPC, "No space left on device"), "the disk holding"),
+        (MemoryError(), LOWER),
+        (ResourceExhaustedError(None, None, "OOM when allocating tensor"), LOWER),
+        (RuntimeError(OOM), LOWER),
+    ],
+    ids=["nan", "disk full", "numpy memory", "tensorflow memory", "jax memory"],
+)
+def test_a_failed_run_says_why_which_epoch_it_kept_and_how_to_go_on(
+    capsys, tmp_path, error, phrase, done
+):
     output_dir = fake_run(tmp_path / "out", epochs_done=done)
-    nan = RuntimeError("NaN or Inf loss encountered at batch 1. Stopping.")
-    assert cli.explain(nan, Namespace(output_dir=str(output_dir), train=True)) == 2
+    args = cli.parse_args(dl.DEFAULTS, ["--output-dir", str(output_dir)])
+    assert cli.explain(error, args) == 2
     err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and phrase in err and "\n" not in err
     if done:
         assert "last good epoch (2)" in err and "--resume" in err
     else:
         assert "nothing is kept" in err and "last good" not in err
-
-
-@pytest.mark.parametrize(
-    "error",
-    [
-        MemoryError(),
-        ResourceExhaustedError(None, None, "OOM when allocating tensor"),
-        RuntimeError("RESOURCE_EXHAUSTED: Out of memory while trying to allocate"),
-    ],
-)
-def test_running_out_of_memory_says_to_lower_the_batch_or_image_size(
-    capsys, tmp_path, error
-):
-    args = cli.parse_args(dl.DEFAULTS, ["--output-dir", str(tmp_path / "out")])
-    assert cli.explain(error, args) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.startswith("error: ran out of memory") and "\n" not in err
-    assert "--image-size 512 and --batch-size 4; lower --batch-size" in err
-    assert "nothing is kept" in err
 
 
 def test_resume_and_overwrite_together_are_refused(tmp_path):
@@ -244,16 +220,18 @@ def test_resume_and_overwrite_together_are_refused(tmp_path):
         runs.prepare_resume(resume_args(output_dir, "--overwrite"))
 
 
-def test_truncated_backup_metadata_stops_resume(tmp_path):
-    output_dir = fake_run(tmp_path / "out", epochs_done=1)
-    (output_dir / runs.BACKUP_FILE).write_text('{"epo')
-    with pytest.raises(UserError, match="backup record .* is damaged.*--overwrite"):
-        runs.prepare_resume(resume_args(output_dir))
-
-
-def test_missing_backup_weights_stop_resume(tmp_path):
-    output_dir = fake_run(tmp_path / "out", epochs_done=1, weights=False)
-    with pytest.raises(UserError, match="model.weights.h5 is missing"):
+@pytest.mark.parametrize(
+    "damage, phrase",
+    [
+        ("record", "backup record .* is damaged.*--overwrite"),
+        ("weights", "model.weights.h5 is missing"),
+    ],
+)
+def test_a_damaged_backup_stops_resume_saying_what_is_wrong(tmp_path, damage, phrase):
+    output_dir = fake_run(tmp_path / "out", epochs_done=1, weights=damage != "weights")
+    if damage == "record":
+        (output_dir / runs.BACKUP_FILE).write_text('{"epo')  # truncated
+    with pytest.raises(UserError, match=phrase):
         runs.prepare_resume(resume_args(output_dir))
 
 
@@ -267,13 +245,14 @@ def test_overwrite_recovers_from_a_damaged_backup(tmp_path):
     assert sorted(p.name for p in output_dir.iterdir()) == [runs.RUN_FILE]
 
 
-def test_leftovers_of_a_killed_run_are_cleaned_on_resume(tmp_path):
+def test_a_resume_cleans_what_a_killed_run_left_and_nothing_else(tmp_path):
     output_dir = fake_run(tmp_path / "out", epochs_done=1)
     (output_dir / ".tmp-999-model.keras").write_text("half")  # pid 999 is recorded
+    (output_dir / ".tmp-999-notes.txt").write_text("the user's")  # not a listed name
     (output_dir / "backup-002").mkdir()  # listed in the manifest, never committed
     runs.open_run(resume_args(output_dir))
-    names = sorted(p.name for p in output_dir.iterdir())
-    assert names == ["backup-001", runs.BACKUP_FILE, runs.RUN_FILE]
+    kept = {".tmp-999-notes.txt", "backup-001", runs.BACKUP_FILE, runs.RUN_FILE}
+    assert {p.name for p in output_dir.iterdir()} == kept
 
 
 def test_resume_with_fewer_epochs_than_done_is_an_error(tmp_path):

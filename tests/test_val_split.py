@@ -5,19 +5,14 @@ import shutil
 
 import pytest
 
-from conftest import fails_with, run_tutorial, split
+from conftest import run_tutorial, split
 from deeplab_support import UserError
 
 
-def test_official_split_reads_the_validation_folder(toy_root):
-    train, val = split(toy_root, 8, 4, "official")
-    assert len(train) == 8 and len(val) == 4
-    assert all("Validation" in str(image) for image, _ in val)
-
-
-def test_official_split_leaves_all_training_files_to_training(toy_root):
-    train, val = split(toy_root, 16, 4, "official")
+def test_official_split_validates_on_its_folder_and_trains_on_all_the_rest(toy_root):
+    train, val = split(toy_root, 16, 4, "official")  # all 16 training images
     assert len(train) == 16 and len(val) == 4
+    assert all("Validation" in str(image) for image, _ in val)
 
 
 def test_train_tail_takes_the_files_after_the_training_ones(toy_root):
@@ -48,8 +43,3 @@ def test_evaluate_on_the_official_split_at_the_model_s_size(
     run_tutorial(*argv)
     scores = json.loads((tmp_path / "evaluation.json").read_text())
     assert 0 <= scores["mean_iou"] <= 1
-
-
-def test_evaluate_a_missing_model(capsys, toy_root, tmp_path):
-    argv = ["--evaluate", tmp_path / "none.keras", "--data-dir", toy_root]
-    fails_with(capsys, argv, "does not exist", "--evaluate")

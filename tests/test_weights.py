@@ -2,22 +2,27 @@
 
 import keras
 import pytest
+from keras import layers
 
 from conftest import fails_with, run_args
 from deeplab_support import UserError, cli, files
 
 
-def test_weights_file_that_does_not_exist(capsys, toy_root, tmp_path):
-    argv = run_args(toy_root, tmp_path / "out", "--weights", str(tmp_path / "w.h5"))
-    fails_with(capsys, argv, "does not exist", "--weights")
-
-
-def test_weights_file_that_is_not_weights(capsys, toy_root, tmp_path):
-    (tmp_path / "w.weights.h5").write_text("not weights")
-    argv = run_args(
-        toy_root, tmp_path / "out", "--weights", str(tmp_path / "w.weights.h5")
-    )
-    fails_with(capsys, argv, "cannot load --weights")
+@pytest.mark.parametrize(
+    "name, phrase",
+    [
+        ("missing.weights.h5", "does not exist"),
+        ("text.weights.h5", "cannot load --weights"),
+        ("text.keras", "cannot load --weights"),
+    ],
+)
+def test_weights_that_cannot_be_loaded_are_named(
+    capsys, toy_root, tmp_path, name, phrase
+):
+    if name.startswith("text"):
+        (tmp_path / name).write_text("not weights")
+    argv = run_args(toy_root, tmp_path / "out", "--weights", tmp_path / name)
+    fails_with(capsys, argv, phrase, str(tmp_path / name))
 
 
 def test_imagenet_weights_offline_suggest_weights_none(
@@ -30,22 +35,19 @@ def test_imagenet_weights_offline_suggest_weights_none(
     fails_with(capsys, argv, "--weights none", files.RESNET50_WEIGHTS)
 
 
-def test_text_file_named_keras_is_not_weights(tmp_path):
-    (tmp_path / "w.keras").write_text("not a model")
-    model = keras.Sequential([keras.Input((64, 64, 3)), keras.layers.Dense(20)])
-    with pytest.raises(UserError, match="cannot load --weights .*w.keras"):
-        files.load_weights(model, str(tmp_path / "w.keras"))
-
-
 @pytest.mark.parametrize(
-    "shape, classes, phrase",
+    "shape, pool, classes, phrase",
     [
-        ((None, None, 3), 20, "takes inputs of shape"),
-        ((32, 32, 3), 5, "no readable class table for its 5 outputs"),
+        ((None, None, 3), False, 20, "takes inputs of shape"),
+        ((32, 32, 3), False, 5, "no readable class table for its 5 outputs"),
+        ((32, 32, 3), True, 20, "not one score per class for every pixel"),
     ],
 )
-def test_evaluate_says_what_is_wrong_with_the_model(tmp_path, shape, classes, phrase):
-    model = keras.Sequential([keras.Input(shape), keras.layers.Dense(classes)])
+def test_a_model_that_is_not_a_segmenter_says_what_is_wrong(
+    tmp_path, shape, pool, classes, phrase
+):
+    pooled = [layers.GlobalAveragePooling2D()] if pool else []  # a classifier
+    model = keras.Sequential([keras.Input(shape), *pooled, layers.Dense(classes)])
     model.save(tmp_path / "other.keras")
     with pytest.raises(UserError, match=phrase):
         cli.load_model(tmp_path / "other.keras", "--evaluate")
