@@ -11,13 +11,14 @@ import deeplabv3_plus as dl
 from conftest import ROOT, run_args, run_python, run_tutorial
 from deeplab_support import UserError, devices
 
-# (device kind, compute capability) -> what --precision auto picks
+# (device kind, compute capability, the CPU's bfloat16 flag) -> --precision auto
 CASES = [
-    ("cpu", None, "float32"),
-    ("gpu", (7, 5), "mixed_float16"),  # T4, the free Colab GPU
-    ("gpu", (7, 0), "mixed_float16"),  # V100
-    ("gpu", (8, 0), "mixed_bfloat16"),  # A100
-    ("gpu", (9, 0), "mixed_bfloat16"),  # H100, H200
+    ("cpu", None, None, "float32"),  # emulated bfloat16 is slower
+    ("cpu", None, "avx512_bf16", "mixed_bfloat16"),  # Zen 4, Sapphire Rapids
+    ("gpu", (7, 5), None, "mixed_float16"),  # T4, the free Colab GPU
+    ("gpu", (7, 0), None, "mixed_float16"),  # V100
+    ("gpu", (8, 0), None, "mixed_bfloat16"),  # A100
+    ("gpu", (9, 0), None, "mixed_bfloat16"),  # H100, H200
 ]
 
 
@@ -53,14 +54,16 @@ def fake_tensorflow(monkeypatch, kind, capability):
     "backend, fake",
     [("jax", fake_jax), ("torch", fake_torch), ("tensorflow", fake_tensorflow)],
 )
-@pytest.mark.parametrize("kind, capability, expected", CASES)
+@pytest.mark.parametrize("kind, capability, cpu_flag, expected", CASES)
 def test_auto_precision_follows_the_device(
-    monkeypatch, backend, fake, kind, capability, expected
+    monkeypatch, backend, fake, kind, capability, cpu_flag, expected
 ):
     monkeypatch.setattr(keras.backend, "backend", lambda: backend)
     fake(monkeypatch, kind, capability)
-    monkeypatch.setattr(devices, "cpu_bfloat16", lambda: None)  # an AVX2 CPU
-    assert devices.choose_precision("auto")[0] == expected
+    monkeypatch.setattr(devices, "cpu_bfloat16", lambda: cpu_flag)
+    policy, reason = devices.choose_precision("auto")
+    assert policy == expected
+    assert cpu_flag is None or cpu_flag in reason
 
 
 def test_a_tpu_computes_in_bfloat16(monkeypatch):
@@ -69,92 +72,25 @@ def test_a_tpu_computes_in_bfloat16(monkeypatch):
     assert devices.choose_precision("auto")[0] == "mixed_bfloat16"
 
 
-def test_an_explicit_precision_is_kept(monkeypatch):
-    monkeypatch.setattr(devices, "accelerator", lambda: ("gpu", (9, 0)))
-    assert devices.choose_precision("float32") == (
-        "float32",
-        "--precision asked for it",
-    )
-
-
-ZEN4 = "flags\t\t: fpu avx2 avx512f avx512_bf16 avx512_vnni\n"
-SAPPHIRE_RAPIDS = "flags\t\t: avx2 avx512f avx512_bf16 amx_bf16 amx_tile\n"
-AVX2_ONLY = "flags\t\t: fpu sse4_2 avx avx2 fma\n"
-
-
 @pytest.mark.parametrize(
-    "cpuinfo, flag",
-    [(ZEN4, "avx512_bf16"), (SAPPHIRE_RAPIDS, "amx_bf16"), (AVX2_ONLY, None)],
-)
-def test_the_cpu_s_native_bfloat16_is_read_from_its_flags(tmp_path, cpuinfo, flag):
-    (tmp_path / "cpuinfo").write_text("processor\t: 0\n" + cpuinfo)
-    assert devices.cpu_bfloat16(tmp_path / "cpuinfo") == flag
-
-
-@pytest.mark.parametrize(
-    "backend, cpuinfo, expected",
+    "flags, found",
     [
-        ("tensorflow", ZEN4, "mixed_bfloat16"),
-        ("torch", SAPPHIRE_RAPIDS, "mixed_bfloat16"),
-        ("jax", ZEN4, "mixed_bfloat16"),
-        ("tensorflow", AVX2_ONLY, "float32"),  # emulated: slower
-        ("torch", AVX2_ONLY, "float32"),
+        ("fpu avx2 avx512f avx512_bf16 avx512_vnni", "avx512_bf16"),  # Zen 4
+        ("avx2 avx512f avx512_bf16 amx_bf16 amx_tile", "amx_bf16"),  # Sapphire Rapids
+        ("fpu sse4_2 avx avx2 fma", None),
     ],
 )
-def test_auto_precision_on_a_cpu_follows_its_bfloat16_and_the_backend(
-    monkeypatch, tmp_path, backend, cpuinfo, expected
-):
-    (tmp_path / "cpuinfo").write_text(cpuinfo)
-    monkeypatch.setattr(devices, "accelerator", lambda: ("cpu", (0, 0)))
-    monkeypatch.setattr(keras.backend, "backend", lambda: backend)
-    real = devices.cpu_bfloat16
-    monkeypatch.setattr(devices, "cpu_bfloat16", lambda: real(tmp_path / "cpuinfo"))
-    policy, reason = devices.choose_precision("auto")
-    assert policy == expected
-    assert ("_bf16" in reason) == (policy == "mixed_bfloat16")
+def test_the_cpu_s_native_bfloat16_is_read_from_its_flags(tmp_path, flags, found):
+    (tmp_path / "cpuinfo").write_text(f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert devices.cpu_bfloat16(tmp_path / "cpuinfo") == found
 
 
-def tiny_batch(size=64):
-    """Two random images, their masks of 20 classes and their pixel weights."""
+def tiny_batch():
+    """Two random 64 px images, their masks of 20 classes and their pixel weights."""
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (2, size, size, 3)).astype("uint8")
-    masks = rng.integers(0, 20, (2, size, size, 1)).astype("uint8")
-    return images, masks, np.ones((2, size, size), "uint8")
-
-
-def training_steps(model, steps=1):
-    """Train the compiled model on one batch; the trainable weights before, after."""
-    before = [w.numpy().copy() for w in model.trainable_weights]
-    for _ in range(steps):
-        loss = model.train_on_batch(
-            *tiny_batch(model.input_shape[1]), return_dict=True
-        )["loss"]
-    assert np.isfinite(loss)
-    return before, [w.numpy() for w in model.trainable_weights]
-
-
-def moved_share(before, after):
-    """The share of weight tensors that a step changed."""
-    return np.mean([not np.array_equal(a, b) for a, b in zip(before, after)])
-
-
-@pytest.mark.slow
-def test_float16_training_scales_the_loss_and_updates_the_weights():
-    policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("mixed_float16")
-    try:
-        model = dl.DeeplabV3Plus(64, 20)
-        dl.compile_model(model, keras.optimizers.Adam(), 20)
-    finally:
-        keras.config.set_dtype_policy(policy)
-    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
-    assert model.layers[-3].compute_dtype == "float16"  # the decoder's last ReLU
-    # Steps whose scaled gradients overflow float16 are skipped and the scale
-    # halves (from 32768: two steps here); then the weights move, finite.
-    before, after = training_steps(model, steps=4)
-    assert float(model.optimizer.dynamic_scale) < 32768
-    assert moved_share(before, after) > 0.9
-    assert all(np.isfinite(w).all() for w in after)
+    images = rng.integers(0, 256, (2, 64, 64, 3)).astype("uint8")
+    masks = rng.integers(0, 20, (2, 64, 64, 1)).astype("uint8")
+    return images, masks, np.ones((2, 64, 64), "uint8")
 
 
 @pytest.mark.slow
@@ -169,8 +105,12 @@ def test_an_xla_compiled_training_step_updates_the_weights(precision):
     finally:
         keras.config.set_dtype_policy(policy)
     model.jit_compile = True
-    before, after = training_steps(model, steps=3)  # float16 skips two
-    assert model.jit_compile and moved_share(before, after) > 0.9
+    before = [w.numpy().copy() for w in model.trainable_weights]
+    for _ in range(3):  # float16 skips the first two: its loss scale overflows
+        model.train_on_batch(*tiny_batch())
+    after = [w.numpy() for w in model.trainable_weights]
+    moved = [not np.array_equal(a, b) for a, b in zip(before, after)]
+    assert np.mean(moved) > 0.9 and all(np.isfinite(w).all() for w in after)
 
 
 @pytest.mark.parametrize("kind, expected", [("cpu", 1), ("gpu", 8), ("tpu", 8)])
@@ -180,6 +120,15 @@ def test_steps_per_execution_is_one_on_a_cpu_and_more_on_an_accelerator(
     monkeypatch.setattr(devices, "accelerator", lambda: (kind, (9, 0)))
     assert devices.steps_per_execution(None) == expected
     assert devices.steps_per_execution(3) == 3  # as the flag says
+
+
+@pytest.mark.slow
+def test_more_steps_per_execution_change_no_number_of_the_run(
+    tiny_run, toy_root, tmp_path
+):
+    run_tutorial(*run_args(toy_root, tmp_path, "--steps-per-execution", "2"))
+    history = (tmp_path / "history.csv").read_text()
+    assert history == (tiny_run / "history.csv").read_text()  # one step per call
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
@@ -196,49 +145,70 @@ def test_tensorflow_sees_no_gpu_when_another_backend_trains(monkeypatch, backend
     assert hid == ["GPU"]
 
 
-def fake_nvidia_smi(monkeypatch, tmp_path, output, code=0):
-    """Put an nvidia-smi on PATH that prints this and exits with this code."""
+GPU_LINE = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0)\\n"
+
+
+@pytest.mark.parametrize(
+    "output, code, kind, warned",
+    [
+        (GPU_LINE, 0, "cpu", True),  # the backend misses the GPU
+        (GPU_LINE, 0, "gpu", False),
+        ("", 9, "cpu", False),  # NVIDIA-SMI has failed: no driver
+        ("No devices were found\\n", 6, "cpu", False),
+    ],
+)
+def test_only_a_gpu_the_backend_misses_gets_a_warning_line_naming_the_fix(
+    monkeypatch, tmp_path, capsys, output, code, kind, warned
+):
     script = tmp_path / "nvidia-smi"
     script.write_text(f"#!/bin/sh\nprintf '{output}'\nexit {code}\n")
     script.chmod(0o755)
     monkeypatch.setenv("PATH", str(tmp_path))
-
-
-GPU_LINE = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-0)\\n"
-
-
-def test_a_gpu_the_backend_misses_gets_one_warning_naming_the_fix(
-    monkeypatch, tmp_path, capsys
-):
-    fake_nvidia_smi(monkeypatch, tmp_path, GPU_LINE)
-    monkeypatch.setattr(devices, "accelerator", lambda: ("cpu", (0, 0)))
-    devices.warn_if_gpu_unused()
-    err = capsys.readouterr().err
-    assert len(err.splitlines()) == 1 and err.startswith("warning: nvidia-smi lists 1")
-    assert "requirements-gpu.txt" in err
-
-
-@pytest.mark.parametrize(
-    "output, code, kind",
-    [
-        (GPU_LINE, 0, "gpu"),  # the backend uses the GPU
-        ("", 9, "cpu"),  # NVIDIA-SMI has failed: no driver
-        ("No devices were found\\n", 6, "cpu"),
-    ],
-)
-def test_no_warning_without_a_gpu_left_unused(
-    monkeypatch, tmp_path, capsys, output, code, kind
-):
-    fake_nvidia_smi(monkeypatch, tmp_path, output, code)
     monkeypatch.setattr(devices, "accelerator", lambda: (kind, (9, 0)))
     devices.warn_if_gpu_unused()
-    assert capsys.readouterr().err == ""
+    err = capsys.readouterr().err
+    if warned:
+        assert err.startswith("warning: nvidia-smi lists 1") and err.count("\n") == 1
+        assert "requirements-gpu.txt" in err
+    else:
+        assert err == ""
 
 
 def test_distribute_on_an_unsupported_backend_says_which_to_use(monkeypatch):
     monkeypatch.setattr(devices.keras.backend, "backend", lambda: "torch")
     with pytest.raises(UserError, match="KERAS_BACKEND=jax"):
         devices.distribution_scope(True, 8)
+
+
+def test_padding_copies_weigh_nothing_and_every_image_counts(monkeypatch):
+    from tensorflow import data as tf_data
+
+    monkeypatch.setattr(devices.keras.backend, "backend", lambda: "jax")
+    monkeypatch.setattr(devices.keras.distribution, "list_devices", lambda: [0] * 4)
+    images = np.arange(6, dtype="float32")[:, None, None, None] * np.ones((6, 2, 2, 3))
+    weights = np.ones((6, 2, 2), "float32")
+    weights[5, 0, 0] = 0  # a void pixel stays void
+    dataset = tf_data.Dataset.from_tensor_slices(
+        (images, np.ones((6, 2, 2, 1), "int32"), weights)
+    )
+    batches = list(devices.pad_batches(dataset.batch(4), True).as_numpy_iterator())
+    assert [len(b[0]) for b in batches] == [4, 4]
+    weights = np.concatenate([b[2] for b in batches])
+    assert weights.shape == (8, 2, 2) and weights.sum() == 6 * 4 - 1  # 6 images
+    seen = np.concatenate([b[0] for b in batches])[weights[:, 1, 1] > 0, 0, 0, 0]
+    assert seen.tolist() == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.slow
+def test_distribute_splits_each_training_batch_over_the_devices(toy_root):
+    script = ROOT / "tests" / "scripts" / "sharding_probe.py"
+    flags = "--xla_force_host_platform_device_count=2"
+    done = run_python(script, toy_root, KERAS_BACKEND="jax", XLA_FLAGS=flags)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["devices"] == 2 and np.isfinite(report["loss"])
+    # Inside the training step each device holds half of the batch of 8.
+    assert [[4, 64, 64, 3], 2] in report["shard_shapes"]
+    assert all(devices == 2 for _, devices in report["shard_shapes"])
 
 
 @pytest.mark.slow
@@ -256,26 +226,6 @@ def test_distributed_validation_scores_every_image_on_any_device_count(
     assert 0 <= summary["val_accuracy"] <= 1 and np.isfinite(summary["val_loss"])
 
 
-def test_padding_copies_weigh_nothing_and_every_image_counts(monkeypatch):
-    from tensorflow import data as tf_data
-
-    from deeplab_support import devices
-
-    monkeypatch.setattr(devices.keras.backend, "backend", lambda: "jax")
-    monkeypatch.setattr(devices.keras.distribution, "list_devices", lambda: [0] * 4)
-    images = np.arange(6, dtype="float32")[:, None, None, None] * np.ones((6, 2, 2, 3))
-    masks = np.ones((6, 2, 2, 1), "int32")
-    weights = np.ones((6, 2, 2), "float32")
-    weights[5, 0, 0] = 0  # a void pixel stays void
-    dataset = tf_data.Dataset.from_tensor_slices((images, masks, weights)).batch(4)
-    batches = list(devices.pad_batches(dataset, True).as_numpy_iterator())
-    assert [len(b[0]) for b in batches] == [4, 4]
-    weights = np.concatenate([b[2] for b in batches])
-    assert weights.shape == (8, 2, 2) and weights.sum() == 6 * 4 - 1  # 6 images
-    seen = np.concatenate([b[0] for b in batches])[weights[:, 1, 1] > 0, 0, 0, 0]
-    assert seen.tolist() == [0, 1, 2, 3, 4, 5]
-
-
 @pytest.mark.slow
 def test_distribute_on_tensorflow_mirrors_the_model_over_two_devices(
     toy_root, tmp_path
@@ -286,20 +236,6 @@ def test_distribute_on_tensorflow_mirrors_the_model_over_two_devices(
     assert "over 2 device(s) (MirroredStrategy)" in result.stdout
     summary = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert 0 <= summary["val_mean_iou"] <= 1 and np.isfinite(summary["val_loss"])
-
-
-@pytest.mark.slow
-def test_more_steps_per_execution_change_no_number_of_the_run(toy_root, tmp_path):
-    histories = []
-    for steps in ["1", "2"]:
-        output_dir = tmp_path / steps
-        run_tutorial(
-            *run_args(output_dir=output_dir, data_dir=toy_root),
-            "--steps-per-execution",
-            steps,
-        )
-        histories.append((output_dir / "history.csv").read_text())
-    assert histories[0] == histories[1]
 
 
 @pytest.mark.slow

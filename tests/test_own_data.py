@@ -13,59 +13,49 @@ import deeplabv3_plus as dl
 from conftest import ROOT, fails_with, run_args, run_python, run_tutorial, split
 from data import make_toy_people
 from deeplab_support import UserError, cli, datasets, files, metrics, runs
-from deeplab_support.classes import (
-    VOC,
-    VOID,
-    mirror_classes,
-    model_classes,
-    save_classes,
-    with_void,
-)
+from deeplab_support.classes import VOC, VOID, mirror_classes, with_void
 
-LISTS = ["train.txt", "val.txt"]
+LISTS = ["train", "val"]
 SIZES = dict(num_images=12, num_val_images=4, min_size=64, max_size=96)
+
+
+def generated(tmp_path_factory, layout):
+    """A synthetic data set in this layout: `voc`, `cvat` or `folder`."""
+    return make_toy_people.generate(
+        tmp_path_factory.mktemp(layout) / layout, layout=layout, **SIZES
+    )
 
 
 @pytest.fixture(scope="module")
 def voc_root(tmp_path_factory):
     """A synthetic Pascal VOC folder: VOCdevkit/VOC2012, palette masks, void bands."""
-    root = tmp_path_factory.mktemp("voc") / "voc"
-    return make_toy_people.generate(root, layout="voc", **SIZES)
+    return generated(tmp_path_factory, "voc")
 
 
 @pytest.fixture(scope="module")
 def folder_root(tmp_path_factory):
     """A folder of one's own: images/, masks/ in colour, val/ and labelmap.txt."""
-    root = tmp_path_factory.mktemp("folder") / "mine"
-    return make_toy_people.generate(root, layout="folder", **SIZES)
-
-
-@pytest.fixture(scope="module")
-def cvat_root(tmp_path_factory):
-    """An annotation tool's export: the VOC layout with a labelmap and colour masks."""
-    root = tmp_path_factory.mktemp("cvat") / "export"
-    return make_toy_people.generate(root, layout="cvat", **SIZES)
+    return generated(tmp_path_factory, "folder")
 
 
 def train_tiny(data_dir, output_dir, *extra):
-    """Train one tiny epoch in this process; return what it printed."""
+    """Train one tiny epoch in this process; return the lines it printed."""
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         run_tutorial(*run_args(data_dir, output_dir, *extra))
-    return printed.getvalue()
+    return printed.getvalue().splitlines()
 
 
 @pytest.fixture(scope="module")
 def voc_run(voc_root, tmp_path_factory):
     """One tiny training run on the VOC folder: (output folder, printed lines)."""
     output_dir = tmp_path_factory.mktemp("voc_run") / "outputs"
-    return output_dir, train_tiny(voc_root, output_dir).splitlines()
+    return output_dir, train_tiny(voc_root, output_dir)
 
 
-def painted(mask_path, classes):
-    """The colours that a mask's ids stand for, as an (H, W, 3) array."""
-    ids = files.mask_ids(Image.open(mask_path), mask_path, classes)
-    return classes.palette()[ids]
+def voc_lists(root):
+    """VOC's folder of train.txt and val.txt."""
+    return datasets.find(root).root / "ImageSets" / "Segmentation"
 
 
 def test_voc_is_found_nested_with_its_21_built_in_classes(voc_root):
@@ -78,55 +68,42 @@ def test_voc_is_found_nested_with_its_21_built_in_classes(voc_root):
 
 
 def test_voc_val_txt_is_the_official_split_and_train_tail_reads_train_txt(voc_root):
-    lists = datasets.find(voc_root).root / "ImageSets" / "Segmentation"
-    listed = {name: (lists / name).read_text().split() for name in LISTS}
+    lists = voc_lists(voc_root)
+    listed = {name: (lists / f"{name}.txt").read_text().split() for name in LISTS}
     _, official = split(voc_root, 8, 4, "official")
     _, tail = split(voc_root, 8, 4, "train-tail")
-    assert [image.stem for image, _ in official] == listed["val.txt"]
-    assert [image.stem for image, _ in tail] == listed["train.txt"][8:12]
+    assert [image.stem for image, _ in official] == listed["val"]
+    assert [image.stem for image, _ in tail] == listed["train"][8:12]
 
 
 @pytest.mark.parametrize("val_split", ["train-tail", "official"])
 def test_an_image_listed_twice_is_an_error_not_a_scored_training_image(
     voc_root, tmp_path, val_split
 ):
-    copy = shutil.copytree(voc_root, tmp_path / "voc")
-    lists = copy / "VOCdevkit" / "VOC2012" / "ImageSets" / "Segmentation"
-    first_val = (lists / "val.txt").read_text().split()[0]
-    train_txt = lists / "train.txt"
-    train_txt.write_text(f"{first_val}\n" + train_txt.read_text())
-    names = train_txt.read_text().split()
-    (lists / "train.txt").write_text("\n".join(names[:8] + names[:4]) + "\n")
-    with pytest.raises(UserError, match=f"image .*{first_val}.* is listed twice"):
-        split(copy, 8, 4, val_split)
+    lists = voc_lists(shutil.copytree(voc_root, tmp_path / "voc"))
+    twice = (lists / "val.txt").read_text().split()[0]  # and the tail's first
+    names = [twice] + (lists / "train.txt").read_text().split()[:7]
+    (lists / "train.txt").write_text("\n".join(names + names[:4]) + "\n")
+    with pytest.raises(UserError, match=f"image .*{twice}.* is listed twice"):
+        split(tmp_path / "voc", 8, 4, val_split)
 
 
 def test_a_listed_name_without_its_files_is_an_error_naming_it(voc_root, tmp_path):
-    copy = shutil.copytree(voc_root, tmp_path / "voc")
-    train_txt = copy / "VOCdevkit" / "VOC2012" / "ImageSets" / "Segmentation"
-    train_txt /= "train.txt"
+    train_txt = voc_lists(shutil.copytree(voc_root, tmp_path / "voc")) / "train.txt"
     train_txt.write_text(train_txt.read_text() + "2007_000999\n")
     with pytest.raises(UserError, match=r"train.txt line 13 names '2007_000999'"):
-        datasets.find(copy)
+        datasets.find(tmp_path / "voc")
 
 
-def test_palette_masks_are_read_as_their_index_with_void(voc_root):
-    data = datasets.find(voc_root)
-    _, mask = data.train[0]
-    assert Image.open(mask).mode == "P"
-    checked = files.check_mask(mask, data.classes)
-    ids = np.asarray(dl.read_image(checked, 64, mask=True))
-    assert set(np.unique(ids).tolist()) == {0, 15, VOID}
-
-
-def test_a_labelmap_export_brings_its_names_and_colour_masks(cvat_root):
-    data = datasets.find(cvat_root)
+def test_a_labelmap_export_brings_its_names_and_colour_masks(tmp_path_factory):
+    data = datasets.find(generated(tmp_path_factory, "cvat"))
     assert data.layout == "Pascal VOC layout with labelmap.txt"
     assert data.classes.names == make_toy_people.PARTS.names
     _, mask = data.train[0]
-    assert Image.open(mask).mode == "RGB"
     colours = np.asarray(Image.open(mask))
-    np.testing.assert_array_equal(painted(mask, data.classes), colours)
+    assert colours.ndim == 3  # RGB: a colour per class, read back to the same ids
+    ids = files.mask_ids(Image.open(mask), mask, data.classes)
+    np.testing.assert_array_equal(data.classes.palette()[ids], colours)
 
 
 def test_a_folder_of_your_own_is_paired_by_stem_with_its_val_folder(folder_root):
@@ -146,9 +123,8 @@ def test_two_files_of_one_name_but_for_the_extension_are_an_error(
 ):
     copy = shutil.copytree(folder_root, tmp_path / "mine")
     Image.new("RGB", (8, 8)).save(copy / folder / twin, format="PNG")
-    with pytest.raises(UserError, match="the same name but for the extension") as e:
+    with pytest.raises(UserError, match=f"{twin}.* the same name but for"):
         datasets.find(copy)
-    assert twin in str(e.value)
 
 
 def test_masks_named_with_a_suffix_are_an_error_saying_how_to_name_them(tmp_path):
@@ -156,12 +132,9 @@ def test_masks_named_with_a_suffix_are_an_error_saying_how_to_name_them(tmp_path
         (tmp_path / folder).mkdir()
     Image.new("RGB", (8, 8)).save(tmp_path / "images" / "cat1.jpg")
     Image.new("L", (8, 8)).save(tmp_path / "masks" / "cat1_mask.png")
-    with pytest.raises(UserError) as error:
+    advice = r"holds cat1_mask.png.*name each mask as its image with .png \(cat1.png"
+    with pytest.raises(UserError, match=advice):
         datasets.pair_by_stem(tmp_path / "images", tmp_path / "masks")
-    assert "holds cat1_mask.png" in str(error.value)
-    assert "name each mask as its image with .png (cat1.png for cat1.jpg)" in str(
-        error.value
-    )
 
 
 def test_a_folder_without_a_labelmap_says_what_to_write(folder_root, tmp_path):
@@ -192,23 +165,15 @@ def test_a_folder_of_no_known_layout_says_what_each_expects(capsys, tmp_path):
     fails_with(capsys, argv, "Training/Images", "JPEGImages", "images/, masks/")
 
 
-def test_an_unknown_colour_names_the_file_the_colour_and_its_pixels(folder_root):
+def test_an_unknown_colour_names_the_file_the_colour_and_its_pixels(
+    folder_root, tmp_path
+):
     data = datasets.find(folder_root)
-    _, mask = data.train[0]
-    pixels = np.asarray(Image.open(mask)).copy()
+    pixels = np.asarray(Image.open(data.train[0][1])).copy()
     pixels[0, :3] = (1, 2, 3)
-    Image.fromarray(pixels).save(mask.with_name("odd.png"))
+    Image.fromarray(pixels).save(tmp_path / "odd.png")
     with pytest.raises(UserError, match=r"odd.png holds colour \(1, 2, 3\) on 3 pix"):
-        files.check_mask(mask.with_name("odd.png"), data.classes)
-    mask.with_name("odd.png").unlink()
-
-
-def test_an_id_above_the_classes_that_is_not_void_is_an_error(tmp_path):
-    ids = np.zeros((4, 4), np.uint8)
-    ids[0, 0] = 21
-    Image.fromarray(ids).save(tmp_path / "m.png")
-    with pytest.raises(UserError, match="id 21 on 1 pixel, neither a class id"):
-        files.check_mask(tmp_path / "m.png", VOC)
+        files.check_mask(tmp_path / "odd.png", data.classes)
 
 
 def test_the_void_label_must_lie_above_the_class_ids():
@@ -229,7 +194,7 @@ def test_mirroring_without_sided_classes_changes_no_id_and_keeps_void():
     assert np.asarray(mirrored)[0, :, 0].tolist() == [VOID, 20, 15, 0]
 
 
-def test_the_figures_show_void_pixels_as_void(voc_root):
+def test_palette_masks_keep_void_and_the_figures_show_it_as_void(voc_root):
     data = datasets.find(voc_root)
     pairs = files.check_pairs(data.train[:4], data.classes)
     images, masks = dl.first_four(pairs, 64, data.classes)
@@ -240,30 +205,18 @@ def test_the_figures_show_void_pixels_as_void(voc_root):
 def test_void_pixels_are_left_out_of_the_full_resolution_matrix():
     truth = np.array([[0, 1, VOID, VOID]])
     matrix = metrics.confusion_matrix(truth, np.array([[0, 1, 1, 0]]), 2, VOID)
-    other = metrics.confusion_matrix(truth, np.array([[0, 1, 0, 1]]), 2, VOID)
     np.testing.assert_array_equal(matrix, [[1, 0], [0, 1]])
-    np.testing.assert_array_equal(matrix, other)
 
 
 def test_the_ids_png_holds_class_ids_under_the_class_colours(tmp_path):
     predicted = np.array([[0, 15], [15, 20]])
     colored = VOC.palette()[predicted]
     runs.claim(tmp_path, [path.name for path in cli.prediction_paths(tmp_path / "x")])
-    cli.save_prediction(tmp_path / "x", colored, colored, predicted, VOC)
+    cli.save_prediction(tmp_path / "x", dict(mask=colored), predicted, VOC)
     written = Image.open(tmp_path / "x_ids.png")
     assert written.mode == "P" and written.size == (2, 2)
     np.testing.assert_array_equal(np.asarray(written), predicted)
     np.testing.assert_array_equal(np.asarray(written.convert("RGB")), colored)
-
-
-def test_a_saved_model_keeps_its_class_table_and_loads_in_plain_keras(tmp_path):
-    import keras
-
-    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Conv2D(21, 1)])
-    model.save(tmp_path / "m.keras")
-    save_classes(tmp_path / "m.keras", VOC)
-    assert model_classes(tmp_path / "m.keras", 21) == VOC
-    assert keras.saving.load_model(tmp_path / "m.keras").output_shape[-1] == 21
 
 
 def test_a_model_of_another_class_count_loads_all_but_its_classifier(tmp_path, capsys):
@@ -291,7 +244,7 @@ def test_the_first_lines_name_the_precision_the_layout_its_counts_and_classes(
 
 
 @pytest.mark.slow
-def test_a_voc_model_scores_the_21_voc_classes(voc_run):
+def test_a_saved_model_keeps_its_class_table_and_scores_those_classes(voc_run):
     output_dir, _ = voc_run
     model, classes = cli.load_model(output_dir / "model.keras", "--model")
     assert model.output_shape == (None, 64, 64, 21) and classes == VOC
@@ -303,21 +256,15 @@ def test_a_voc_model_scores_the_21_voc_classes(voc_run):
 def test_predict_with_a_model_copied_away_uses_its_own_classes(
     voc_run, voc_root, tmp_path, capsys
 ):
-    output_dir, _ = voc_run
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    shutil.copy(output_dir / "model.keras", elsewhere / "model.keras")
+    shutil.copy(voc_run[0] / "model.keras", tmp_path / "model.keras")
     photo = datasets.find(voc_root).val[0][0]
     capsys.readouterr()
-    argv = ["--predict", photo, "--model", elsewhere / "model.keras"]
+    argv = ["--predict", photo, "--model", tmp_path / "model.keras"]
     run_tutorial(*argv, "--output-dir", tmp_path / "predicted")
     ids = Image.open(tmp_path / "predicted" / f"{photo.stem}_ids.png")
-    assert ids.size == Image.open(photo).size
-    np.testing.assert_array_equal(
-        np.reshape(ids.getpalette()[: 21 * 3], (21, 3)), VOC.colors
-    )
-    assert set(np.unique(np.asarray(ids)).tolist()) <= set(range(21))
-    found = capsys.readouterr().out.split(":", 1)[1]
+    palette = np.reshape(ids.getpalette()[: 21 * 3], (21, 3))
+    np.testing.assert_array_equal(palette, VOC.colors)
+    found = capsys.readouterr().out.split(":", 1)[1]  # "name share%, ..."
     names = [part.rsplit(" ", 1)[0].strip() for part in found.split(",")]
     assert names and set(names) <= set(VOC.names)
 
@@ -326,40 +273,25 @@ def test_predict_with_a_model_copied_away_uses_its_own_classes(
 def test_evaluating_a_model_on_another_class_set_is_an_error(
     capsys, voc_run, toy_root, tmp_path
 ):
-    output_dir, _ = voc_run
-    argv = ["--evaluate", output_dir / "model.keras", "--data-dir", toy_root]
-    argv += ["--output-dir", tmp_path]
-    fails_with(capsys, argv, "predicts 21 classes", "has 20")
+    argv = ["--evaluate", voc_run[0] / "model.keras", "--data-dir", toy_root]
+    fails_with(capsys, argv + ["--output-dir", tmp_path], "predicts 21 classes")
 
 
 @pytest.mark.slow
 def test_the_demo_legend_names_the_model_s_classes(voc_run):
     import demo
 
-    output_dir, _ = voc_run
-    legend = demo.Segmenter(output_dir / "model.keras").legend(np.full((4, 4), 15))
+    segmenter = demo.Segmenter(voc_run[0] / "model.keras")
+    legend = segmenter.legend(np.full((4, 4), 15))
     assert "person: 100.0%" in legend and "rgb(192,128,128)" in legend
 
 
 @pytest.mark.slow
 def test_a_folder_of_colour_masks_trains_with_sided_classes(folder_root, tmp_path):
-    lines = train_tiny(folder_root, tmp_path / "out", "--augment").splitlines()
-    assert lines[0].startswith("Precision: ") and "9 classes" in lines[1]
-    scores = json.loads((tmp_path / "out" / "evaluation.json").read_text())
+    lines = train_tiny(folder_root, tmp_path, "--augment")
+    assert "9 classes" in lines[1]
+    scores = json.loads((tmp_path / "evaluation.json").read_text())
     assert list(scores["per_class_iou"]) == list(make_toy_people.PARTS.names)
-
-
-@pytest.mark.slow
-def test_a_cihp_model_fine_tunes_on_a_folder_of_other_classes(
-    tiny_run, folder_root, tmp_path
-):
-    weights = ["--weights", str(tiny_run / "model.keras")]
-    lines = train_tiny(folder_root, tmp_path / "out", *weights).splitlines()
-    assert any(
-        "except its classifier" in line and "9 classes" in line for line in lines
-    )
-    model, classes = cli.load_model(tmp_path / "out" / "model.keras", "--model")
-    assert model.output_shape[-1] == 9 and classes.names[4] == "left_arm"
 
 
 @pytest.mark.slow

@@ -45,16 +45,11 @@ def test_missing_colormap_falls_back_to_the_cihp_palette(tmp_path):
     "content",
     [{"colormap": np.ones((5, 3))}, {"colormap": np.full((20, 3), 100.0)}, {"x": 1}],
 )
-def test_malformed_colormap_is_an_error(tmp_path, content):
-    savemat(tmp_path / "human_colormap.mat", content)
-    with pytest.raises(UserError, match="human_colormap.mat"):
-        datasets.cihp_colors(tmp_path / "human_colormap.mat")
-
-
-def test_empty_colormap_file_is_one_error(tmp_path):
-    (tmp_path / "human_colormap.mat").write_bytes(b"")
-    with pytest.raises(UserError, match="human_colormap.mat.*delete the file"):
-        datasets.cihp_colors(tmp_path / "human_colormap.mat")
+def test_a_malformed_colormap_is_an_error_saying_to_delete_it(tmp_path, content):
+    path = tmp_path / "human_colormap.mat"
+    savemat(path, content)
+    with pytest.raises(UserError, match="human_colormap.mat.*[Dd]elete"):
+        datasets.cihp_colors(path)
 
 
 def test_the_curves_of_a_one_epoch_run_show_its_scores_at_epoch_1(
