@@ -17,6 +17,7 @@ validation mean IoU at the training size and at full resolution.
 import argparse
 import json
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -73,8 +74,8 @@ def run_quick(seed, output_dir, data_dir=None, flags=()):
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as process:
-        for line in process.stdout:
-            if line.startswith("epoch "):
+        for line in process.stdout:  # Keras's line at each epoch's end: "48/48 - 19s"
+            if re.match(r"\d+/\d+ - ", line):
                 epochs.append(time.perf_counter() - start)
     if process.returncode:
         raise SystemExit(f"error: the quick run with seed {seed} failed")
