@@ -132,8 +132,11 @@ def add_flags(add):
 
 
 def in_notebook():
-    """Whether this runs in a Jupyter kernel (which has its own sys.argv)."""
-    return "ipykernel" in sys.modules
+    """Whether this runs in a Jupyter kernel (which has its own sys.argv), not
+    merely in a process that imported ipykernel."""
+    kernel, ipython = sys.modules.get("ipykernel.zmqshell"), sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython else None
+    return kernel is not None and isinstance(shell, kernel.ZMQInteractiveShell)
 
 
 def parse_args(defaults, argv=None):
