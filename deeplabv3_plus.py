@@ -429,6 +429,11 @@ def decode_segmentation_masks(mask, colormap):
     return np.asarray(colormap, dtype=np.uint8)[mask]
 
 
+def class_mask(predicted, ids):
+    """255 where a pixel's class is one of ids, 0 elsewhere: (H, W) uint8."""
+    return np.isin(predicted, ids).astype("uint8") * 255
+
+
 def get_overlay(image, colored_mask):
     """Blend the colour mask over the image: 35% image, 65% mask."""
     image = np.asarray(image, dtype=np.uint8)
@@ -572,9 +577,8 @@ if RUN and args.predict:
         predicted = predict_full_resolution(models, image, flip_classes)
         colored = decode_segmentation_masks(predicted, classes.palette())
         pictures = dict(mask=colored, overlay=get_overlay(image, colored))
-        for name, ids in groups.items():  # 255 where a pixel is of these classes
-            mask = np.isin(predicted, ids).astype("uint8") * 255
-            pictures[f"class-{name}"] = mask
+        for name, ids in groups.items():
+            pictures[f"class-{name}"] = mask = class_mask(predicted, ids)
             if args.cutout:  # the photo, transparent outside the mask
                 pictures[f"cutout-{name}"] = np.dstack([image, mask])
         cli.save_prediction(output, pictures, predicted, classes)

@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from deeplab_support import UserError, cli, files, metrics  # first: quiets TensorFlow
@@ -140,7 +139,7 @@ class Segmenter:
         name, ids = next(
             iter(cli.mask_groups([",".join(chosen)], self.classes).items())
         )
-        mask = np.isin(predicted, ids).astype("uint8") * 255
+        mask = tutorial.class_mask(predicted, ids)
         folder = Path(tempfile.mkdtemp(dir=files.private_dir("masks")))
         target = folder / f"{Path(path).stem}_class-{name}.png"
         Image.fromarray(mask).save(target)

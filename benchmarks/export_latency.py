@@ -5,8 +5,8 @@ DeepLabV3+, whose weights do not change the speed), then prints one JSON line pe
 runtime: the file's size, the median batch-1 latency after a warm-up, and how
 closely its logits follow Keras's on eight synthetic people (largest logit
 difference, share of pixels given the same class); for a parser, the share of
-pixels given the class that --predict gives them, at each photo's own size. Agreement says something only
-for a trained model.
+pixels given the class that --predict gives them, at each photo's own size.
+Agreement says something only for a trained model.
 
     python benchmarks/export_latency.py --image-size 512 --repeats 10
     python benchmarks/export_latency.py --model outputs/model.keras

@@ -90,7 +90,7 @@ SWITCH = "store_true"  # --download: off unless given
 
 
 def add_flags(add):
-    """Every flag as (flag, type, action or choices, help), in --help's order."""
+    """Every flag as add(flag, type or action or choices, help), in --help's order."""
     add("--data-dir", path_text, "CIHP, VOC or images/+masks/ (data/, else synthetic)")
     add("--download", SWITCH, "download and extract CIHP first")
     add("--output-dir", path_text, "where outputs go")
@@ -500,8 +500,8 @@ def save_prediction(prefix, pictures, predicted, classes):
     """
     pictures = {kind: Image.fromarray(p) for kind, p in pictures.items()}
     pictures["ids"] = ids_png(predicted, classes)
-    for kind, picture in pictures.items():
-        with runs.atomic_path(prefix.with_name(f"{prefix.name}_{kind}.png")) as tmp:
+    for path, picture in zip(prediction_paths(prefix, pictures), pictures.values()):
+        with runs.atomic_path(path) as tmp:
             picture.save(tmp, format="PNG")
     shares = metrics.class_shares(predicted, classes.names)
     print(f"{prefix.name}: " + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()))

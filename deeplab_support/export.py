@@ -2,7 +2,8 @@
 
 All are written with Keras's own `model.export`. Like the .keras files it comes
 from, the exported graph computes in float32; it takes one input, a batch of raw
-0..255 RGB pixels at the model's own input size (`image`, shape (batch, size, size, 3)), and returns the
+0..255 RGB pixels at the model's own input size (`image`, shape
+(batch, size, size, 3)), and returns the
 logits of every class per pixel. `litert_quantized` stores the weights in 8 bits
 (the converter's dynamic-range quantisation); the activations stay float32.
 """
