@@ -24,9 +24,8 @@ resolution. The decoder upsamples the result and mixes in sharp low-level
 features, which recovers crisp boundaries.
 
 This file is a script, a notebook and a module: each section defines functions,
-then runs them in an `if RUN:` block, so a notebook shows each result under its
-text and `import deeplabv3_plus` runs nothing. The plumbing (downloads, file checks,
-flags, resuming, error messages) lives in the `deeplab_support` package beside it.
+then runs them under `if RUN:`, so `import deeplabv3_plus` runs nothing. The
+plumbing (downloads, file checks, flags, resuming, errors) lives in `deeplab_support`.
 """
 
 """
@@ -91,12 +90,11 @@ It holds `Training/Images/*.jpg`, their label masks in `Training/Category_ids/`
 Without CIHP on disk, a synthetic set of cartoon people is written in the same
 layout, so everything below also runs offline.
 
-**Your own data.** `--data-dir` also reads a Pascal VOC folder, an annotation
-tool's export in that layout with a `labelmap.txt`, or plain `images/` and `masks/`
-folders; masks may hold class ids, palette indices or class colours (the README
-shows each layout). Pixels labelled with the *void* id (`--ignore-index`, 255 as
-in VOC) count in no loss and no score. The data set's *class table* (names,
-colours, void id) travels inside every saved model.
+**Your own data.** `--data-dir` also reads a Pascal VOC folder (or an annotation
+tool's export in that layout), or plain `images/` and `masks/` folders with a
+`labelmap.txt` (the README shows each). Pixels labelled *void* (`--ignore-index`,
+255 as in VOC) count in no loss and no score. The data set's *class table*
+(names, colours, void id) travels inside every saved model.
 """
 
 if RUN and args.train:
@@ -110,17 +108,15 @@ if RUN and args.train:
 Images are resized bilinearly, but masks must not be: their pixels are class
 *ids*, not intensities. Bilinear resizing would blend a "Face" pixel (13) and a
 "Background" pixel (0) into any id in between, a 6 ("Dress") or a 7 ("Coat") among
-them, along every boundary. Nearest-neighbour resizing only copies existing ids.
+them. Nearest-neighbour resizing only copies existing ids.
 
-Resized images are cached as `uint8`. With 200 images a model soon memorises its
-training set, so training images are *augmented*: mirrored, zoomed and cropped,
-recoloured. A mirrored person's left arm becomes their right arm, so the mask's
-left and right classes must swap too, or the model would learn they are the same.
-The class table knows which classes are sided, by their names.
+With 200 images a model soon memorises its training set, so training images are
+*augmented*: mirrored, zoomed and cropped, recoloured. A mirrored person's left arm
+becomes their right arm, so the mask's left and right classes swap too (the class
+table knows which classes are sided, by their names).
 
-Last, each batch gets a per-pixel weight: 0 on void pixels, 1 elsewhere, as
-`uint8`. Keras multiplies each pixel's loss by it, and the scores leave out the
-pixels it zeroes, so void pixels teach nothing and score nothing.
+Last, each batch gets a per-pixel weight, 0 on void pixels and 1 elsewhere: Keras
+multiplies each pixel's loss by it, and the scores leave out the pixels it zeroes.
 """
 
 
@@ -221,9 +217,8 @@ where 1/16 comes from (the paper keeps the fifth stage and dilates it instead).
 ASPP) is where the dilated convolutions are. It sees the encoder features five
 ways: pooled over the whole map, through a 1x1 convolution, and through 3x3
 convolutions dilated by 6, 12 and 18, so small parts (a glove) and large ones (a
-coat) get the right context; a 1x1 block fuses the five. At `--quick`'s 112 px the
-map is 7x7: every outer tap of rates 12 and 18 lands in the padding, so those two
-branches act as 1x1 convolutions (rate 6 still spans the map). `convolution_block`
+coat) get the right context; a 1x1 block fuses the five. On `--quick`'s 7x7 map
+every outer tap of rates 12 and 18 lands in the padding, so `convolution_block`
 clamps each rate to the map's size: the same function, much faster on a CPU.
 """
 
@@ -255,12 +250,10 @@ def DilatedSpatialPyramidPooling(dspp_input):
     upsample = layers.UpSampling2D(
         dims[-3:-1], interpolation="bilinear", dtype="float32"
     )
-    out_pool = upsample(x)
-    out_1 = convolution_block(dspp_input, kernel_size=1, dilation_rate=1)
-    out_6 = convolution_block(dspp_input, kernel_size=3, dilation_rate=6)
-    out_12 = convolution_block(dspp_input, kernel_size=3, dilation_rate=12)
-    out_18 = convolution_block(dspp_input, kernel_size=3, dilation_rate=18)
-    x = layers.Concatenate(axis=-1)([out_pool, out_1, out_6, out_12, out_18])
+    branches = [upsample(x), convolution_block(dspp_input, kernel_size=1)]
+    for rate in (6, 12, 18):  # 3x3 taps spread ever wider
+        branches.append(convolution_block(dspp_input, dilation_rate=rate))
+    x = layers.Concatenate(axis=-1)(branches)
     return convolution_block(x, kernel_size=1)
 
 
@@ -316,24 +309,20 @@ if RUN and args.train:
 ## Training
 
 The loss, `SparseCategoricalCrossentropy(from_logits=True)`, compares each pixel's
-logits with its integer label, and averages over the pixels by their weights
-(`reduction="mean_with_sample_weight"`), so void pixels do not dilute it. Pixel
-accuracy alone flatters a segmentation model: background covers most pixels, so
-predicting only background already scores high. *Mean IoU* averages, over the
-classes, the overlap of predicted and true regions divided by their union, so
-Sunglasses counts as much as Background. Both scores come from a confusion matrix
-that counts every pixel in integers, exactly, on every backend, even over an epoch
-of all of CIHP.
+logits with its integer label, averaged by the pixels' weights, so void pixels do
+not dilute it. Pixel accuracy alone flatters a segmentation model: predicting only
+background already scores high. *Mean IoU* averages, over the classes, the overlap
+of predicted and true regions divided by their union, so Sunglasses counts as much
+as Background. Both come from a confusion matrix counted exactly, in integers.
 
 Rare classes are rare in the loss, too, so the model gains little by learning
 Sunglasses. `--class-weights` (on in `--quick`) scales each pixel's loss by its
 class's weight, the inverse square root of the class's share of the training
 pixels, scaled so that the average pixel weighs 1. The scores stay unweighted.
 
-With `--precision mixed_bfloat16` (the default on recent GPUs; older ones, like
-Colab's T4, get `mixed_float16`) layers compute in 16 bits and keep float32
-weights. Keras callbacks save the run as it goes: a backup after every epoch (for
-`--resume`), the best model by validation mean IoU, a CSV log.
+With `--precision mixed_bfloat16` (the default on recent GPUs; Colab's T4 gets
+`mixed_float16`) layers compute in 16 bits and keep float32 weights. Keras
+callbacks back the run up every epoch (for `--resume`) and keep the best model.
 """
 
 
@@ -359,14 +348,11 @@ def compile_model(model, optimizer, num_classes, weights=None, steps=1):
         )
     else:  # --class-weights: the same loss, each pixel's scaled by its class weight
         loss = metrics.WeightedCrossentropy(weights, "mean_with_sample_weight")
+    scores = [metrics.PixelAccuracy(num_classes), metrics.MeanIoU(num_classes)]
     model.compile(
         optimizer=optimizer,
         loss=loss,
-        # "weighted": the metrics see each pixel's weight, and leave void out.
-        weighted_metrics=[
-            metrics.PixelAccuracy(num_classes),
-            metrics.MeanIoU(num_classes),
-        ],
+        weighted_metrics=scores,  # "weighted": they see each pixel's weight, void 0
         steps_per_execution=steps,  # steps per call: a fast GPU never waits
     )
     # Adam's variables, made now, exist before the first step, so Keras traces the
@@ -375,11 +361,8 @@ def compile_model(model, optimizer, num_classes, weights=None, steps=1):
 
 
 if RUN and args.train:
-    weights = None
-    if args.class_weights:  # counted once, on the training masks as they are
-        plain = data_generator(train_pairs, size, batch, classes, cache=False)
-        weights = metrics.class_weights(plain, classes.num_classes)
-        cli.print_class_weights(weights, classes)
+    plain = data_generator(train_pairs, size, batch, classes, cache=False)  # as is
+    weights = metrics.class_weights(plain, classes) if args.class_weights else None
     total_steps = args.epochs * (len(train_pairs) // args.batch_size)
     with devices.distribution_scope(args.distribute, args.batch_size):
         optimizer = make_optimizer(args.learning_rate, args.lr_schedule, total_steps)
@@ -492,32 +475,29 @@ if RUN and args.train:
 """
 ## Evaluating at full resolution
 
-Validation during training scores images squeezed to the training size, but
-human-parsing papers score each image at its original resolution. So does this
-evaluation: predict at the training size, resize the 20 logits back bilinearly
-(smooth scores, not hard ids), and only then take the argmax. All scores come from
-one confusion matrix over the whole validation set.
+Validation during training scores images squeezed to the training size; papers
+score each image at its original resolution, and so does this evaluation: predict
+at the training size, resize the logits back bilinearly (smooth scores, not hard
+ids), then take the argmax, in one confusion matrix over the whole validation set.
 
-Papers also test at several scales. `--tta-scales 0.75,1,1.25` predicts each image
-at 0.75, 1 and 1.25 times the model's input size (rounded to a multiple of 16),
-mirrored too with `--tta flip`, and adds the resized logits of all of them before
-the argmax. No weight depends on the input size (the pooling branch averages
-whatever map it gets), so `at_scales` rebuilds the model at each size and copies
-the weights over.
+Papers also test at several scales: `--tta-scales 0.75,1,1.25` predicts each image
+at those multiples of the input size (rounded to 16), mirrored too with `--tta
+flip`, and sums the resized logits before the argmax. No weight depends on the
+input size (the pooling branch averages whatever map it gets), so `at_scales`
+rebuilds the model at each size with the same weights.
 """
 
 
 def at_scales(model, scales="1"):
     """The model at each --tta-scales multiple of its input size, same weights."""
-    scaled = []
+    models = []
     for size in cli.tta_sizes(scales, model.input_shape[1]):  # multiples of 16
-        if size == model.input_shape[1]:
-            scaled.append(model)
-            continue
-        copy = DeeplabV3Plus(size, model.output_shape[-1])  # same layers, new size
-        copy.set_weights(model.get_weights())
-        scaled.append(copy)
-    return scaled
+        copy = model
+        if size != model.input_shape[1]:  # the same layers at another size
+            copy = DeeplabV3Plus(size, model.output_shape[-1])
+            copy.set_weights(model.get_weights())
+        models.append(copy)
+    return models
 
 
 def predict_full_resolution(models, image, flip_classes=None):
@@ -556,22 +536,21 @@ if RUN and args.train:
 """
 ## Using a trained model
 
-A saved `model.keras` is a plain Keras model that `keras.saving.load_model` loads
-anywhere, and it carries its class table. `--predict photo.jpg folder/` writes each
-photo's colour mask, overlay and class ids (`<name>_ids.png`) at its own size; a
-class mask is 255 where a pixel is of the classes asked for (`--mask-classes
-"Upper-clothes,Coat"`), and `--cutout` makes the photo transparent outside it.
-`--evaluate model.keras` scores a model as above, `--export onnx` (or
-`saved_model`, or `litert` for phones) writes it for use without Keras, and
-`python demo.py` serves it in an interactive web page, like the original's Hugging
-Face Space. Each run also writes `README.md`, a model card that model hubs read.
+A saved `model.keras` is a plain Keras model that carries its class table.
+`--predict photo.jpg folder/` writes each photo's colour mask, overlay and class
+ids at its own size, and a 0/255 mask of the classes `--mask-classes` names;
+`--evaluate model.keras` scores a model as above; `--export onnx` (or `litert`)
+writes it for use without Keras; `python demo.py` serves it in a web page.
 """
 
-if RUN and args.predict:
-    model, classes = cli.load_model(args.model, "--model")
-    groups = cli.mask_groups(args.mask_classes, classes)  # name -> the class ids
-    models = at_scales(model, args.tta_scales)
+if RUN and not args.train:  # --predict, --evaluate and --export use a saved model
+    flag = "--evaluate" if args.evaluate else "--model"
+    model, classes = cli.load_model(args.evaluate or args.model, flag)
+    models = at_scales(model, args.tta_scales)  # --export refuses other scales
     flip_classes = classes.flip if args.flip else None
+
+if RUN and args.predict:
+    groups = cli.mask_groups(args.mask_classes, classes)  # name -> the class ids
     kinds = cli.prediction_kinds(groups, args.cutout)  # the files of each photo
     for image, output in cli.read_photos(args.predict, args.output_dir, kinds):
         predicted = predict_full_resolution(models, image, flip_classes)
@@ -585,12 +564,9 @@ if RUN and args.predict:
 
 if RUN and args.evaluate:  # a bad output folder stops it now, not after hours
     runs.claim(args.output_dir, cli.EVALUATION_NAMES, "--evaluate")
-    model, classes = cli.load_model(args.evaluate, "--evaluate")
-    models = at_scales(model, args.tta_scales)
     pairs = datasets.validation_pairs(datasets.get_dataset(args), args, classes)
     scores, matrix = evaluate(models, pairs, classes, args.flip)
     cli.print_scores(scores, matrix, args.output_dir)
 
 if RUN and args.export:
-    model, classes = cli.load_model(args.model, "--model")
     export.export_model(model, args.export, args.output_dir, classes, args.flip)

@@ -15,13 +15,17 @@ from matplotlib.patches import Patch
 CHUNK = 1 << 22  # pixels handled at once, so huge images need bounded memory
 
 
-def class_weights(dataset, num_classes):
-    """Each class's loss weight: 1 / sqrt(its pixel share), mean pixel weight 1."""
-    counts = np.zeros(num_classes)
+def class_weights(dataset, classes):
+    """Each class's loss weight, 1 / sqrt(its pixel share) with a mean pixel weight
+    of 1, printed."""
+    counts = np.zeros(classes.num_classes)
     for _, masks, weights in dataset:  # void pixels have weight 0: not counted
-        counts += np.bincount(np.ravel(masks), np.ravel(weights), num_classes)
+        counts += np.bincount(np.ravel(masks), np.ravel(weights), len(counts))
     weights = np.where(counts > 0, 1 / np.sqrt(np.maximum(counts, 1)), 0.0)
-    return weights * counts.sum() / np.sum(weights * counts)
+    weights *= counts.sum() / np.sum(weights * counts)
+    listed = ", ".join(f"{n} {w:.2f}" for n, w in zip(classes.names, weights))
+    print(f"Class weights (0: not in the training masks): {listed}")
+    return weights
 
 
 @keras.saving.register_keras_serializable("deeplab_support")

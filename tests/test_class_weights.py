@@ -6,6 +6,7 @@ import pytest
 
 from conftest import run_args, run_python, run_tutorial
 from deeplab_support import cli, metrics
+from deeplab_support.classes import ClassTable
 
 
 def batches(*masks):
@@ -18,7 +19,8 @@ def batches(*masks):
 
 def test_weights_are_the_inverse_square_root_of_each_class_share():
     # Class 0: 12 pixels, class 1: 3, class 2: none; 4 void pixels are not counted.
-    found = metrics.class_weights(batches([0] * 12 + [1] * 3 + [255] * 4), 3)
+    three = ClassTable(["a", "b", "c"], [(0, 0, 0), (1, 1, 1), (2, 2, 2)])
+    found = metrics.class_weights(batches([0] * 12 + [1] * 3 + [255] * 4), three)
     expected = np.array([1 / np.sqrt(12), 1 / np.sqrt(3), 0])
     expected *= 15 / (12 * expected[0] + 3 * expected[1])  # mean pixel weight 1
     assert np.allclose(found, expected)
