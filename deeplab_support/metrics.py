@@ -54,11 +54,9 @@ class WeightedCrossentropy(keras.losses.Loss):
 class ConfusionMatrix(keras.metrics.Metric):
     """A score from the confusion matrix of every pixel seen, counted exactly.
 
-    Each step counts its (true, predicted) pairs in 32-bit integers; the running
-    total keeps them as `high * 2**24 + low` in two int32 tables, so it neither
-    wraps nor rounds before 2**55 pixels (JAX has no 64-bit integers by default,
-    and Keras's MeanIoU counts in floats, by a per-element loop on PyTorch).
-    Pixels of sample weight 0 (void) count nowhere; any other weight counts 1.
+    The running total is `high * 2**24 + low` in two int32 tables, exact up to 2**55
+    pixels (JAX has no int64 by default; Keras's MeanIoU counts in floats, by a
+    per-element loop on PyTorch). Pixels of weight 0 (void) count nowhere.
     """
 
     def __init__(self, num_classes, name, **kwargs):
@@ -149,10 +147,9 @@ def confusion_matrix(labels, predictions, num_classes, void=None):
 def upsample_argmax(logits, shape, band=64):
     """Resize (h, w, classes) logits bilinearly to shape, then take the argmax.
 
-    Equal to `cv2.resize` of the whole logit map followed by `argmax`, but done a
-    band of output rows at a time, so a 10,000 x 10,000 image never needs its
-    8 GB of full-size logits at once. `logits` may also be a list of maps of
-    different sizes (multi-scale TTA): then the argmax is of their resized sum.
+    As `cv2.resize` then `argmax`, a band of rows at a time, so a 10,000 x 10,000
+    image never needs its 8 GB of logits at once. A list of maps (multi-scale TTA)
+    gives the argmax of their resized sum.
     """
     maps = logits if isinstance(logits, list) else [logits]
     height, width = shape
@@ -179,12 +176,6 @@ def resize_rows(logits, rows, height, width):
     return top + (bottom - top) * (source - low)[:, None, None].astype(np.float32)
 
 
-def _ratio(numerator, denominator):
-    """Divide, giving NaN where the denominator is zero."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(denominator > 0, numerator / np.maximum(denominator, 1), np.nan)
-
-
 def segmentation_metrics(matrix, class_names):
     """Pixel accuracy, mean accuracy, mean IoU, frequency-weighted IoU, per-class IoU.
 
@@ -194,8 +185,9 @@ def segmentation_metrics(matrix, class_names):
     matrix = np.asarray(matrix, dtype=np.float64)
     true_positives = np.diag(matrix)
     label_counts, predicted_counts = matrix.sum(axis=1), matrix.sum(axis=0)
-    iou = _ratio(true_positives, label_counts + predicted_counts - true_positives)
-    class_accuracy = _ratio(true_positives, label_counts)
+    with np.errstate(divide="ignore", invalid="ignore"):  # 0 / 0: NaN, no score
+        iou = true_positives / (label_counts + predicted_counts - true_positives)
+        class_accuracy = true_positives / label_counts
     frequency = label_counts / max(matrix.sum(), 1)
     return {
         "pixel_accuracy": float(true_positives.sum() / max(matrix.sum(), 1)),
@@ -211,12 +203,11 @@ def segmentation_metrics(matrix, class_names):
 
 def plot_per_class_iou(per_class_iou, axes):
     """Draw a horizontal bar per class; classes with no pixels are marked n/a."""
-    names = list(per_class_iou)
-    values = [per_class_iou[n] if per_class_iou[n] is not None else 0 for n in names]
-    axes.barh(names, values, color="tab:blue")
-    for y, name in enumerate(names):
-        label = "n/a" if per_class_iou[name] is None else f"{per_class_iou[name]:.2f}"
-        axes.text(values[y] + 0.01, y, label, va="center", fontsize=8)
+    values = [iou or 0 for iou in per_class_iou.values()]
+    axes.barh(list(per_class_iou), values, color="tab:blue")
+    for y, iou in enumerate(per_class_iou.values()):
+        label = "n/a" if iou is None else f"{iou:.2f}"
+        axes.text((iou or 0) + 0.01, y, label, va="center", fontsize=8)
     axes.invert_yaxis()
     axes.set(xlim=(0, 1.1), xlabel="IoU", title="Per-class IoU (validation)")
 

@@ -1,14 +1,8 @@
-"""Turn the tutorial into a Jupyter notebook, the way keras.io does.
-
-Each top-level triple-quoted block becomes a markdown cell, a `\"\"\"shell` block a
-code cell of `!` commands, and the code between them a code cell. The header's
-fields (Title, Author, ...) become the notebook's first markdown cell.
-
-    python -m deeplab_support.notebook            # writes deeplabv3_plus.ipynb
-
-The notebook records a fingerprint of its cells. Writing it again replaces only
-a notebook made here whose cells nobody has edited since; an edited notebook, or
-any other file of that name, is kept and the conversion stops with an error.
+"""`python -m deeplab_support.notebook` writes the tutorial as a notebook, as
+keras.io does: each top-level triple-quoted block becomes a markdown cell (the
+header's fields the first), a `\"\"\"shell` block a cell of `!` commands, and the
+code between them a code cell. The notebook records a fingerprint of its cells, so
+only a notebook made here and never edited is ever replaced.
 """
 
 import hashlib
@@ -49,21 +43,14 @@ def to_notebook(source):
     """Build the notebook (as a dict in nbformat 4) from tutorial source."""
     cells = []
     for index, (kind, text) in enumerate(split_cells(source)):
-        if kind == "markdown":
-            text = header_markdown(text) if index == 0 else text
-            cells.append({"cell_type": "markdown", "metadata": {}, "source": text})
-            continue
         if kind == "shell":
             text = "\n".join(f"!{line}" for line in text.splitlines())
-        cells.append(
-            {
-                "cell_type": "code",
-                "execution_count": None,
-                "metadata": {},
-                "outputs": [],
-                "source": text,
-            }
-        )
+        cell = {"cell_type": "markdown", "metadata": {}, "source": text}
+        if kind != "markdown":
+            cell.update(cell_type="code", execution_count=None, outputs=[])
+        elif index == 0:
+            cell["source"] = header_markdown(text)
+        cells.append(cell)
     kernel = {"display_name": "Python 3", "language": "python", "name": "python3"}
     metadata = {"kernelspec": kernel, "language_info": {"name": "python"}}
     metadata["deeplabv3_plus"] = {"cells_sha256": fingerprint(cells)}
