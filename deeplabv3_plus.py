@@ -35,6 +35,7 @@ plumbing (downloads, file checks, flags, resuming, errors) lives in `deeplab_sup
 # The support package comes first: it keeps TensorFlow's start-up logs quiet.
 from deeplab_support import cli, datasets, devices, export, files, metrics, runs
 from deeplab_support import progress_bar
+from deeplab_support.classes import read_class_map
 
 import cv2
 import keras
@@ -500,35 +501,38 @@ def at_scales(model, scales="1"):
     return models
 
 
-def predict_full_resolution(models, image, flip_classes=None):
-    """The class ids of an RGB image at its own size, from every model's logits."""
+def predict_full_resolution(models, image, flip_classes=None, to_target=None):
+    """The class ids of an RGB image at its own size, from every model's logits
+    (the ids of a --class-map's target classes with its matrix `to_target`)."""
     logits = []
     for model in models:
         size = model.input_shape[1]
         batch = np.asarray(tf_image.resize(image[None], [size, size]))  # bilinear
         logits.append(predict_logits(model, batch, flip_classes)[0])
-    return metrics.upsample_argmax(logits, image.shape[:2])
+    return metrics.upsample_argmax(logits, image.shape[:2], to_target)
 
 
-def evaluate(models, pairs, classes, flip=False):
+def evaluate(models, pairs, classes, flip_classes=None, to_target=None):
     """Score the model(s) on (image, mask) pairs at each image's original size."""
-    n, flip_classes = classes.num_classes, classes.flip if flip else None
+    n = classes.num_classes
     matrix = np.zeros((n, n), dtype=np.int64)
     bar = progress_bar(len(pairs), "image")  # Keras's, as during training
     for image_path, mask_path in pairs:
         image = files.read_photo(image_path)  # RGB, upright as the camera meant it
-        predicted = predict_full_resolution(models, image, flip_classes)
+        predicted = predict_full_resolution(models, image, flip_classes, to_target)
         truth = files.read_mask(mask_path, image.shape[:2], classes)
         matrix += metrics.confusion_matrix(truth, predicted, n, classes.void)
         bar.add(1)
     scores = metrics.segmentation_metrics(matrix, classes.names)
+    flip = flip_classes is not None
     scores["tta"] = dict(flip=flip, input_sizes=[m.input_shape[1] for m in models])
     return scores, matrix
 
 
 if RUN and args.train:
     models = at_scales(model, args.tta_scales)
-    scores, matrix = evaluate(models, val_pairs, classes, args.flip)
+    flip_classes = classes.flip if args.flip else None
+    scores, matrix = evaluate(models, val_pairs, classes, flip_classes)
     run.report(
         model, val_dataset, scores, matrix, data, [len(train_pairs), len(val_pairs)]
     )
@@ -547,26 +551,31 @@ if RUN and not args.train:  # --predict, --evaluate and --export use a saved mod
     flag = "--evaluate" if args.evaluate else "--model"
     model, classes = cli.load_model(args.evaluate or args.model, flag)
     models = at_scales(model, args.tta_scales)  # --export refuses other scales
-    flip_classes = classes.flip if args.flip else None
+    flip_classes = classes.flip if args.flip else None  # the model's own classes
+    # --class-map: a target class's probability is the sum of its source classes'.
+    class_map = read_class_map(args.class_map, classes)  # no --class-map: the same
+    to_target, target = class_map.matrix, class_map.target  # None, classes
 
 if RUN and args.predict:
-    groups = cli.mask_groups(args.mask_classes, classes)  # name -> the class ids
+    groups = cli.mask_groups(args.mask_classes, target)  # name -> the class ids
     kinds = cli.prediction_kinds(groups, args.cutout)  # the files of each photo
     for image, output in cli.read_photos(args.predict, args.output_dir, kinds):
-        predicted = predict_full_resolution(models, image, flip_classes)
-        colored = decode_segmentation_masks(predicted, classes.palette())
+        predicted = predict_full_resolution(models, image, flip_classes, to_target)
+        colored = decode_segmentation_masks(predicted, target.palette())
         pictures = dict(mask=colored, overlay=get_overlay(image, colored))
         for name, ids in groups.items():
             pictures[f"class-{name}"] = mask = class_mask(predicted, ids)
             if args.cutout:  # the photo, transparent outside the mask
                 pictures[f"cutout-{name}"] = np.dstack([image, mask])
-        cli.save_prediction(output, pictures, predicted, classes)
+        cli.save_prediction(output, pictures, predicted, target)
 
-if RUN and args.evaluate:  # a bad output folder stops it now, not after hours
-    runs.claim(args.output_dir, cli.EVALUATION_NAMES, "--evaluate")
-    pairs = datasets.validation_pairs(datasets.get_dataset(args), args, classes)
-    scores, matrix = evaluate(models, pairs, classes, args.flip)
+if RUN and args.evaluate:  # into the output folder that cli.start claimed
+    data = datasets.get_dataset(args)
+    pairs = datasets.validation_pairs(data, args, classes)  # in the target classes
+    scores, matrix = evaluate(models, pairs, target, flip_classes, to_target)
     cli.print_scores(scores, matrix, args.output_dir)
 
 if RUN and args.export:
-    export.export_model(model, args.export, args.output_dir, classes, args.flip)
+    export.export_model(
+        model, args.export, args.output_dir, target, flip_classes, to_target
+    )

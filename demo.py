@@ -22,6 +22,7 @@ from pathlib import Path
 from PIL import Image
 
 from deeplab_support import UserError, cli, files, metrics  # first: quiets TensorFlow
+from deeplab_support.classes import read_class_map
 
 import deeplabv3_plus as tutorial
 from data import make_toy_people
@@ -45,6 +46,9 @@ def parse_args(argv=None):
     )
     parser.add_argument(
         "--tta-scales", default="1", help="input size multiples, e.g. 0.75,1,1.25 (1)"
+    )
+    parser.add_argument(
+        "--class-map", type=cli.path_text, help="your own label set (see the README)"
     )
     return parser.parse_args(argv)
 
@@ -97,10 +101,12 @@ def read_upload(path):
 class Segmenter:
     """The model, loaded once, and the function that the page calls."""
 
-    def __init__(self, model_path, flip=False, scales="1"):
-        model, self.classes = cli.load_model(model_path, "--model")
+    def __init__(self, model_path, flip=False, scales="1", class_map=None):
+        model, classes = cli.load_model(model_path, "--model")
         self.models = tutorial.at_scales(model, scales)
-        self.flip_classes = self.classes.flip if flip else None
+        self.flip_classes = classes.flip if flip else None  # the model's classes
+        class_map = read_class_map(class_map, classes)  # what the page shows
+        self.to_target, self.classes = class_map.matrix, class_map.target
         self.colormap = self.classes.palette()
 
     def __call__(self, path, chosen=()):
@@ -110,7 +116,7 @@ class Segmenter:
             start = time.perf_counter()
             image = read_upload(path)
             predicted = tutorial.predict_full_resolution(
-                self.models, image, self.flip_classes
+                self.models, image, self.flip_classes, self.to_target
             )
             seconds = time.perf_counter() - start
         except UserError as error:
@@ -195,7 +201,8 @@ def main(argv=None):
     # SIGTERM stops the server as Ctrl-C does, so the temporary folders go too.
     signal.signal(signal.SIGTERM, cli.interrupt)
     port = free_port(args.port or 0)  # a port in use stops it before the model loads
-    segmenter = Segmenter(args.model, args.tta == "flip", args.tta_scales)
+    flip = args.tta == "flip"
+    segmenter = Segmenter(args.model, flip, args.tta_scales, args.class_map)
     app = build_app(segmenter, write_examples())
     print(f"Demo on http://127.0.0.1:{port} (Ctrl-C stops it)", flush=True)
     app.launch(server_name="127.0.0.1", server_port=port, quiet=True)

@@ -34,12 +34,14 @@ def main(argv=None):
     rows = []
     for scales in ["1", args.tta_scales]:
         models = tutorial.at_scales(model, scales)
-        for flip in [False, True]:
+        for flip in [None, classes.flip]:
             tutorial.evaluate(models, pairs[:1], classes, flip)  # traced, warmed up
             start = time.perf_counter()
             scores, _ = tutorial.evaluate(models, pairs, classes, flip)
             seconds = time.perf_counter() - start
-            row = dict(scales=scales, flip=flip, mean_iou=round(scores["mean_iou"], 3))
+            row = dict(
+                scales=scales, flip=bool(flip), mean_iou=round(scores["mean_iou"], 3)
+            )
             row["ms_per_image"] = round(seconds * 1000 / len(pairs))
             rows.append(row)
             print(json.dumps(row), flush=True)

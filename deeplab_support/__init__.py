@@ -1,14 +1,10 @@
-"""What the DeepLabV3+ tutorial needs that is not DeepLabV3+ itself.
-
-`cli` (flags, modes, one `error:` line per user mistake), `datasets` (layouts on
-disk, the CIHP download, the synthetic set), `files` (checking and reading images,
-masks and weights), `classes` (class tables), `runs` (the output folder, training
-callbacks, resume, reports), `metrics` (scores and their plots), `devices`
-(precision, data parallelism), `export`, `card` (the model card) and `notebook`
-(the `.py` to `.ipynb` conversion). Each raises `UserError` for what the user can
-fix.
+"""What the DeepLabV3+ tutorial needs that is not DeepLabV3+ itself: the command line
+(`cli`), data sets (`datasets`, `classes`, `files`), the run's folder (`runs`,
+`metrics`, `card`), `devices`, `export` and `notebook`. Each raises `UserError` for
+what the user can fix; importing it keeps TensorFlow's start-up lines quiet.
 """
 
+import contextlib
 import os
 import sys
 import time
@@ -16,14 +12,9 @@ import warnings
 
 
 def _import_tensorflow_quietly():
-    """Import TensorFlow once with its C++ start-up log lines silenced.
-
-    TensorFlow's C++ logs go straight to file descriptor 2 at import time and
-    ignore TF_CPP_MIN_LOG_LEVEL, so they would stand before every error message.
-    """
+    """Import TensorFlow with its C++ start-up lines, which go straight to file
+    descriptor 2 whatever TF_CPP_MIN_LOG_LEVEL says, kept off every error message."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    if "tensorflow" in sys.modules:
-        return
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
@@ -36,22 +27,18 @@ def _import_tensorflow_quietly():
 
 
 def _leave_the_gpu_to_the_backend():
-    """On JAX or PyTorch, TensorFlow only runs tf.data, on the CPU: hide the GPUs
-    from it, or its GPU build would take their memory first."""
+    """Hide the GPUs from TensorFlow where it only runs tf.data; it would grab them."""
     import keras
     from tensorflow import config as tf_config
 
     if keras.backend.backend() != "tensorflow":
-        try:
+        with contextlib.suppress(RuntimeError):  # TensorFlow has started: too late
             tf_config.set_visible_devices([], "GPU")
-        except RuntimeError:  # TensorFlow has started already; too late to hide
-            pass
 
 
 _import_tensorflow_quietly()
 _leave_the_gpu_to_the_backend()
-# JAX keeps numbers in 32 bits unless JAX_ENABLE_X64 is set, and warns at every
-# 64-bit variable Keras asks for (its step counters).
+# JAX (32-bit unless JAX_ENABLE_X64) warns at each 64-bit step counter of Keras.
 warnings.filterwarnings("ignore", "Explicitly requested dtype (int|float)64")
 
 
@@ -68,9 +55,9 @@ def progress_bar(total, unit):
     """Keras's progress bar where it redraws in place; in a log, a plain count."""
     import keras
 
-    notebook = type(sys.stdout).__module__.startswith("ipykernel")  # a live cell
-    if in_terminal() or notebook:
-        return keras.utils.Progbar(total, unit_name=unit)
+    # In a log Keras's bar writes escape codes (verbose=1) or only the end (2).
+    if in_terminal() or type(sys.stdout).__module__.startswith("ipykernel"):
+        return keras.utils.Progbar(total, unit_name=unit)  # or a live notebook cell
     return ProgressCount(total, unit)
 
 
@@ -83,6 +70,6 @@ class ProgressCount:
 
     def add(self, count):
         self.done += count
-        if self.done >= self.total or time.monotonic() - self.last >= self.every:
+        if self.done >= self.total or time.monotonic() >= self.last + self.every:
             self.last = time.monotonic()
             print(f"  {self.done}/{self.total} {self.unit}s", flush=True)

@@ -154,3 +154,87 @@ def ids_png(ids, classes):
     image = Image.fromarray(np.asarray(ids, dtype=np.uint8))
     image.putpalette(classes.palette().ravel().tolist())
     return image
+
+
+@dataclass(frozen=True)
+class ClassMap:
+    """--class-map: a model's (source) classes merged many-to-one into targets."""
+
+    target: ClassTable
+    lookup: np.ndarray  # (256,) uint8: source id -> target id; void stays void
+    matrix: np.ndarray = None  # (sources, targets) 0/1: which sources sum to which
+
+
+def read_class_map(path, source):
+    """Read a --class-map file: `target (r,g,b): source, source` lines, in id order.
+
+    The colour is optional (else the first source class's); a `void:` line names
+    the classes to leave out, and every source class is mapped exactly once.
+    Without a path, the identity: each class stays itself.
+    """
+    if path is None:
+        return ClassMap(source, np.arange(256, dtype=np.uint8))
+    try:
+        lines = open(path, encoding="utf-8-sig").read().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read --class-map {path} ({error})") from None
+    names, colors, sources, seen = [], [], [], {}
+    void_color = source.void_color
+    for number, line in enumerate(lines, 1):
+        line = line.split("#")[0].strip()
+        match = re.fullmatch(r"([^:(]+?) *(?:\((\d+), *(\d+), *(\d+)\))? *:(.*)", line)
+        rgb = tuple(int(v) for v in match.groups()[1:4] if v) if match else ()
+        if not line:
+            continue
+        if not match or max(rgb, default=0) > 255 or match[1] in names:
+            raise UserError(
+                f"--class-map {path} line {number} is {line!r}; write one "
+                "'target (r,g,b): source, source' line per target class (the colour "
+                "is optional, each target named once)"
+            )
+        ids = [
+            source_id(word, source, seen, f"{path} line {number}")
+            for word in match[5].split(",")
+            if word.strip()
+        ]
+        if match[1].lower() == "void":
+            void_color = rgb or void_color
+            continue
+        if not ids:
+            raise UserError(
+                f"--class-map {path} line {number} maps no class to {match[1]!r}; "
+                "name its source classes after the colon"
+            )
+        names.append(match[1])
+        colors.append(rgb or source.colors[ids[0]])
+        sources.append(ids)
+    missing = [name for name in source.names if name not in seen]
+    if missing or len(names) < 2:
+        problem = (
+            f"maps no target to {', '.join(missing)}"
+            if missing
+            else ("has fewer than 2 target classes")
+        )
+        raise UserError(
+            f"--class-map {path} {problem}; give every class of the model one target "
+            "(or put it on the 'void:' line to leave it out)"
+        )
+    target = ClassTable(names, colors, source.void, void_color)
+    lookup = np.full(256, source.void, dtype=np.uint8)  # void stays void
+    matrix = np.zeros((source.num_classes, len(names)), dtype=np.float32)
+    for index, ids in enumerate(sources):
+        lookup[ids], matrix[ids, index] = index, 1
+    return ClassMap(target, lookup, matrix)
+
+
+def source_id(word, source, seen, where):
+    """The id of a source class named in a --class-map line, each named once."""
+    word = word.strip()
+    if word not in source.names or word in seen:
+        problem = "names a class twice:" if word in seen else "names"
+        raise UserError(
+            f"--class-map {where} {problem} {word!r}; map each of the model's "
+            f"classes once: {', '.join(source.names)}"
+        )
+    seen[word] = True
+    return source.names.index(word)

@@ -1,13 +1,9 @@
 """The tutorial's command line: flags, modes, and one clear line for every error.
 
 `python deeplabv3_plus.py [flags]` trains; `--predict`, `--evaluate` and `--export`
-use a saved model instead. In a notebook the kernel's own arguments are ignored,
-so the defaults apply unless a cell sets `sys.argv = ["deeplabv3_plus.py", ...]`
-first; those flags are then checked as on the command line.
-
-A user error (`UserError`) prints one `error: ...` line on stderr and exits with
-code 2, without a traceback; Ctrl-C or SIGTERM during training says how to
-resume and exits with code 130.
+use a saved model. A notebook ignores the kernel's arguments unless a cell sets
+`sys.argv = ["deeplabv3_plus.py", ...]`. A `UserError` prints one `error: ...` line
+and exits with code 2; Ctrl-C or SIGTERM says how to resume and exits with 130.
 """
 
 import argparse
@@ -29,11 +25,9 @@ from PIL import Image
 from deeplab_support import UserError, devices, export, files, metrics, runs
 from deeplab_support.classes import ids_png, model_classes
 
-# A first run on a laptop CPU: synthetic data, small images, a few epochs.
-# Small batches give more steps per minute; more distinct images generalise better
-# than more epochs over fewer; augmentation pays off only later; class weights
-# teach the rare parts within these few steps; the cosine decay settles the model
-# by the last epoch instead of leaving it wherever the last large step threw it.
+# A first run on a laptop CPU: small batches give more steps per minute, more
+# distinct images beat more epochs, augmentation pays off only later, class weights
+# teach the rare parts quickly, and the cosine decay settles the model by the end.
 QUICK = dict(
     image_size=112,
     batch_size=4,
@@ -55,31 +49,26 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message}; see {self.prog} --help\n")
 
 
-def positive(kind):
-    """An argparse type: a finite number of this kind above 0."""
+def checked(kind, valid, problem):
+    """An argparse type: kind(text), refused with `problem` where not `valid`."""
 
     def parse(text):
         value = kind(text)
-        if not (math.isfinite(value) and value > 0):
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        if not valid(value):
+            raise argparse.ArgumentTypeError(problem.format(text))
         return value
 
     parse.__name__ = kind.__name__  # argparse says "invalid int value: 'abc'"
     return parse
 
 
-def seed(text):
-    """An argparse type: a seed that NumPy takes."""
-    if not 0 <= int(text) < 2**32:
-        raise argparse.ArgumentTypeError(f"must lie in 0..{2**32 - 1}, got {text}")
-    return int(text)
+def positive(kind):
+    """An argparse type: a finite number of this kind above 0."""
+    return checked(kind, lambda v: 0 < v < math.inf, "must be positive, got {}")
 
 
-def path_text(value):
-    """A flag's path, refused when empty (an unset shell variable, say)."""
-    if not value.strip():
-        raise argparse.ArgumentTypeError("an empty path")
-    return value
+seed = checked(int, lambda v: 0 <= v < 2**32, f"must lie in 0..{2**32 - 1}, got {{}}")
+path_text = checked(str, str.strip, "an empty path")  # an unset shell variable, say
 
 
 PREDICTION_KINDS = ["mask", "overlay", "ids"]  # --predict writes <name>_<kind>.png
@@ -119,6 +108,8 @@ def add_flags(add):
     masks = "with --predict: also a 0/255 mask of these classes (repeatable)"
     add("--mask-classes", str, masks, action="append", metavar="NAMES")
     add("--cutout", SWITCH, "with --mask-classes: also the photo cut out to them")
+    classes = "merge the classes into your own label set (see the README)"
+    add("--class-map", path_text, classes, metavar="FILE")
     add("--model", path_text, "for --predict, --export (<output-dir>/model.keras)")
     formats = ", ".join(export.FORMATS)
     add("--export", str, f"only export --model: {formats}", metavar="FORMAT")
@@ -132,8 +123,7 @@ def add_flags(add):
 
 
 def in_notebook():
-    """Whether this runs in a Jupyter kernel (which has its own sys.argv), not
-    merely in a process that imported ipykernel."""
+    """Whether this runs in a Jupyter kernel, not merely a process that imports it."""
     kernel, ipython = sys.modules.get("ipykernel.zmqshell"), sys.modules.get("IPython")
     shell = ipython.get_ipython() if ipython else None
     return kernel is not None and isinstance(shell, kernel.ZMQInteractiveShell)
@@ -151,11 +141,13 @@ def parse_args(defaults, argv=None):
     def add(flag, kind, text, **options):
         name = flag[2:].replace("-", "_")
         unset[name] = False if kind == SWITCH else None
-        if isinstance(kind, list):
-            options["choices"] = kind
-        else:
-            options["action" if kind in (SWITCH, BOOL) else "type"] = kind
-        parser.add_argument(flag, help=with_default(name, text, defaults), **options)
+        key = "action" if kind in (SWITCH, BOOL) else "type"
+        options["choices" if isinstance(kind, list) else key] = kind
+        shown = [f"default {defaults[name]}"] if name in defaults else []
+        if QUICK.get(name, defaults.get(name)) != defaults.get(name):
+            shown.append(f"{QUICK[name]} with --quick")
+        text += f" ({'; '.join(map(str, shown))})" if shown else ""
+        parser.add_argument(flag, help=text, **options)
 
     add_flags(add)
     if argv is None:
@@ -175,19 +167,9 @@ def parse_args(defaults, argv=None):
     return args
 
 
-def with_default(name, text, defaults):
-    """A flag's help, ending with its default and --quick's."""
-    shown = [f"default {defaults[name]}"] if name in defaults else []
-    if QUICK.get(name, defaults.get(name)) != defaults.get(name):
-        shown.append(f"{QUICK[name]} with --quick")
-    return f"{text} ({'; '.join(map(str, shown))})" if shown else text
-
-
 def check_args(args):
-    """Reject sizes and counts that cannot work, before any work is done."""
-    modes = [
-        f"--{mode}" for mode in ["predict", "evaluate", "export"] if vars(args)[mode]
-    ]
+    """Reject flags that cannot work, alone or together, before any work is done."""
+    modes = [f"--{m}" for m in ["predict", "evaluate", "export"] if vars(args)[m]]
     if len(modes) > 1:
         raise UserError(
             f"{modes[0]} and {modes[1]} cannot be combined; run them one at a time "
@@ -204,6 +186,12 @@ def check_args(args):
             "--export writes the model for its own input size; --tta-scales is for "
             "--evaluate and --predict: drop it (--tta flip goes into a parser export)"
         )
+    if args.class_map and args.export and not args.export.endswith("_parser"):
+        raise UserError(
+            f"--export {args.export} writes the model's logits for its own classes; "
+            "--class-map goes into the parser exports: use --export onnx_parser or "
+            "litert_parser, or drop --class-map"
+        )
     if args.cutout and not args.mask_classes:
         raise UserError(
             "--cutout cuts the photo out to the classes of --mask-classes; add "
@@ -214,35 +202,31 @@ def check_args(args):
             "--model names the model for --predict and --export; to start training "
             "from a saved model, pass it as --weights"
         )
-    if args.image_size % 16:
+    size = args.image_size
+    if size % 16:
         raise UserError(
             f"--image-size must be a multiple of 16 (the encoder's output stride), "
-            f"got {args.image_size}; try {round(args.image_size / 16) * 16 or 16}"
+            f"got {size}; try {round(size / 16) * 16 or 16}"
         )
     if args.num_train_images < args.batch_size:
         raise UserError(
             f"--num-train-images ({args.num_train_images}) is smaller than "
             f"--batch-size ({args.batch_size}); no full batch could be formed"
         )
-    if args.train:  # a bad scale must not wait for the end of training
-        tta_sizes(args.tta_scales, args.image_size)
-    if args.train and args.cache:
-        check_cache_fits(args.num_train_images + args.num_val_images, args.image_size)
     if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise UserError(
             "--tensorboard needs the tensorboard package; run pip install "
             "tensorboard, or drop --tensorboard"
         )
-
-
-def check_cache_fits(num_images, image_size):
-    """Refuse a --cache that cannot fit in memory, before hours of decoding."""
-    needed = num_images * image_size**2 * 4  # uint8 RGB and mask, 4 bytes a pixel
-    memory = devices.memory_bytes()
-    if memory and needed > 0.8 * memory:
+    if not args.train:
+        return
+    tta_sizes(args.tta_scales, size)  # a bad scale must not wait for the training
+    count, memory = args.num_train_images + args.num_val_images, devices.memory_bytes()
+    needed = count * size**2 * 4  # uint8 RGB and mask, 4 bytes a pixel
+    if args.cache and memory and needed > 0.8 * memory:  # before hours of decoding
         raise UserError(
             f"--cache would keep {needed / 2**30:.1f} GiB of decoded images in memory "
-            f"({num_images} images at {image_size} px), but this machine has "
+            f"({count} images at {size} px), but this machine has "
             f"{memory / 2**30:.1f} GiB; pass --no-cache to decode them every epoch"
         )
 
@@ -257,6 +241,8 @@ def start(args):
     if args.train:  # --resume takes the earlier run's settings first
         runs.prepare_resume(args)
     check_args(args)  # then all of them are checked once
+    if args.evaluate:  # a bad output folder stops it now, not after hours
+        runs.claim(args.output_dir, EVALUATION_NAMES, "--evaluate")
     keras.utils.set_random_seed(args.seed)
     if args.train:  # saved models, and so --predict and --evaluate, use float32
         policy, reason = devices.choose_precision(args.precision)
@@ -271,47 +257,37 @@ def interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def explain(error, args=None):
-    """Print the one line that an error deserves; return the exit code.
+OUT_OF_MEMORY = ["OOM when allocating", "RESOURCE_EXHAUSTED", "out of memory"]
 
-    `args` are the run's flags, which say where its outputs are kept.
-    """
-    output_dir = getattr(args, "output_dir", "outputs")
-    training = getattr(args, "train", False)
+
+def explain(error, args=None):
+    """Print the one line an error deserves and return the exit code; None if the
+    error is not the user's. `args` say where the run keeps its outputs."""
+    output_dir, text = getattr(args, "output_dir", "outputs"), str(error)
+    training = getattr(args, "train", False)  # then say what the run keeps
+    kept = functools.partial(runs.what_is_kept, output_dir) if training else str
+    memory = args is not None and (  # NumPy's, TensorFlow's, JAX's, PyTorch's words
+        isinstance(error, MemoryError) or any(p in text for p in OUT_OF_MEMORY)
+    )
     if isinstance(error, KeyboardInterrupt):
-        kept = runs.what_is_kept(output_dir) if training else ""
-        print(f"\nInterrupted. {kept}".rstrip(), file=sys.stderr)
+        print(f"\nInterrupted. {kept()}".rstrip(), file=sys.stderr)
         return 130
-    nan = isinstance(error, RuntimeError) and "NaN or Inf loss" in str(error)
-    memory = args is not None and out_of_memory(error)  # the flags say why
-    stopped = nan or memory or isinstance(error, OSError)  # training's work kept?
-    kept = runs.what_is_kept(output_dir) if training and stopped else ""
-    if nan:
+    if isinstance(error, RuntimeError) and "NaN or Inf loss" in text:
         error = UserError(
-            f"the loss became NaN or infinite ({str(error).split('.')[0]}); lower "
-            f"--learning-rate. {kept}"
+            f"the loss became NaN or infinite ({text.split('.')[0]}); lower "
+            f"--learning-rate. {kept()}"
         )
-    if memory:
+    elif memory:
         sizes = f"--image-size {args.image_size} and --batch-size {args.batch_size}"
         error = UserError(
             f"ran out of memory ({type(error).__name__}) at {sizes}; lower "
-            f"--batch-size or --image-size. {kept}"
+            f"--batch-size or --image-size. {kept()}"
         )
-    if isinstance(error, OSError):
-        error = output_error(error, output_dir, kept)
+    elif isinstance(error, OSError):
+        error = output_error(error, output_dir, kept())
     if isinstance(error, UserError):
         print("error: " + " ".join(str(error).split()), file=sys.stderr)
         return 2
-    return None
-
-
-def out_of_memory(error):
-    """Whether an error of NumPy, TensorFlow, JAX or PyTorch says memory ran out."""
-    text = str(error)
-    return isinstance(error, MemoryError) or any(
-        phrase in text
-        for phrase in ["OOM when allocating", "RESOURCE_EXHAUSTED", "out of memory"]
-    )
 
 
 def output_error(error, output_dir, kept=""):
@@ -345,11 +321,8 @@ def tta_sizes(scales, size):
     """The input sizes of --tta-scales (a comma-separated list) for a model's size."""
     sizes = []
     for text in scales.split(","):
-        try:
-            scale = float(text)
-        except ValueError:
-            scale = math.nan
-        if not (math.isfinite(scale) and scale > 0):
+        scale = float(text) if re.fullmatch(r"\s*(\d+\.?\d*|\.\d+)\s*", text) else 0
+        if not scale > 0:
             raise UserError(
                 f"--tta-scales takes positive numbers separated by commas, got "
                 f"{text.strip()!r} in {scales!r}; for example --tta-scales 0.75,1,1.25"
@@ -365,12 +338,6 @@ def tta_sizes(scales, size):
     return list(dict.fromkeys(sizes))  # each size once, in the order given
 
 
-def print_class_weights(weights, classes):
-    """Say which loss weight each class got."""
-    listed = ", ".join(f"{n} {w:.2f}" for n, w in zip(classes.names, weights))
-    print(f"Class weights (0: not in the training masks): {listed}")
-
-
 def load_model(path, flag):
     """Load a .keras model saved by this script and its class table."""
     files.require_file(path, "model file", flag, " (train first?)")
@@ -380,29 +347,25 @@ def load_model(path, flag):
         raise UserError(
             f"cannot load model {path} ({str(error)[:200]}); check {flag}"
         ) from None
-    shape = tuple(model.input_shape)
-    if len(shape) != 4 or shape[1] is None or shape[1] != shape[2] or shape[3] != 3:
+    shape, out = tuple(model.input_shape), tuple(model.output_shape)
+    if len(shape) != 4 or shape[1] is None or shape[1:] != (shape[1], shape[1], 3):
         raise UserError(
             f"model {path} takes inputs of shape {shape}; a DeepLabV3+ from this "
             f"script takes (None, size, size, 3). Check {flag}"
         )
-    if len(model.output_shape) != 4 or model.output_shape[1:3] != shape[1:3]:
+    classes = model_classes(path, out[-1])
+    if len(out) != 4 or out[1:] != (*shape[1:3], classes.num_classes):
         raise UserError(
-            f"model {path} outputs shape {tuple(model.output_shape)}, not one score "
-            f"per class for every pixel (None, {shape[1]}, {shape[1]}, classes); "
-            f"check {flag}"
-        )
-    classes = model_classes(path, model.output_shape[-1])
-    if classes.num_classes != model.output_shape[-1]:
-        raise UserError(
-            f"model {path} predicts {model.output_shape[-1]} classes but its class "
-            f"table names {classes.num_classes}; check {flag}"
+            f"model {path} outputs shape {out}, not one score per class for every "
+            f"pixel (None, {shape[1]}, {shape[1]}, classes) for the "
+            f"{classes.num_classes} classes its table names; check {flag}"
         )
     return model, classes
 
 
 def photo_outputs(paths, output_dir, kinds=PREDICTION_KINDS):
-    """(photo, output prefix) for each photo named or found in a folder."""
+    """(photo, output prefix) for each photo named or found in a folder; the prefix
+    gets -2, -3... where its outputs would replace a photo or a file not ours."""
     output_dir, photos = Path(output_dir), []
     owned = set(runs.claim(output_dir, [], "--predict")["files"])
     for path in map(Path, paths):
@@ -418,26 +381,26 @@ def photo_outputs(paths, output_dir, kinds=PREDICTION_KINDS):
     if not photos:
         raise UserError(f"no .jpg or .png images in {' '.join(paths)}; check --predict")
     inputs = {photo.resolve() for photo in photos}
-    used, outputs = set(), []
+    outputs = []
     for photo in photos:  # two photos called x.jpg must not share x_mask.png
-        stem, n = photo.stem, 1
-        while stem in used or not free_outputs(output_dir / stem, kinds, inputs, owned):
+        prefix, n = output_dir / photo.stem, 1
+        while prefix in outputs or any(
+            path.resolve() in inputs
+            or (os.path.lexists(path) and path.name not in owned)
+            for path in prediction_paths(prefix, kinds)
+        ):
             n += 1
-            stem = f"{photo.stem}-{n}"
-        used.add(stem)
-        outputs.append(output_dir / stem)
+            prefix = output_dir / f"{photo.stem}-{n}"
+        outputs.append(prefix)
     return list(zip(photos, outputs))
 
 
 def read_photos(paths, output_dir, kinds=PREDICTION_KINDS):
-    """(RGB image, output prefix) of each photo; one that cannot be read is skipped.
-
-    All output names (`<prefix>_<kind>.png`) are claimed in the output folder's
-    manifest first, like a run's (those never written are released at exit).
-    """
+    """(RGB image, output prefix) of each photo, all outputs claimed first; a photo
+    that cannot be read is skipped."""
     outputs = photo_outputs(paths, output_dir, kinds)
     names = [p.name for _, prefix in outputs for p in prediction_paths(prefix, kinds)]
-    runs.claim(output_dir, names, "--predict")
+    runs.claim(output_dir, names, "--predict")  # those never written: released
     read = 0
     for photo, prefix in outputs:
         try:
@@ -482,24 +445,10 @@ def prediction_kinds(groups, cutout=False):
     return kinds + ([f"cutout-{name}" for name in groups] if cutout else [])
 
 
-def free_outputs(prefix, kinds, inputs, owned):
-    """Whether --predict may write these outputs: absent, or earlier ones of ours."""
-    for path in prediction_paths(prefix, kinds):
-        if path.resolve() in inputs:
-            return False
-        if os.path.lexists(path) and path.name not in owned:
-            return False
-    return True
-
-
 def save_prediction(prefix, pictures, predicted, classes):
-    """Write each picture as <prefix>_<kind>.png and _ids.png; print the classes found.
-
-    `_ids.png` is a palette PNG: its pixels are class ids, its palette the class
-    colours, so a viewer shows colours and `np.asarray(Image.open(...))` the ids.
-    """
+    """Write each picture as <prefix>_<kind>.png, and _ids.png; print the classes."""
     pictures = {kind: Image.fromarray(p) for kind, p in pictures.items()}
-    pictures["ids"] = ids_png(predicted, classes)
+    pictures["ids"] = ids_png(predicted, classes)  # palette PNG: colours, and ids
     for path, picture in zip(prediction_paths(prefix, pictures), pictures.values()):
         with runs.atomic_path(path) as tmp:
             picture.save(tmp, format="PNG")
@@ -509,7 +458,6 @@ def save_prediction(prefix, pictures, predicted, classes):
 
 def print_scores(scores, matrix, output_dir):
     """Write evaluation.json and its plots; print the scores as one JSON line."""
-    output_dir = Path(output_dir)  # claimed when --evaluate began
-    runs.write_json(output_dir / "evaluation.json", scores)
-    runs.save_evaluation_plots(scores, matrix, output_dir)
+    runs.write_json(Path(output_dir) / "evaluation.json", scores)  # claimed at start
+    runs.save_evaluation_plots(scores, matrix, Path(output_dir))
     print(json.dumps({k: v for k, v in scores.items() if k != "per_class_iou"}))

@@ -1,18 +1,13 @@
 """Data sets on disk: their layouts, their (image, mask) pairs and their classes.
 
-`--data-dir` may hold any of these layouts (or hold one up to two folders down):
-
-- CIHP: `Training/Images/*.jpg`, `Training/Category_ids/*.png`, the same under
-  `Validation/`, and `human_colormap.mat`.
-- Pascal VOC: `JPEGImages/*.jpg`, `SegmentationClass/*.png` and
-  `ImageSets/Segmentation/train.txt` (and `val.txt`), as in `VOCdevkit/VOC2012/`.
-  With a `labelmap.txt` beside them (an annotation tool's "Segmentation mask"
-  export, such as CVAT's), the classes are the labelmap's; else VOC's 21.
-- A folder of your own: `images/` and `masks/`, paired by file stem, optionally
-  `val/images/` and `val/masks/`, and a `labelmap.txt`.
-
-A `labelmap.txt` has one `name:r,g,b::` line per class, in id order; a line named
-`void` gives the colour of void pixels in colour masks instead of a class.
+`--data-dir` may hold, itself or up to two folders down: CIHP (`Training/` and
+`Validation/`, each with `Images/` and `Category_ids/`, and `human_colormap.mat`);
+Pascal VOC (`JPEGImages/`, `SegmentationClass/`, `ImageSets/Segmentation/*.txt`)
+with VOC's 21 classes, or those of a `labelmap.txt` beside them (an annotation
+tool's "Segmentation mask" export, such as CVAT's); or a folder of your own
+(`images/` and `masks/` paired by file stem, optionally `val/images/` and
+`val/masks/`, and a `labelmap.txt`). A labelmap has one `name:r,g,b::` line per
+class, in id order; a line named `void` gives the colour of void pixels instead.
 """
 
 import os
@@ -21,6 +16,7 @@ import shutil
 import warnings
 import zipfile
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from itertools import chain
 from pathlib import Path
@@ -32,15 +28,8 @@ from scipy.io import loadmat
 
 from data import make_toy_people
 from deeplab_support import UserError, files, progress_bar
-from deeplab_support.classes import (
-    CIHP_COLORS,
-    CIHP_NAMES,
-    VOC,
-    VOID,
-    VOID_COLOR,
-    ClassTable,
-    with_void,
-)
+from deeplab_support.classes import CIHP_COLORS, CIHP_NAMES, VOC, VOID, VOID_COLOR
+from deeplab_support.classes import ClassTable, read_class_map, with_void
 
 TOY_DATA_DIR = files.PROJECT_DIR / "data" / "toy_people"  # made on first use
 DATA_DIR = files.PROJECT_DIR / "data" / "instance-level_human_parsing"  # --download
@@ -49,6 +38,8 @@ CIHP_URL = (  # the tutorial's Google Drive copy of CIHP, about 2.7 GB zipped
     "?id=1B9A9UCJYMwTL4oBEo4RZfbMZMaZhKJaz&export=download&confirm=t"
 )
 CIHP_ZIP = "instance-level-human-parsing.zip"  # kept beside the data folder
+# A labelmap line: `name:r,g,b`, then the parts and actions that we ignore.
+LABELMAP_LINE = re.compile(r"([^:]*):\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*(:.*)?")
 
 
 @dataclass
@@ -73,9 +64,9 @@ def find(data_dir, void=VOID):
             "use the synthetic data set"
         )
     for folder in candidates(data_dir):
-        for matches, read in LAYOUTS:
-            if matches(folder):
-                dataset = read(folder)
+        for read in (read_cihp, read_voc, read_folder):
+            dataset = read(folder)  # None where folder holds another layout
+            if dataset:
                 dataset.classes = with_void(dataset.classes, void)
                 return dataset
     raise UserError(
@@ -95,7 +86,7 @@ def candidates(data_dir):
 
 def download_cihp(data_dir):
     """Download CIHP's zip beside data_dir and extract it into data_dir, once."""
-    if data_dir.is_dir() and any(is_cihp(folder) for folder in candidates(data_dir)):
+    if any((f / "Training" / "Images").is_dir() for f in candidates(data_dir)):
         return  # an earlier --download extracted it
     parent = data_dir.absolute().parent
     extracted = parent / f"{Path(CIHP_ZIP).stem}_extracted"  # where Keras extracts
@@ -150,33 +141,27 @@ def by_stem(paths):
     """Files by stem; two of one stem (x.jpg, x.png) would share a mask: an error."""
     found = {}
     for path in paths:
-        if path.stem in found:
+        if found.setdefault(path.stem, path) != path:
             raise UserError(
                 f"{found[path.stem]} and {path.name} have the same name but for the "
                 "extension, and images pair with masks by name; rename or remove one"
             )
-        found[path.stem] = path
     return found
-
-
-def is_cihp(root):
-    """Whether root holds CIHP's layout."""
-    return (root / "Training" / "Images").is_dir()
 
 
 def read_cihp(root):
     """CIHP: Training/ and Validation/ folders and human_colormap.mat."""
-    train = pair_by_stem(
-        root / "Training" / "Images", root / "Training" / "Category_ids"
-    )
+    if not (root / "Training" / "Images").is_dir():
+        return None
+    train, val = [
+        pair_by_stem(root / part / "Images", root / part / "Category_ids")
+        for part in ("Training", "Validation")
+    ]
     if not train:
         raise UserError(
             f"{root / 'Training' / 'Images'} holds no .jpg or .png images; check "
             "--data-dir"
         )
-    val = pair_by_stem(
-        root / "Validation" / "Images", root / "Validation" / "Category_ids"
-    )
     classes = ClassTable(CIHP_NAMES, cihp_colors(root / "human_colormap.mat"))
     return DataSet("CIHP layout", root, train, val, classes)
 
@@ -185,37 +170,25 @@ def cihp_colors(path):
     """Read CIHP's class colours from human_colormap.mat (built in if absent)."""
     if not os.path.lexists(path):
         return CIHP_COLORS
-    problem = files.not_a_file(path)
-    if problem:
-        raise UserError(
-            f"{path} cannot be read ({problem}); replace it with CIHP's colormap or "
-            "delete it to use the built-in CIHP colours"
-        )
+    files.require_file(path, "CIHP colormap")  # a FIFO would hang loadmat
     try:
         colormap = np.asarray(loadmat(path)["colormap"], dtype=np.float64)
+        if colormap.shape != (20, 3) or not ((colormap >= 0) & (colormap <= 1)).all():
+            raise ValueError(f"shape {colormap.shape}, not (20, 3) values in [0, 1]")
     except Exception as error:  # scipy raises many kinds for a broken .mat
         raise UserError(
             f"cannot read a colormap from {path} ({error}); delete the file to use "
             "the built-in CIHP colours"
         ) from None
-    if colormap.shape != (20, 3) or not ((colormap >= 0) & (colormap <= 1)).all():
-        raise UserError(
-            f"{path} holds a colormap of shape {colormap.shape}; expected (20, 3) "
-            "values in [0, 1]. Delete it to use the built-in one"
-        )
     # Scale by 255, not 100 as the original tutorial did: full-strength colours.
     return np.round(colormap * 255).astype(np.uint8)
-
-
-def is_voc(root):
-    return (root / "SegmentationClass").is_dir() and (
-        root / "ImageSets" / "Segmentation"
-    ).is_dir()
 
 
 def read_voc(root):
     """Pascal VOC, or an annotation tool's export in its layout with a labelmap."""
     lists = root / "ImageSets" / "Segmentation"
+    if not ((root / "SegmentationClass").is_dir() and lists.is_dir()):
+        return None
     train_lists = [lists / "train.txt"] if (lists / "train.txt").is_file() else []
     train_lists = train_lists or sorted(set(lists.glob("*.txt")) - {lists / "val.txt"})
     train = [pair for path in train_lists for pair in voc_pairs(root, path)]
@@ -235,14 +208,13 @@ def voc_pairs(root, list_file):
     """The (image, mask) paths of the names in one ImageSets list file."""
     pairs = []
     for number, line in enumerate(read_text(list_file).splitlines(), 1):
-        words = line.split()
-        if not words:
+        if not line.split():
             continue
-        name = words[0]
+        name = line.split()[0]
         candidates = [root / "JPEGImages" / (name + e) for e in files.IMAGE_EXTENSIONS]
         image = next((p for p in candidates if p.exists()), candidates[0])
         mask = root / "SegmentationClass" / f"{name}.png"
-        missing = [str(p) for p in (image, mask) if files.not_a_file(p)]
+        missing = [p for p in (image, mask) if not files.is_regular_file(p, quiet=True)]
         if missing:
             raise UserError(
                 f"{list_file} line {number} names {name!r}, but {missing[0]} is "
@@ -252,25 +224,19 @@ def voc_pairs(root, list_file):
     return pairs
 
 
-def is_folder(root):
-    return (root / "images").is_dir() and (root / "masks").is_dir()
-
-
 def read_folder(root):
     """A folder of your own: images/ and masks/ (and val/), with labelmap.txt."""
-    labelmap = root / "labelmap.txt"
-    if not labelmap.exists():
+    if not ((root / "images").is_dir() and (root / "masks").is_dir()):
+        return None
+    if not (root / "labelmap.txt").exists():
         raise UserError(
             f"{root} has images/ and masks/ but no labelmap.txt; write one "
             "'name:r,g,b::' line per class, in id order (see the README)"
         )
     train = pair_by_stem(root / "images", root / "masks")
     val = pair_by_stem(root / "val" / "images", root / "val" / "masks")  # [] if none
-    classes = read_labelmap(labelmap)
+    classes = read_labelmap(root / "labelmap.txt")
     return DataSet("images/ and masks/ layout", root, train, val, classes)
-
-
-LAYOUTS = [(is_cihp, read_cihp), (is_voc, read_voc), (is_folder, read_folder)]
 
 
 def read_text(path):
@@ -287,24 +253,23 @@ def read_labelmap(path):
     for number, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
-        fields = line.strip().split(":")
-        rgb = fields[1] if len(fields) > 1 else ""
-        match = re.fullmatch(r"\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*", rgb)
-        color = tuple(int(v) for v in match.groups()) if match else ()
-        if not fields[0].strip() or not color or max(color) > 255:
+        match = LABELMAP_LINE.fullmatch(line.strip())
+        name = match[1].strip() if match else ""
+        color = tuple(int(v) for v in match.groups()[1:4]) if match else ()
+        if not name or max(color) > 255:
             raise UserError(
                 f"{path} line {number} is {line.strip()!r}; expected 'name:r,g,b::' "
                 "with a name and three numbers 0..255"
             )
-        if fields[0].strip().lower() == "void":
+        if name.lower() == "void":
             void_color = color
-        elif fields[0].strip() in names or color in colors:
+        elif name in names or color in colors:
             raise UserError(
                 f"{path} line {number} repeats the name or colour of an earlier "
                 "class; give each class its own name and colour"
             )
         else:
-            names.append(fields[0].strip())
+            names.append(name)
             colors.append(color)
     if not 2 <= len(names) <= 255:
         raise UserError(
@@ -350,49 +315,45 @@ def split(dataset, args):
             f"({num_train} training{'' if official else f' + {num_val} validation'}); "
             "lower --num-train-images or --num-val-images"
         )
+    if official and len(dataset.val) < num_val:  # none, or too few
+        have = len(dataset.val)
+        fix = f"lower it to at most {have}, or " if have else ""
+        raise UserError(
+            f"--val-split official takes the data set's own validation images (CIHP's "
+            f"Validation/, VOC's val.txt, or val/ in a folder of yours), and "
+            f"{dataset.root} has {have} validation images but --num-val-images asks "
+            f"for {num_val}; {fix}use --val-split train-tail"
+        )
     train = dataset.train[:num_train]
-    if not official:
-        return once_each(train, dataset.train[num_train:wanted])
-    if not dataset.val:
+    val = dataset.val[:num_val] if official else dataset.train[num_train:wanted]
+    # An image listed twice could be scored by validation after training on it.
+    twice = [p for p, n in Counter(p for p, _ in train + val).items() if n > 1]
+    if twice:
         raise UserError(
-            f"--val-split official needs the data set's own validation images "
-            f"(CIHP's Validation/, VOC's val.txt, or val/ in a folder of yours), and "
-            f"{dataset.root} has none; use --val-split train-tail"
+            f"image {twice[0]} is listed twice for this run (in training, or in "
+            "training and validation), so validation could score images the "
+            "model trained on; list each image once (for VOC: in one of "
+            "train.txt and val.txt)"
         )
-    if len(dataset.val) < num_val:
-        raise UserError(
-            f"the data set in {dataset.root} has {len(dataset.val)} validation "
-            f"images but --num-val-images asks for {num_val}; lower it to at most "
-            f"{len(dataset.val)}"
-        )
-    return once_each(train, dataset.val[:num_val])
-
-
-def once_each(train, val):
-    """The pairs, unless an image is listed twice: scores would count trained ones."""
-    seen = set()
-    for image, _ in train + val:
-        if image in seen:
-            raise UserError(
-                f"image {image} is listed twice for this run (in training, or in "
-                "training and validation), so validation could score images the "
-                "model trained on; list each image once (for VOC: in one of "
-                "train.txt and val.txt)"
-            )
-        seen.add(image)
     return train, val
 
 
 def get_pairs(dataset, args):
-    """Say what was found; return the checked training and validation pairs."""
+    """Say what was found; return the checked training and validation pairs.
+
+    With --class-map, the masks are mapped to its classes, and so is the data set.
+    """
     train, val = split(dataset, args)
     classes = dataset.classes
+    class_map = read_class_map(args.class_map, classes)
+    dataset.classes = class_map.target
+    mapped = f", mapped to {class_map.target.num_classes}" if args.class_map else ""
     print(
         f"{dataset.layout} in {dataset.root}: {len(train)} training and "
-        f"{len(val)} validation images, {classes.num_classes} classes, void label "
-        f"{classes.void}."
+        f"{len(val)} validation images, {classes.num_classes} classes{mapped}, void "
+        f"label {classes.void}."
     )
-    return files.check_pairs(train, classes), files.check_pairs(val, classes)
+    return tuple(files.check_pairs(pairs, classes, class_map) for pairs in [train, val])
 
 
 def validation_pairs(dataset, args, classes):
@@ -405,4 +366,5 @@ def validation_pairs(dataset, args, classes):
             f"({ours.names[1]}, ...); evaluate it on the data set it was trained "
             "for (--data-dir)"
         )
-    return files.check_pairs(split(dataset, args)[1], dataset.classes)
+    class_map = read_class_map(args.class_map, classes)  # its masks, mapped
+    return files.check_pairs(split(dataset, args)[1], classes, class_map)

@@ -1,11 +1,9 @@
 """Export a trained model for use without Keras: ONNX, SavedModel or LiteRT.
 
-All are written with Keras's own `model.export`. Like the .keras files it comes
-from, the exported graph computes in float32; it takes one input, a batch of raw
-0..255 RGB pixels at the model's own input size (`image`, shape
-(batch, size, size, 3)), and returns the
-logits of every class per pixel. `litert_quantized` stores the weights in 8 bits
-(the converter's dynamic-range quantisation); the activations stay float32.
+Keras's `model.export` writes a float32 graph from raw 0..255 RGB pixels (`image`,
+shape (batch, size, size, 3)) to the logits of every class per pixel; a parser
+format wraps the whole prediction. `litert_quantized` stores the weights in 8 bits
+(dynamic-range quantisation); the activations stay float32.
 """
 
 import os
@@ -27,23 +25,19 @@ FORMATS = {  # --export format: the file it writes
 LABELS = "labels.txt"  # beside a .tflite: one class name per line, as LiteRT reads
 
 
-def input_signature(size):
-    """The one input of the exported graph: raw RGB pixels, any batch size."""
-    return [keras.InputSpec(shape=(None, size, size, 3), dtype="float32", name="image")]
-
-
 class Parser(keras.layers.Layer):
     """A photo's class ids from the photo: uint8 RGB of any size in, uint8 ids at
     that size out. As --predict does, it resizes the photo bilinearly, runs the
     model (on the mirror image too for flip TTA), resizes the logits back and takes
-    the argmax."""
+    the argmax (of the summed probabilities of each target class of a --class-map
+    `matrix`)."""
 
-    def __init__(self, model, flip_classes=None, **kwargs):
+    def __init__(self, model, flip_classes=None, matrix=None, **kwargs):
         super().__init__(**kwargs)
-        self.model, self.flip_classes = model, flip_classes
+        self.model, self.flip_classes, self.matrix = model, flip_classes, matrix
 
     def call(self, photo):
-        from tensorflow import argmax, cast, gather, image, shape
+        from tensorflow import argmax, cast, exp, gather, image, reduce_max, shape
 
         size = self.model.input_shape[1]
         small = image.resize(cast(photo, "float32"), [size, size])  # bilinear
@@ -52,39 +46,50 @@ class Parser(keras.layers.Layer):
             mirrored = self.model(small[:, :, ::-1])[:, :, ::-1]
             logits = (logits + gather(mirrored, self.flip_classes, axis=-1)) / 2
         logits = image.resize(logits, shape(photo)[1:3])  # bilinear, photo's size
+        if self.matrix is not None:  # as metrics.upsample_argmax
+            logits = exp(logits - reduce_max(logits, -1, keepdims=True)) @ self.matrix
         return cast(argmax(logits, axis=-1), "uint8")
 
 
-def parser_graph(model, flip_classes=None):
+def parser_graph(model, flip_classes=None, matrix=None):
     """The model inside a Parser, and its input: one photo of any size."""
     photo = keras.Input((None, None, 3), dtype="uint8", name="photo")
-    graph = keras.Model(photo, Parser(model, flip_classes)(photo))
+    graph = keras.Model(photo, Parser(model, flip_classes, matrix)(photo))
     return graph, [
         keras.InputSpec(shape=(1, None, None, 3), dtype="uint8", name="photo")
     ]
 
 
-def export_model(model, fmt, output_dir, classes, flip=False):
-    """Write the model in this format into output_dir; return its path.
-
-    A parser format holds the whole prediction (with flip TTA if `flip`). The
-    class table goes with it: in the ONNX file's metadata, as `classes.json`
-    inside the SavedModel folder, or as `labels.txt` beside a `.tflite` file.
-    """
+def export_model(model, fmt, output_dir, classes, flip_classes=None, matrix=None):
+    """Write the model in this format into output_dir, with its class table; return
+    its path. A parser format holds the whole prediction: flip TTA with
+    `flip_classes`, and a --class-map's `matrix` (then `classes` are its targets)."""
     if fmt not in FORMATS:
         raise UserError(
             f"unknown export format {fmt!r}; use --export with one of "
             + ", ".join(FORMATS)
         )
-    options = converter_options(fmt)
+    if keras.backend.backend() != "tensorflow":  # a .keras file loads on any backend
+        raise UserError(
+            f"--export {fmt} runs on TensorFlow's exporters, but Keras runs on "
+            f"{keras.backend.backend()}; run it with KERAS_BACKEND=tensorflow (the "
+            ".keras file is the same on every backend)"
+        )
     # The folder's manifest lists its exports: an earlier one of ours is replaced,
     # anything else of that name is the user's and stops the export.
     names = [FORMATS[fmt]] + ([LABELS] if fmt.startswith("litert") else [])
     runs.claim(output_dir, names, "--export")
-    path = Path(output_dir) / FORMATS[fmt]
-    graph, spec = model, input_signature(model.input_shape[1])
+    path, size = Path(output_dir) / FORMATS[fmt], model.input_shape[1]
+    graph, inputs = model, f"{size}x{size} RGB in, logits out"
+    spec = [keras.InputSpec(shape=(None, size, size, 3), dtype="float32", name="image")]
     if fmt.endswith("_parser"):
-        graph, spec = parser_graph(model, classes.flip if flip else None)
+        graph, spec = parser_graph(model, flip_classes, matrix)
+        inputs = "uint8 RGB of any size in, class ids at that size out"
+    options = {}
+    if fmt == "litert_quantized":
+        from tensorflow import lite
+
+        options["optimizations"] = [lite.Optimize.DEFAULT]
     tmp = runs.temp_name(path, reserve="folder" if fmt == "saved_model" else True)
     kind = "onnx" if fmt.startswith("onnx") else "litert"
     try:
@@ -105,55 +110,28 @@ def export_model(model, fmt, output_dir, classes, flip=False):
         ) from None
     finally:
         runs.remove(tmp)
-    size = model.input_shape[1]
-    inputs = f"{size}x{size} RGB in, logits out"
-    if fmt.endswith("_parser"):
-        inputs = "uint8 RGB of any size in, class ids at that size out"
     print(f"Exported {path} ({size_mb(path):.1f} MB): {inputs}")
     return path
 
 
-def converter_options(fmt):
-    """The exporter's settings for this format; an error off TensorFlow.
-
-    Every format is exported through TensorFlow, which requirements.txt installs
-    (on JAX, ONNX needs jax2onnx; on PyTorch, SavedModel fails), and a .keras file
-    is the same model on every backend.
-    """
-    if keras.backend.backend() != "tensorflow":
-        raise UserError(
-            f"--export {fmt} runs on TensorFlow's exporters, but Keras runs on "
-            f"{keras.backend.backend()}; run it with KERAS_BACKEND=tensorflow (the "
-            ".keras file is the same on every backend)"
-        )
-    if not fmt.startswith("litert"):
-        return {}
-    from tensorflow import lite
-
-    quantized = fmt == "litert_quantized"
-    return {"optimizations": [lite.Optimize.DEFAULT]} if quantized else {}
-
-
 def add_classes(path, fmt, classes):
-    """Store the class table with an export: metadata, or a file beside it."""
+    """Store the class table with an export: `classes.json` in a SavedModel, the
+    ONNX metadata, or `labels.txt` beside a `.tflite` file, as LiteRT reads it."""
     if fmt == "saved_model":
         (Path(path) / "classes.json").write_text(classes.to_json() + "\n")
-        return
-    if fmt.startswith("litert"):
-        labels = Path(path).parent / LABELS
-        with runs.atomic_path(labels) as tmp:
+    elif fmt.startswith("litert"):
+        with runs.atomic_path(Path(path).parent / LABELS) as tmp:
             Path(tmp).write_text("".join(name + "\n" for name in classes.names))
-        return
-    import onnx
+    else:
+        import onnx
 
-    graph = onnx.load(str(path))
-    for key, value in onnx_metadata(classes).items():
-        graph.metadata_props.add(key=key, value=value)
-    onnx.save(graph, str(path))
+        graph = onnx.load(str(path))
+        for key, value in onnx_metadata(classes).items():
+            graph.metadata_props.add(key=key, value=value)
+        onnx.save(graph, str(path))
 
 
 def size_mb(path):
     """The size of a file, or of all files in a folder, in megabytes."""
-    path = Path(path)
-    paths = [path] if path.is_file() else [p for p in path.rglob("*") if p.is_file()]
-    return sum(p.stat().st_size for p in paths) / 1e6
+    paths = [Path(path), *Path(path).rglob("*")]  # a file has nothing below it
+    return sum(p.stat().st_size for p in paths if p.is_file()) / 1e6

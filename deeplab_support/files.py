@@ -1,10 +1,9 @@
 """The tutorial's files: photos, masks and weights, checked.
 
-Every chosen image and mask is decoded once before training, so that a broken file
-stops the run with its name instead of crashing it halfway through. Files that the
-tf.data pipeline would misread (a JPEG with an EXIF rotation, a 16-bit or palette
-mask, a name that is not UTF-8) are read correctly here and handed to the pipeline
-as plain copies in a cache folder.
+Each chosen image and mask is decoded once before training, so a broken file stops
+the run with its name, not halfway through. Files that tf.data would misread (an
+EXIF-rotated JPEG, a 16-bit or palette mask, a name that is not UTF-8) go to it as
+plain PNG copies in a private temporary folder.
 """
 
 import atexit
@@ -28,9 +27,7 @@ RESNET50_WEIGHTS = "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
 RESNET50_URL = "https://storage.googleapis.com/tensorflow/keras-applications/resnet/"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 DECODABLE = ("JPEG", "PNG")  # what tf.image.decode_image reads and we accept
-# Larger images are refused from their header: Pillow's own bomb limit, about
-# 9,400 x 9,400 pixels. Pillow's setting is read, never changed.
-MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own bomb limit, ~9,400 x 9,400 pixels
 EXIF_ORIENTATION = 0x0112  # the EXIF tag that says how a camera held the photo
 COUNT_CHECKS_FROM = 1000  # checking this many pairs or more shows a count (~7 s)
 _private_dirs = {}  # purpose -> this process's own temporary folder
@@ -40,36 +37,31 @@ def list_images(folder, extensions=IMAGE_EXTENSIONS):
     """The regular .jpg and .png files of a folder, sorted by name."""
     if not Path(folder).is_dir():
         return []
-    return sorted(
-        p
-        for p in Path(folder).iterdir()
-        if p.suffix.lower() in extensions and is_regular_file(p)
-    )
+    named = [p for p in Path(folder).iterdir() if p.suffix.lower() in extensions]
+    return sorted(p for p in named if is_regular_file(p))
 
 
-def is_regular_file(path):
+def is_regular_file(path, quiet=False):
     """Whether path is a regular file; warn about a FIFO, folder or broken link."""
-    problem = not_a_file(path)
-    if problem:
+    try:
+        mode = os.stat(path).st_mode  # follows links; a loop or dangling one fails
+        problem = None if stat.S_ISREG(mode) else "not a regular file"
+    except OSError as error:
+        problem = error.strerror
+    if problem and not quiet:
         warn(f"skipping {path}: {problem}")
     return not problem
 
 
-def not_a_file(path):
-    """Why path cannot be read as a file (a FIFO, a folder, a bad link), or None."""
-    try:
-        mode = os.stat(path).st_mode  # follows links; a loop or dangling one fails
-    except OSError as error:
-        return error.strerror
-    return None if stat.S_ISREG(mode) else "not a regular file"
-
-
-def require_file(path, what, flag, hint=""):
-    """Refuse a path that is missing, a folder or a FIFO, before anything opens it."""
+def require_file(path, what, flag=None, hint=""):
+    """Refuse a path that is missing, empty, a folder or a FIFO, before opening it."""
+    fix = f"check {flag}" if flag else "replace or remove it"
     if not os.path.exists(path):
-        raise UserError(f"{what} {path} does not exist; check {flag}{hint}")
-    if not_a_file(path):  # never opened, so never hung on
-        raise UserError(f"{what} {path} is not a regular file; check {flag}")
+        raise UserError(f"{what} {path} does not exist; {fix}{hint}")
+    if not is_regular_file(path, quiet=True):  # never opened, so never hung on
+        raise UserError(f"{what} {path} is not a regular file; {fix}")
+    if os.path.getsize(path) == 0:
+        raise UserError(f"{what} {path} is empty (0 bytes); {fix}")
 
 
 def private_dir(purpose):
@@ -86,13 +78,11 @@ def private_dir(purpose):
     return _private_dirs[purpose]
 
 
+@atexit.register
 def remove_private_dirs():
     """Delete this process's temporary folders (at exit, or before os._exit)."""
     while _private_dirs:
         shutil.rmtree(_private_dirs.popitem()[1], ignore_errors=True)
-
-
-atexit.register(remove_private_dirs)
 
 
 def user_cache_dir(purpose):
@@ -117,14 +107,25 @@ def user_cache_dir(purpose):
     return folder
 
 
-def check_pairs(pairs, classes):
-    """Decode every image and mask once; return paths that tf.data reads right."""
+def check_pairs(pairs, classes, class_map=None):
+    """Decode every image and mask once; return paths that tf.data reads right
+    (with a --class-map, masks of its target ids)."""
     checked, scaled = [], []
     many = len(pairs) >= COUNT_CHECKS_FROM  # all of CIHP takes minutes: say so
     bar = progress_bar(len(pairs), "checked pair") if many else None
     for image_path, mask_path in pairs:
-        image, mask = check_image(image_path), check_mask(mask_path, classes)
-        if not same_shape(image_path, image, mask_path, mask):
+        image, mask = check_image(image_path), check_mask(mask_path, classes, class_map)
+        with Image.open(image) as upright, Image.open(mask) as labels:
+            (width, height), (mask_width, mask_height) = upright.size, labels.size
+        # A uniformly scaled mask keeps the aspect ratio, up to a pixel of rounding.
+        if abs(mask_height * width / mask_width - height) > 1:
+            raise UserError(
+                f"mask {mask_path} is {mask_width}x{mask_height} pixels but its image "
+                f"{image_path} is {width}x{height} upright; the mask may be "
+                "transposed or in the camera's raw orientation (see the photo's EXIF "
+                "rotation). Fix the mask to match the upright photo, or remove the pair"
+            )
+        if (width, height) != (mask_width, mask_height):
             scaled.append(mask_path)
         checked.append((image, mask))
         if bar:
@@ -137,44 +138,27 @@ def check_pairs(pairs, classes):
     return checked
 
 
-def same_shape(image_path, image, mask_path, mask):
-    """Whether a mask fits its upright image; refuse one that only fits rotated."""
-    with Image.open(image) as upright, Image.open(mask) as labels:
-        (width, height), (mask_width, mask_height) = upright.size, labels.size
-    if (width, height) == (mask_width, mask_height):
-        return True
-    # A uniformly scaled mask keeps the aspect ratio, up to a pixel of rounding.
-    if abs(mask_height * width / mask_width - height) <= 1:
-        return False
-    raise UserError(
-        f"mask {mask_path} is {mask_width}x{mask_height} pixels but its image "
-        f"{image_path} is {width}x{height} upright; the mask may be transposed or in "
-        "the camera's raw orientation (see the photo's EXIF rotation). Fix the mask "
-        "to match the upright photo, or remove the pair"
-    )
-
-
 def warn(message):
     """Print a one-line warning; a name that is not UTF-8 is shown escaped."""
     print("warning: " + message.encode("utf-8", "backslashreplace").decode())
 
 
-def open_checked(path, what, max_pixels=MAX_PIXELS):
+def open_checked(path, what, max_pixels=MAX_PIXELS, formats=None):
     """Decode an image file whole, once its header shows that it is safe to."""
-    if not_a_file(path):  # never opened, so a FIFO is never hung on
-        raise UserError(f"{what} {path} is not a regular file; replace or remove it")
-    if os.path.getsize(path) == 0:
-        raise UserError(f"{what} {path} is empty (0 bytes); replace or remove it")
+    require_file(path, what)
     too_big = f"{what} {path} has more than {max_pixels // 1_000_000} megapixels"
     try:
         with warnings.catch_warnings():  # Pillow warns of a bomb: refused below
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(path)
         with image:
+            size = f"{image.width}x{image.height} pixels by its header"
             if image.width * image.height > max_pixels:
+                raise UserError(f"{too_big} ({size}); downscale it or remove it")
+            if formats and image.format not in formats:  # what tf.data decodes
                 raise UserError(
-                    f"{too_big} ({image.width}x{image.height} pixels by its header); "
-                    "downscale it or remove it"
+                    f"{what} {path} is a {image.format} file; convert it to "
+                    f"{' or '.join(formats)}"
                 )
             image.load()  # decodes every pixel, so truncated files fail here
         return image
@@ -190,19 +174,9 @@ def open_checked(path, what, max_pixels=MAX_PIXELS):
         ) from None
 
 
-def open_photo(path, max_pixels=MAX_PIXELS):
-    """Decode a photo, refusing formats that tf.data cannot read."""
-    image = open_checked(path, "image", max_pixels)
-    if image.format not in DECODABLE:
-        raise UserError(
-            f"image {path} is a {image.format} file; convert it to JPEG or PNG"
-        )
-    return image
-
-
 def check_image(path):
     """Check an image; return a path the pipeline decodes upright and in RGB."""
-    image = open_photo(path)
+    image = open_checked(path, "image", formats=DECODABLE)
     if image.getexif().get(EXIF_ORIENTATION, 1) == 1 and is_utf8(path):
         return str(path)
     return plain_copy(path, upright_rgb(image))
@@ -219,7 +193,7 @@ def upright_rgb(image):
     return image.convert("RGB")
 
 
-def check_mask(path, classes):
+def check_mask(path, classes, class_map=None):
     """Check a mask's labels; return a path the pipeline reads as 8-bit ids."""
     mask = open_checked(path, "mask")
     ids = mask_ids(mask, path, classes)
@@ -228,6 +202,9 @@ def check_mask(path, classes):
             f"mask {path} is a JPEG file; its edges may hold class ids that nobody "
             "drew. Save masks as PNG"
         )
+    if class_map and class_map.matrix is not None:  # --class-map: the target ids
+        mapped = Image.fromarray(class_map.lookup[ids])
+        return plain_copy(path, mapped, class_map.lookup.tobytes())
     if mask.mode == "L" and mask.format == "PNG" and is_utf8(path):
         return str(path)
     return plain_copy(path, Image.fromarray(ids))
@@ -235,15 +212,28 @@ def check_mask(path, classes):
 
 def mask_ids(mask, path, classes):
     """The class ids of a decoded mask: grey ids, palette indices or colours."""
-    if mask.mode in ("RGB", "RGBA"):
-        ids = colors_to_ids(np.asarray(mask.convert("RGB")), path, classes)
-    elif mask.mode in ("L", "P", "I", "I;16", "I;16B"):
-        ids = np.asarray(mask)
-    else:
+    if mask.mode in ("RGB", "RGBA"):  # look each colour up in the class table
+        pixels = np.asarray(mask.convert("RGB"), np.int32) @ np.int32([65536, 256, 1])
+        codes, inverse, n = np.unique(pixels, return_inverse=True, return_counts=True)
+        ids = [classes.void, *range(classes.num_classes)]
+        colors = [classes.void_color, *classes.colors]  # a class wins over void
+        table = {r << 16 | g << 8 | b: i for i, (r, g, b) in zip(ids, colors)}
+        unknown = ~np.isin(codes, list(table))
+        if unknown.any():
+            rgb = [(c >> 16, c >> 8 & 255, c & 255) for c in codes[unknown].tolist()]
+            raise UserError(
+                f"mask {path} holds {counted('colour', rgb, n[unknown])} that no "
+                "class has (nor the void colour); fix the mask or add the class to "
+                "labelmap.txt"
+            )
+        ids = np.uint8([table[c] for c in codes.tolist()])
+        return ids[inverse].reshape(pixels.shape)
+    if mask.mode not in ("L", "P", "I", "I;16", "I;16B"):
         raise UserError(
             f"mask {path} has mode {mask.mode}; masks must be PNGs of class ids "
             "(grey or palette) or of class colours (RGB)"
         )
+    ids = np.asarray(mask)
     known = (ids < classes.num_classes) | (ids == classes.void)
     if not known.all():
         values, counts = np.unique(ids[~known], return_counts=True)
@@ -255,58 +245,32 @@ def mask_ids(mask, path, classes):
     return ids.astype(np.uint8)
 
 
-def colors_to_ids(pixels, path, classes):
-    """Look each colour of an RGB mask up in the class table (void included)."""
-    codes = pixels.astype(np.int32) @ np.array([65536, 256, 1], dtype=np.int32)
-    table = {r * 65536 + g * 256 + b: i for i, (r, g, b) in enumerate(classes.colors)}
-    r, g, b = classes.void_color
-    table.setdefault(r * 65536 + g * 256 + b, classes.void)
-    values, inverse, counts = np.unique(codes, return_inverse=True, return_counts=True)
-    unknown = [v not in table for v in values.tolist()]
-    if any(unknown):
-        colours = [(v >> 16, v >> 8 & 255, v & 255) for v in values[unknown].tolist()]
-        raise UserError(
-            f"mask {path} holds {counted('colour', colours, counts[unknown])} that "
-            "no class has (nor the void colour); fix the mask or add the class to "
-            "labelmap.txt"
-        )
-    return np.array([table[v] for v in values.tolist()])[inverse].reshape(codes.shape)
-
-
 def counted(what, values, counts):
     """Say which values occur on how many pixels: 'id 25 on 3 pixels, ...'."""
-    shown = [
-        f"{what} {v} on {n} pixel{'s' if n != 1 else ''}"
-        for v, n in zip(values, counts)
-    ]
-    more = f" and {len(shown) - 5} more" if len(shown) > 5 else ""
-    return ", ".join(shown[:5]) + more
+    pairs = zip(values, counts)
+    shown = [f"{what} {v} on {n} pixel{'' if n == 1 else 's'}" for v, n in pairs]
+    return ", ".join(shown[:5]) + (f" and {len(shown) - 5} more" if shown[5:] else "")
 
 
 def is_utf8(path):
     """Whether TensorFlow can take this path as a string."""
-    try:
-        str(path).encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
+    # A name's undecodable bytes become surrogates, which UTF-8 cannot encode.
+    return not any("\ud800" <= c <= "\udfff" for c in str(path))
 
 
-def plain_copy(path, image):
+def plain_copy(path, image, salt=b""):
     """Save an 8-bit PNG copy of a decoded file in a private folder; return its path."""
-    key = os.fsencode(path) + f"{Path(path).stat().st_mtime_ns}".encode()
+    key = os.fsencode(path) + f"{Path(path).stat().st_mtime_ns}".encode() + salt
     copy = private_dir("inputs") / f"{hashlib.sha1(key).hexdigest()[:20]}.png"
-    if not os.path.lexists(copy):  # the folder is this process's alone
+    if not os.path.lexists(copy):  # the folder is this process's alone (mkdtemp)
         with open(copy, "xb") as f:  # created here, never through an existing name
             image.save(f, format="PNG")
-    elif not stat.S_ISREG(os.lstat(copy).st_mode):  # only a file made here is reused
-        raise UserError(f"{copy} is not the copy this run made; run again")
     return str(copy)
 
 
 def read_photo(path, max_pixels=MAX_PIXELS):
     """Read a photo as upright RGB uint8 at its own size."""
-    return np.asarray(upright_rgb(open_photo(path, max_pixels)))
+    return np.asarray(upright_rgb(open_checked(path, "image", max_pixels, DECODABLE)))
 
 
 def read_mask(path, shape, classes):
@@ -339,17 +303,13 @@ def backbone_weights(weights):
 
 
 def load_weights(model, weights):
-    """Load --weights FILE (a .keras or .weights.h5 file) into the built model.
-
-    A model of another class count loads every layer but its classifier, which
-    keeps its fresh initial weights: fine-tuning to a new set of classes.
-    """
+    """Load --weights FILE (a .keras or .weights.h5 file) into the built model."""
     if weights in ("imagenet", "none"):
         return
     require_file(weights, "weights file", "--weights")
     fresh = [layer.get_weights() for layer in model.layers]
-    for layer in model.layers:  # NaN marks what the file does not fill
-        layer.set_weights([np.full_like(w, np.nan) for w in layer.get_weights()])
+    for layer, arrays in zip(model.layers, fresh):  # NaN marks what the file skips
+        layer.set_weights([np.full_like(w, np.nan) for w in arrays])
     reason = "no layer fits"
     try:
         with warnings.catch_warnings():  # Keras warns for each skipped layer
@@ -357,15 +317,12 @@ def load_weights(model, weights):
             model.load_weights(weights, skip_mismatch=True)
     except Exception as error:  # raised for a wrong file, or after skipping
         reason = str(error)[:200]
-    skipped = [
-        i
-        for i, layer in enumerate(model.layers)
-        if any(np.isnan(w).any() for w in layer.get_weights())
-    ]
-    for i in skipped:
-        model.layers[i].set_weights(fresh[i])
-    classifier = len(model.layers) - 2  # the 1x1 convolution before upsampling
-    if skipped == [classifier]:
+    skipped = []
+    for i, layer in enumerate(model.layers):
+        if any(np.isnan(w).any() for w in layer.get_weights()):
+            layer.set_weights(fresh[i])  # as built: the classifier of new classes
+            skipped.append(i)
+    if skipped == [len(model.layers) - 2]:  # the 1x1 classifier before upsampling
         print(
             f"Loaded {weights} except its classifier, which starts afresh for "
             f"{model.output_shape[-1]} classes."

@@ -144,12 +144,13 @@ def confusion_matrix(labels, predictions, num_classes, void=None):
     return counts.reshape(num_classes, num_classes)
 
 
-def upsample_argmax(logits, shape, band=64):
+def upsample_argmax(logits, shape, matrix=None, band=64):
     """Resize (h, w, classes) logits bilinearly to shape, then take the argmax.
 
     As `cv2.resize` then `argmax`, a band of rows at a time, so a 10,000 x 10,000
     image never needs its 8 GB of logits at once. A list of maps (multi-scale TTA)
-    gives the argmax of their resized sum.
+    gives the argmax of their resized sum. With a --class-map `matrix`, the argmax
+    is of each target class's probability: the sum of its source classes' softmax.
     """
     maps = logits if isinstance(logits, list) else [logits]
     height, width = shape
@@ -157,6 +158,8 @@ def upsample_argmax(logits, shape, band=64):
     for start in range(0, height, band):
         rows = np.arange(start, min(start + band, height))
         total = sum(resize_rows(part, rows, height, width) for part in maps)
+        if matrix is not None:  # the softmax less its division: no argmax changes
+            total = np.exp(total - total.max(axis=-1, keepdims=True)) @ matrix
         labels[rows] = np.argmax(total, axis=-1)
     return labels
 

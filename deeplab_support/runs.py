@@ -1,17 +1,10 @@
 """The output folder and the training run in it.
 
-Every writer (a run, `--evaluate`, `--export`, `--predict`) first claims the names
-it will write with `claim`: that checks the folder, takes its lock (a file in the
-user's cache) and lists the names in `run.json`, the folder's manifest. The project
-deletes or replaces only what a manifest lists; anything else in the way is an
-error that names it. Every file goes through `atomic_path`, which refuses a name
-that was not claimed.
-
-A run's folder holds `run.json`, `history.csv`, `best_model.keras`, a backup
-(`backup.json` naming the last committed `backup-NNN/`) and, after training,
-`model.keras`, the figures, `metrics.json`, `evaluation.json` and the model card.
-Keras's callbacks log (`CSVLogger`, `TerminateOnNaN`); two of ours, on public hooks,
-keep the run: `Backup` after every epoch and `SaveModels`.
+Every writer (a run, `--evaluate`, `--export`, `--predict`) first `claim`s the
+names it will write: that checks the folder, takes its lock and lists the names in
+`run.json`, the folder's manifest. Only what a manifest lists is ever deleted or
+replaced; every file goes through `atomic_path`, which refuses unclaimed names. A
+run keeps `history.csv`, `best_model.keras` and a backup per epoch for `--resume`.
 """
 
 import atexit
@@ -40,7 +33,7 @@ RUN_FILE = "run.json"  # the run's settings, and the folder's manifest
 # Settings that an interrupted run keeps when resumed (--epochs may extend it).
 RUN_CONFIG = """data_dir image_size batch_size num_train_images num_val_images
 learning_rate lr_schedule augment cache seed quick weights precision val_split
-ignore_index tensorboard class_weights""".split()
+ignore_index tensorboard class_weights class_map""".split()
 BACKUP_FILE = "backup.json"  # names the committed backup-NNN folder and its epoch
 BACKUP_WEIGHTS = "model.weights.h5"  # in backup-NNN: weights and optimizer state
 # Every name a training run writes besides its backups; none may be the user's.
@@ -51,13 +44,12 @@ confusion_matrix.png""".split()
 TENSORBOARD_DIR = "logs"  # --tensorboard: Keras's TensorBoard logs
 MADE_BY = "deeplabv3_plus"  # the marker in run.json that says the run is ours
 _held_locks = {}  # folder -> held FileLock; the OS releases them at process exit
-_claimed = {}  # folder -> the names this process listed in its manifest
+_claimed = {}  # absolute folder -> the names this process listed in its manifest
 
 
 @contextmanager
 def atomic_path(path):
     """Yield a fresh temporary file beside `path`; move it into place on success."""
-    path = Path(path)
     tmp = temp_name(path, reserve=True)
     try:
         yield tmp
@@ -66,22 +58,17 @@ def atomic_path(path):
         tmp.unlink(missing_ok=True)
 
 
-def temp_name(path, reserve=False):
-    """This process's temporary name beside `path`, created empty if `reserve`.
-
-    Reserving creates the file exclusively, so nothing is ever written through a
-    name or link that someone else put there; "folder" reserves a folder.
-    """
+def temp_name(path, reserve=True):
+    """Create this process's temporary file beside `path` (a folder if reserve is
+    "folder"), exclusively: nothing is written through a name or link put there."""
     refuse_unclaimed(path)
     tmp = Path(path).with_name(f".tmp-{os.getpid()}-{Path(path).name}")
     try:
         if reserve == "folder":
             os.mkdir(tmp)
-        elif reserve:
+        else:
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
             os.close(os.open(tmp, flags, 0o666))  # as open() would, less the umask
-        elif os.path.lexists(tmp):
-            raise FileExistsError
     except FileExistsError:
         raise UserError(
             f"{tmp} is in the way of writing {path}; move it away and run again"
@@ -90,20 +77,11 @@ def temp_name(path, reserve=False):
 
 
 def refuse_unclaimed(path):
-    """Stop a write to a name that this process has not listed in the manifest of
-    its folder (a name missing from a writer's list would replace a user's file)."""
+    """Stop a write to a name that is not claimed: it could be the user's file."""
     path = Path(path)
-    claimed = _claimed.get(folder_key(path.parent), ())
+    claimed = _claimed.get(Path(os.path.abspath(path.parent)), ())
     if path.name not in [RUN_FILE, *claimed]:
-        raise RuntimeError(
-            f"{path} is written without being claimed in its folder's manifest "
-            "first; add it to the names its writer claims"
-        )
-
-
-def folder_key(folder):
-    """The key of a folder in `_claimed`: its absolute path."""
-    return Path(os.path.abspath(folder))
+        raise RuntimeError(f"{path} is written without being claimed; claim it first")
 
 
 def write_json(path, data):
@@ -115,16 +93,11 @@ def write_json(path, data):
 def read_backup(output_dir):
     """The committed backup: {"epoch": epochs done, "folder": "backup-NNN"}."""
     path = Path(output_dir) / BACKUP_FILE
-    try:
-        backup = json.loads(path.read_text())
-        if backup == {}:
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        backup = json.loads(path.read_text()) if path.exists() else {}
+        folder = backup and backup["folder"]
+        if backup == {} or int(backup["epoch"]) > 0 and Path(folder).name == folder:
             return backup
-        if int(backup["epoch"]) > 0 and Path(backup["folder"]).name == backup["folder"]:
-            return backup
-    except FileNotFoundError:
-        return {}
-    except (ValueError, KeyError, TypeError):
-        pass
     raise UserError(
         f"the backup record {path} is damaged; start again with --overwrite (the "
         "last model is still in model.keras)"
@@ -146,104 +119,61 @@ def read_history(output_dir):
 
 
 def lock(output_dir):
-    """Hold the folder's lock for the rest of the process, or refuse.
-
-    The lock file lives in the user's cache, named by the folder's path, so the
-    folder itself gets no file of ours beyond its outputs.
-    """
+    """Hold the folder's lock for the rest of the process, or refuse."""
     key = Path(output_dir).resolve()
-    if key in _held_locks:  # a notebook may run its training cell again
-        return
-    held = filelock.FileLock(lock_file(key), thread_local=False)
-    try:
-        held.acquire(timeout=0)
-    except filelock.Timeout:
-        raise UserError(
-            f"another run of this project is using {output_dir}; wait for it to "
-            "finish or choose another --output-dir"
-        ) from None
-    _held_locks[key] = held
+    if key not in _held_locks:  # a notebook may run its training cell again
+        held = filelock.FileLock(lock_file(key), thread_local=False)
+        try:
+            held.acquire(timeout=0)
+        except filelock.Timeout:
+            raise UserError(
+                f"another run of this project is using {output_dir}; wait for it "
+                "to finish or choose another --output-dir"
+            ) from None
+        _held_locks[key] = held
 
 
 def lock_file(output_dir):
-    """The lock file of a folder: in the user's cache, named by the folder's path."""
+    """A folder's lock file, in the user's cache: the folder holds outputs only."""
     name = hashlib.sha256(os.fsencode(Path(output_dir).resolve())).hexdigest()[:32]
     return files.user_cache_dir("locks") / f"{name}.lock"
 
 
-def check_output_dir(output_dir):
-    """Make sure the output folder is, or can become, a writable folder."""
-    output_dir = Path(output_dir)
-    if output_dir.exists() and not output_dir.is_dir():
-        raise UserError(
-            f"--output-dir {output_dir} is a file, not a folder; choose another path"
-        )
-    try:
-        output_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise UserError(
-            f"cannot create --output-dir {output_dir} ({error.strerror}); choose a "
-            "writable folder"
-        ) from None
-    if not os.access(output_dir, os.W_OK | os.X_OK):
-        raise UserError(
-            f"--output-dir {output_dir} is not writable; choose a writable folder"
-        )
-    return output_dir
-
-
 def read_run_file(output_dir):
-    """The manifest (run.json) of this project in output_dir; None if there is none."""
+    """The manifest (run.json) in output_dir; an empty one where there is none."""
     path = Path(output_dir) / RUN_FILE
     try:
         data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
+    except (FileNotFoundError, NotADirectoryError):
+        data = {"made_by": MADE_BY, "config": {}}
     except (ValueError, OSError):
         data = None
-    valid = isinstance(data, dict) and data.get("made_by") == MADE_BY
-    if not (valid and isinstance(data.get("config"), dict) and plain_lists(data)):
+    data = {"files": [], "pids": [], **data} if isinstance(data, dict) else {}
+    names, pids = data.get("files"), data.get("pids")  # bare names, numeric pids
+    bare = isinstance(names, list) and all(
+        isinstance(n, str) and n == Path(n).name != ".." for n in names
+    )
+    numeric = isinstance(pids, list) and all(type(pid) is int for pid in pids)
+    valid = data.get("made_by") == MADE_BY and isinstance(data.get("config"), dict)
+    if not (valid and bare and numeric):
         raise UserError(
             f"{path} is damaged or was not written by this project, so nothing in "
             f"{output_dir} can be taken as its own; move the folder's files "
             "elsewhere or choose another --output-dir"
         )
-    data.setdefault("files", [])
-    data.setdefault("pids", [])
     return data
 
 
 def owned_names(folder):
     """The names the manifest in folder lists; none if it has no run.json of ours."""
-    try:
-        data = read_run_file(folder)
-    except UserError:  # not ours, or damaged: nothing there is ours
-        return set()
-    return set(data["files"]) if data else set()
-
-
-def plain_lists(data):
-    """Whether the manifest lists bare names in its folder and numeric pids."""
-    names, pids = data.get("files", []), data.get("pids", [])
-    if not (isinstance(names, list) and isinstance(pids, list)):
-        return False
-    bare = all(isinstance(n, str) and n == Path(n).name != ".." for n in names)
-    return bare and all(type(pid) is int for pid in pids)
+    with contextlib.suppress(UserError):  # not ours, or damaged: nothing is ours
+        return set(read_run_file(folder)["files"])
+    return set()
 
 
 def write_run_file(output_dir, data):
     """Write run.json, the run's settings and manifest, atomically."""
     write_json(Path(output_dir) / RUN_FILE, {"made_by": MADE_BY, **data})
-
-
-def new_manifest():
-    """The manifest of a folder that holds no run.json yet."""
-    return {"config": {}, "files": [RUN_FILE], "pids": [os.getpid()]}
-
-
-def is_run(data):
-    """Whether a manifest belongs to a training run (not only to --evaluate)."""
-    return bool(data and data["config"])
 
 
 def refuse_strangers(output_dir, owned, names, writer="a training run"):
@@ -260,18 +190,29 @@ def refuse_strangers(output_dir, owned, names, writer="a training run"):
 def claim(output_dir, names, writer="a training run", drop=None, config=None):
     """Own these names in output_dir before writing them: every writer's one way.
 
-    Checks that the folder is writable, takes its lock, and refuses a name that
-    something not listed in the folder's manifest holds; then lists the names
-    there (those never written are taken out at exit) and deletes what the
-    processes before this one left half-written. `drop(name)` says which names
-    listed earlier to delete now; `config` records a training run's settings.
-    Returns the manifest.
+    Also deletes what dead processes left half-written, and the names listed
+    earlier that `drop(name)` picks; `config` records a training run's settings.
     """
-    output_dir = check_output_dir(output_dir)
+    output_dir = Path(output_dir)
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise UserError(
+            f"--output-dir {output_dir} is a file, not a folder; choose another path"
+        ) from None
+    except OSError as error:
+        raise UserError(
+            f"cannot create --output-dir {output_dir} ({error.strerror}); choose a "
+            "writable folder"
+        ) from None
+    if not os.access(output_dir, os.W_OK | os.X_OK):
+        raise UserError(
+            f"--output-dir {output_dir} is not writable; choose a writable folder"
+        )
     lock(output_dir)
-    data = read_run_file(output_dir) or new_manifest()
+    data = read_run_file(output_dir)
     refuse_strangers(output_dir, data["files"], names, writer)
-    _claimed.setdefault(folder_key(output_dir), set()).update(names)
+    _claimed.setdefault(Path(os.path.abspath(output_dir)), set()).update(names)
     gone = {n for n in data["files"] if drop and n != RUN_FILE and drop(n)}
     ended = [] if os.getpid() in data["pids"] else data["pids"]  # the lock says so
     for name in data["files"]:
@@ -282,36 +223,29 @@ def claim(output_dir, names, writer="a training run", drop=None, config=None):
     listed = [n for n in data["files"] if n not in gone]
     listed += [n for n in names if n not in listed]
     if listed != data["files"] or ended or config is not None:
+        listed = [RUN_FILE, *(n for n in listed if n != RUN_FILE)]  # itself, first
         data.update(files=listed, pids=[os.getpid()])
         data["config"] = data["config"] if config is None else config
         write_run_file(output_dir, data)
     return data
 
 
+@atexit.register
 def release_unwritten():
-    """At exit: take out of each manifest the names this process never wrote.
-
-    A process lists its output names before writing them, so that a crash leaves
-    nothing unlisted; those it did not get to (a failed or interrupted run, a
-    skipped photo) are then not its own, and a file the user later saves under
-    such a name stays the user's.
-    """
+    """At exit: unlist the names this process never wrote (a failed run, a skipped
+    photo), so that a file the user later saves under one stays the user's."""
     for output_dir, names in _claimed.items():
-        unwritten = {n for n in names if not os.path.lexists(output_dir / n)}
+        unwritten = {n for n in names if not lexists(output_dir / n)}
         with contextlib.suppress(OSError, UserError):  # best effort, at exit
             data = read_run_file(output_dir)
-            if data and unwritten & set(data["files"]):
+            if unwritten & set(data["files"]):
                 data["files"] = [n for n in data["files"] if n not in unwritten]
                 write_run_file(output_dir, data)
     _claimed.clear()
 
 
-atexit.register(release_unwritten)
-
-
 def run_names(args):
-    """The names a training run with these flags writes in its folder: its files
-    and a backup folder per epoch, all claimed at the start."""
+    """The names a training run writes: its files and one backup folder an epoch."""
     backups = [f"backup-{epoch:03d}" for epoch in range(1, args.epochs + 1)]
     return OUTPUT_NAMES + backups + ([TENSORBOARD_DIR] if args.tensorboard else [])
 
@@ -323,10 +257,14 @@ def prepare_resume(args):
             "--resume continues the run in --output-dir and --overwrite replaces it; "
             "pass one of them"
         )
-    output_dir = Path(args.output_dir)
-    data = read_run_file(output_dir) if output_dir.is_dir() else None
+    output_dir, data = Path(args.output_dir), read_run_file(args.output_dir)
+    if data["config"] and not (args.resume or args.overwrite):
+        raise UserError(
+            f"{output_dir} already holds a run; add --resume to continue it, "
+            "--overwrite to replace it, or choose another --output-dir"
+        )
     if args.resume:
-        if not is_run(data):
+        if not data["config"]:
             raise UserError(
                 f"nothing to resume: {output_dir} holds no training run; run again "
                 "without --resume"
@@ -344,9 +282,8 @@ def prepare_resume(args):
         vars(args).update(config)
         if "epochs" not in args.given:  # --epochs may extend the run
             args.epochs = data["config"]["epochs"]
-        done = completed_epochs(output_dir)
-        weights = output_dir / read_backup(output_dir).get("folder", "-")
-        weights /= BACKUP_WEIGHTS
+        done, backup = completed_epochs(output_dir), read_backup(output_dir)
+        weights = output_dir / backup.get("folder", "-") / BACKUP_WEIGHTS
         if done and not weights.is_file():  # the run would silently start afresh
             raise UserError(
                 f"the backup in {output_dir} says {done} epoch(s) are done but its "
@@ -361,27 +298,19 @@ def prepare_resume(args):
         print(
             f"Resuming {output_dir} after epoch {done} of {args.epochs}, with {taken}."
         )
-    elif is_run(data) and not args.overwrite:
-        raise UserError(
-            f"{output_dir} already holds a run; add --resume to continue it, "
-            "--overwrite to replace it, or choose another --output-dir"
-        )
     # Checked now, before any work; the run claims the names when training begins.
-    refuse_strangers(output_dir, data["files"] if data else [], run_names(args))
+    refuse_strangers(output_dir, data["files"], run_names(args))
 
 
 def open_run(args):
-    """Claim --output-dir for this training run and return the Run.
-
-    A new run deletes the earlier run's files (the folder's exports and
-    predictions stay); a resumed one, only backups that were never committed.
-    """
+    """Claim --output-dir for this training run and return the Run: a new run
+    deletes the earlier run's files (not the folder's exports and predictions), a
+    resumed one only the backups that were never committed."""
     kept = read_backup(args.output_dir).get("folder") if args.resume else None
-    earlier = OUTPUT_NAMES + [TENSORBOARD_DIR]
+    earlier = [] if args.resume else OUTPUT_NAMES + [TENSORBOARD_DIR]
 
     def drop(name):
-        backup = name.startswith("backup-") and name != kept
-        return backup or (not args.resume and name in earlier)
+        return name in earlier or name.startswith("backup-") and name != kept
 
     names = RUN_CONFIG + ["epochs"]
     config = None if args.resume else {k: getattr(args, k) for k in names}
@@ -391,11 +320,10 @@ def open_run(args):
 
 def remove(path):
     """Delete a file, a link (not what it points to) or a folder, if it exists."""
-    path = Path(path)
-    if path.is_dir() and not path.is_symlink():
+    if os.path.isdir(path) and not os.path.islink(path):
         shutil.rmtree(path)
     else:
-        path.unlink(missing_ok=True)
+        Path(path).unlink(missing_ok=True)
 
 
 class Run:
@@ -403,39 +331,41 @@ class Run:
 
     def __init__(self, args, output_dir):
         self.args, self.dir = args, output_dir
-        self.timer = StepTimer()
+        self.seconds = []  # each epoch's training steps, its validation left out
         self.initial_epoch = completed_epochs(output_dir)  # where --resume goes on
         # Keras's progress bar in a terminal; one line per epoch in a log or notebook.
         self.verbose = 1 if in_terminal() else 2
 
     def callbacks(self, classes):
-        """Keras callbacks that log, keep the best model and back up every epoch.
-
-        Every model.keras they write carries the data set's class table.
-        """
-        done = completed_epochs(self.dir)
-        history = read_history(self.dir)[:done]  # rows past the backup are redone
-        rewrite_history(self.dir / "history.csv", history)
-        best = [float(row["val_mean_iou"]) for row in history]
+        """Keras callbacks that time, log, keep the best model (with the data set's
+        class table) and back up every epoch."""
+        path = self.dir / "history.csv"
+        history = read_history(self.dir)[: completed_epochs(self.dir)]
+        if path.exists():  # the rows past the backup are redone
+            with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+                if history:  # an empty file makes CSVLogger write the header
+                    writer = csv.DictWriter(f, fieldnames=list(history[0]))
+                    writer.writeheader()
+                    writer.writerows(history)
+        best = max((float(row["val_mean_iou"]) for row in history), default=-1.0)
+        clock = time.perf_counter
+        timer = keras.callbacks.LambdaCallback(
+            on_epoch_begin=lambda epoch, logs: setattr(self, "started", clock()),
+            on_test_begin=lambda logs: self.seconds.append(clock() - self.started),
+        )
         # raise_error: stop before a NaN epoch can be saved. async_safe: JAX and
         # PyTorch check each step's loss on a side thread instead of making every
         # step wait for it; an error there stops training by the epoch's end.
         nan_stop = keras.callbacks.TerminateOnNaN(raise_error=True)
         nan_stop.async_safe = True
+        logs = keras.callbacks.TensorBoard(str(self.dir / TENSORBOARD_DIR))
         return [
-            self.timer,
+            timer,
             nan_stop,
-            keras.callbacks.CSVLogger(str(self.dir / "history.csv"), append=True),
-            SaveModels(self.dir, classes, max(best, default=None)),
-            *self.tensorboard(),
-            Backup(self.dir),  # last: it commits the epoch
+            keras.callbacks.CSVLogger(str(path), append=True),
+            *([logs] if self.args.tensorboard else []),
+            Backup(self.dir, classes, best),  # last: it commits the epoch
         ]
-
-    def tensorboard(self):
-        """Keras's TensorBoard callback for --tensorboard (losses, scores, rate)."""
-        if not self.args.tensorboard:
-            return []
-        return [keras.callbacks.TensorBoard(str(self.dir / TENSORBOARD_DIR))]
 
     def save_figure(self, figure, name):
         """Save a figure as a PNG in the run's folder."""
@@ -447,35 +377,33 @@ class Run:
         epochs = [int(row["epoch"]) + 1 for row in history]
         figure, axes = plt.subplots(1, 3, figsize=(15, 4))
         for ax, metric in zip(axes, ["loss", "accuracy", "mean_iou"]):
-            train = [float(row[metric]) for row in history]
-            validation = [float(row[f"val_{metric}"]) for row in history]
-            # A dot per epoch, so that a one-epoch run shows its scores too, and
-            # ticks at whole epochs only.
-            ax.plot(epochs, train, marker="o", label="train")
-            ax.plot(epochs, validation, marker="o", label="validation")
+            # A dot per epoch (a one-epoch run shows too), ticks at whole epochs.
+            for key, label in [(metric, "train"), (f"val_{metric}", "validation")]:
+                values = [float(row[key]) for row in history]
+                ax.plot(epochs, values, marker="o", label=label)
             ax.set(title=metric.replace("_", " "), xlabel="epoch")
             ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
             ax.legend()
         self.save_figure(figure, "training_curves.png")
 
     def report(self, model, val_dataset, scores, matrix, data, num_pairs):
-        """Write metrics.json, evaluation.json, their plots and the model card.
-
-        num_pairs: how many (image, mask) pairs were trained and validated on.
-        """
+        """Write metrics.json, evaluation.json, their plots and the model card;
+        num_pairs: how many (image, mask) pairs were trained and validated on."""
         at_size = model.evaluate(val_dataset, return_dict=True, verbose=0)
         summary = {f"val_{k}": float(v) for k, v in at_size.items()}
         summary["full_resolution_mean_iou"] = scores["mean_iou"]
         precision, reason = devices.choose_precision(self.args.precision)
         summary.update(precision=precision, precision_reason=reason)
-        batch = self.args.batch_size
-        summary.update(self.timer.timing(num_pairs[0] // batch * batch))
+        steady = self.seconds[1:] or self.seconds  # the first epoch compiles
+        images = num_pairs[0] // self.args.batch_size * self.args.batch_size
+        rate = images / statistics.median(steady) if steady else 0.0
+        summary["train_seconds"] = round(sum(self.seconds), 2)
+        summary["images_per_second"] = round(rate, 2)
         write_json(self.dir / "metrics.json", summary)
         write_json(self.dir / "evaluation.json", scores)
         save_evaluation_plots(scores, matrix, self.dir, self.args.show)
-        text = card.model_card(self.args, data, num_pairs, summary, scores)
         with atomic_path(self.dir / card.CARD) as tmp:
-            tmp.write_text(text)
+            tmp.write_text(card.model_card(self.args, data, num_pairs, summary, scores))
         print(
             f"Validation at {self.args.image_size}px: accuracy "
             f"{summary['val_accuracy']:.3f}, mean IoU {summary['val_mean_iou']:.3f}; "
@@ -484,17 +412,6 @@ class Run:
         )
         if self.args.show:
             plt.show()
-
-
-def rewrite_history(path, rows):
-    """Write history.csv again with just these rows (atomically)."""
-    if not path.exists():
-        return
-    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-        if rows:
-            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-            writer.writeheader()
-            writer.writerows(rows)
 
 
 def save_figure(figure, path, keep_open=False):
@@ -518,13 +435,16 @@ def save_evaluation_plots(scores, matrix, output_dir, keep_open=False):
 
 
 def save_model(model, path, classes):
-    """Save a .keras file with its class table, atomically.
+    """Save the network with its class table, atomically: uncompiled, so plain
+    `keras.saving.load_model` loads it anywhere, and in float32, so it predicts the
+    same on every backend and CPU however it was trained."""
 
-    The file holds the network and its weights, not the loss, metrics and
-    optimizer (the backup keeps those), so plain `keras.saving.load_model` loads it
-    in any Python, without this project's classes. It computes in float32 however
-    it was trained, so it predicts the same on every backend and CPU.
-    """
+    def in_float32(layer):  # a new layer like this one that computes in float32
+        config = layer.get_config()
+        if "dtype" in config:  # a layer; ops such as flip have no precision
+            config["dtype"] = "float32"
+        return type(layer).from_config(config)
+
     network = keras.Model(model.inputs, model.outputs)  # the same, uncompiled
     network = keras.models.clone_model(network, clone_function=in_float32)
     network.set_weights(model.get_weights())  # float32 in mixed precision too
@@ -533,70 +453,31 @@ def save_model(model, path, classes):
         save_classes(tmp, classes)
 
 
-def in_float32(layer):
-    """A new layer like this one that computes in float32."""
-    config = layer.get_config()
-    if "dtype" in config:  # a layer; ops such as flip have no precision
-        config["dtype"] = "float32"
-    return type(layer).from_config(config)
-
-
-class SaveModels(keras.callbacks.Callback):
-    """best_model.keras whenever validation mean IoU improves; model.keras at the end.
-
-    When the last epoch was the best, model.keras is the same file: it becomes a
-    second name (a hard link) of best_model.keras instead of 143 MB written again.
-    Errors and interruptions save nothing here; the backup covers them.
-    """
-
-    def __init__(self, output_dir, classes, best=None):
-        super().__init__()
-        self.dir, self.classes, self.best = Path(output_dir), classes, best
-        self.best_is_last = False
-
-    def on_epoch_end(self, epoch, logs=None):
-        score = (logs or {}).get("val_mean_iou")
-        self.best_is_last = score is not None and (
-            self.best is None or score > self.best
-        )
-        if self.best_is_last:
-            self.best = score
-            save_model(self.model, self.dir / "best_model.keras", self.classes)
-
-    def on_train_end(self, logs=None):
-        if self.best_is_last and link_model(
-            self.dir / "best_model.keras", self.dir / "model.keras"
-        ):
-            return
-        save_model(self.model, self.dir / "model.keras", self.classes)
-
-
 def link_model(source, target):
     """Give source the name target too (atomically); False where links fail."""
-    tmp = temp_name(target)
     try:
-        os.link(source, tmp)
-        os.replace(tmp, target)
-        return True
+        with atomic_path(target) as tmp:
+            tmp.unlink()  # os.link makes the name anew, and never follows one
+            os.link(source, tmp)
     except OSError:  # a file system without hard links
-        Path(tmp).unlink(missing_ok=True)
         return False
+    return True
 
 
 class Backup(keras.callbacks.Callback):
-    """Back the run up after every epoch; restore it when training begins.
+    """Keep the run: best_model.keras whenever validation mean IoU beats `best`, a
+    backup after every epoch (restored when training begins), model.keras at the end.
 
-    The weights and the optimizer's state go into a fresh `backup-NNN` folder;
-    then `backup.json` is replaced to name it, in one rename: the commit point. A
-    crash at any moment leaves the last committed backup whole. The backup stays
-    after training, so `--resume --epochs N` can extend a finished run. The run
-    claimed every backup name when it began, so an epoch never reads the manifest.
+    Weights and optimizer state go into a fresh `backup-NNN`; replacing
+    `backup.json` to name it commits the epoch, so a crash leaves the last backup
+    whole. If the last epoch was the best, model.keras is a hard link to it.
     """
 
-    def __init__(self, output_dir):
+    def __init__(self, output_dir, classes, best):
         super().__init__()
-        self.dir = Path(output_dir)
+        self.dir, self.classes, self.best = Path(output_dir), classes, best
         self.committed = read_backup(output_dir).get("folder")
+        self.best_is_last = False
 
     def on_train_begin(self, logs=None):
         if self.committed:  # the optimizer needs its variables before loading
@@ -604,8 +485,13 @@ class Backup(keras.callbacks.Callback):
             self.model.load_weights(str(self.dir / self.committed / BACKUP_WEIGHTS))
 
     def on_epoch_end(self, epoch, logs=None):
+        score = (logs or {}).get("val_mean_iou")
+        self.best_is_last = score is not None and score > self.best
+        if self.best_is_last:
+            self.best = score
+            save_model(self.model, self.dir / "best_model.keras", self.classes)
         fresh = self.dir / f"backup-{epoch + 1:03d}"
-        refuse_unclaimed(fresh)
+        refuse_unclaimed(fresh)  # the run claimed every backup name when it began
         remove(fresh)  # a copy of ours that a killed run left uncommitted
         fresh.mkdir()
         self.model.save_weights(str(fresh / BACKUP_WEIGHTS))
@@ -614,28 +500,10 @@ class Backup(keras.callbacks.Callback):
             remove(self.dir / self.committed)  # the epoch before
         self.committed = fresh.name
 
-
-class StepTimer(keras.callbacks.Callback):
-    """Time each epoch's training steps, leaving out its validation."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
-
-    def on_test_begin(self, logs=None):
-        self.seconds.append(time.perf_counter() - self.start)
-
-    def timing(self, images_per_epoch):
-        """Training seconds and images/s, leaving out the first (compiling) epoch."""
-        steady = self.seconds[1:] or self.seconds
-        rate = images_per_epoch / statistics.median(steady) if steady else 0.0
-        return {
-            "train_seconds": round(sum(self.seconds), 2),
-            "images_per_second": round(rate, 2),
-        }
+    def on_train_end(self, logs=None):  # errors and interruptions save nothing here
+        best, final = self.dir / "best_model.keras", self.dir / "model.keras"
+        if not (self.best_is_last and link_model(best, final)):
+            save_model(self.model, final, self.classes)
 
 
 def what_is_kept(output_dir):

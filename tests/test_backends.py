@@ -1,11 +1,14 @@
 """The same script on TensorFlow, JAX and PyTorch, and models moving between them."""
 
 import json
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from PIL import Image
 
+import demo
 from conftest import ROOT, run_args, run_python
 
 pytestmark = pytest.mark.slow
@@ -46,3 +49,22 @@ def test_one_step_of_more_than_2_to_the_24_pixels_of_a_class_counts_every_pixel(
     assert scores["found"] == scores["expected"], scores  # exactly, in integers
     assert scores["expected"][3] > 2**24  # Hat, right: past float32's whole numbers
     assert scores["mean_iou"] == pytest.approx((16 / 64 + 16781245 / 16781293) / 2)
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_predict_with_a_class_map_and_masks_matches_tensorflow(
+    backend, tiny_run, tmp_path
+):
+    photo = Path(demo.write_examples(tmp_path)[0])
+    coarse = ROOT / "class_maps" / "cihp_coarse.txt"
+    flags = ["--predict", photo, "--model", tiny_run / "model.keras", "--cutout"]
+    flags += ["--class-map", coarse, "--mask-classes", "head,arms"]
+    for name in ["tensorflow", backend]:
+        output_dir = ["--output-dir", tmp_path / name]
+        run_python(ROOT / "deeplabv3_plus.py", *flags, *output_dir, KERAS_BACKEND=name)
+    for kind in ["ids", "class-head+arms", "cutout-head+arms"]:
+        found, expected = (
+            np.asarray(Image.open(tmp_path / name / f"{photo.stem}_{kind}.png"))
+            for name in [backend, "tensorflow"]
+        )
+        assert (found == expected).mean() > 0.999, kind

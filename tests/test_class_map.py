@@ -1,0 +1,181 @@
+"""--class-map: a model's classes merged many-to-one into a label set of yours."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+import pytest
+from PIL import Image
+
+import deeplabv3_plus as tutorial
+import demo
+from conftest import ROOT, fails_with, run_args, run_tutorial
+from data import make_toy_people
+from deeplab_support import UserError, cli, files, metrics
+from deeplab_support.classes import CIHP, VOID, ClassTable, read_class_map
+
+FOUR = ClassTable(
+    ["Background", "Left-arm", "Right-arm", "Glove"],
+    [(0, 0, 0), (1, 1, 1), (2, 2, 2), (3, 3, 3)],
+)
+
+
+def read(tmp_path, text, source=FOUR):
+    """Read a class map written with this text."""
+    (tmp_path / "map.txt").write_text(text)
+    return read_class_map(tmp_path / "map.txt", source)
+
+
+@pytest.mark.parametrize("name", ["cihp_person.txt", "cihp_coarse.txt"])
+def test_each_shipped_map_maps_every_cihp_class_once(name):
+    class_map = read_class_map(ROOT / "class_maps" / name, CIHP)
+    assert class_map.matrix.shape == (CIHP.num_classes, class_map.target.num_classes)
+    assert class_map.matrix.sum(axis=1).tolist() == [1] * CIHP.num_classes
+    ids = class_map.lookup[: CIHP.num_classes]
+    assert (class_map.matrix[np.arange(CIHP.num_classes), ids] == 1).all()
+
+
+def test_the_map_gives_targets_ids_colours_and_void_in_its_own_order(tmp_path):
+    class_map = read(
+        tmp_path,
+        "# a comment\nbody (9, 8, 7): Left-arm, Right-arm\n\nrest: Background\n"
+        "void (1,2,3): Glove\n",
+    )
+    target = class_map.target
+    assert target.names == ("body", "rest")
+    assert target.colors == ((9, 8, 7), (0, 0, 0))  # else the first source's
+    assert (target.void, target.void_color) == (FOUR.void, (1, 2, 3))
+    assert class_map.lookup[[0, 1, 2, 3, FOUR.void]].tolist() == [1, 0, 0, 255, 255]
+    assert class_map.matrix.tolist() == [[0, 1], [1, 0], [1, 0], [0, 0]]
+
+
+def test_sided_target_names_still_swap_in_a_mirror(tmp_path):
+    text = "bg: Background\nLeft-arm: Left-arm\nRight-arm: Right-arm, Glove\n"
+    assert read(tmp_path, text).target.flip == [0, 2, 1]
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("a: Background, Nose\nb: Left-arm, Right-arm, Glove\n", "names 'Nose'"),
+        ("a: Background, Glove\nb: Left-arm, Glove, Right-arm\n", "a class twice"),
+        ("a: Background\nb: Left-arm, Right-arm\n", "maps no target to Glove"),
+        ("a: Background\na: Left-arm, Right-arm, Glove\n", "each target named once"),
+        ("a Background\nb: Left-arm, Right-arm, Glove\n", "line 1 is 'a Background'"),
+        ("a (1,2,300): Background\nb: Left-arm, Right-arm, Glove\n", "line 1"),
+        ("a: Background, Left-arm, Right-arm, Glove\nb:\n", "maps no class to 'b'"),
+        ("a: Background, Left-arm, Right-arm, Glove\n", "fewer than 2 target"),
+    ],
+)
+def test_a_malformed_map_is_one_error_naming_the_file(tmp_path, text, message):
+    with pytest.raises(UserError, match=message) as error:
+        read(tmp_path, text)
+    assert str(tmp_path / "map.txt") in str(error.value)
+
+
+def test_a_target_class_is_the_argmax_of_its_sources_summed_probabilities():
+    logits = np.random.default_rng(0).normal(size=(12, 9, CIHP.num_classes)) * 3
+    class_map = read_class_map(ROOT / "class_maps" / "cihp_coarse.txt", CIHP)
+    found = metrics.upsample_argmax(
+        logits.astype(np.float32), (12, 9), class_map.matrix
+    )
+    probabilities = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+    sources = [np.flatnonzero(class_map.lookup[:20] == t) for t in range(7)]
+    summed = np.stack([probabilities[..., ids].sum(-1) for ids in sources], -1)
+    np.testing.assert_array_equal(found, summed.argmax(-1))
+
+
+class Constant:
+    """A stand-in model: the same logits for every pixel."""
+
+    input_shape = (None, 16, 16, 3)
+
+    def __init__(self, logits):
+        self.logits = np.asarray(logits, np.float32)
+
+    def predict_on_batch(self, images):
+        return np.broadcast_to(self.logits, (*images.shape[:3], len(self.logits)))
+
+
+def test_evaluate_with_a_map_scores_the_mapped_masks_in_the_target_set(tmp_path):
+    class_map = read(
+        tmp_path, "body: Left-arm, Right-arm\nrest: Background\nvoid: Glove"
+    )
+    mask = np.array([[0, 0, 0, 1, 1], [3, 3, VOID, 2, 0]], np.uint8)  # ids of FOUR
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    Image.new("RGB", (5, 2)).save(tmp_path / "photo.png")
+    pairs = files.check_pairs([(tmp_path / "photo.png", tmp_path / "mask.png")], FOUR)
+    mapped = files.check_pairs(pairs, FOUR, class_map)
+    # The most likely class is Background, but the two arms together outweigh it.
+    model = Constant([1.0, 0.8, 0.8, 0.0])
+    target = class_map.target
+    _, matrix = tutorial.evaluate([model], mapped, target, None, class_map.matrix)
+    # Truth: body on 3 pixels (the arms), rest on 4, Glove and void on none;
+    # every pixel predicted body.
+    np.testing.assert_array_equal(matrix, [[3, 0], [4, 0]])
+
+
+@pytest.mark.slow
+def test_predict_with_a_map_writes_target_ids_colours_and_masks(tiny_run, tmp_path):
+    photo = Path(demo.write_examples(tmp_path)[0])
+    coarse = ROOT / "class_maps" / "cihp_coarse.txt"
+    argv = ["--predict", photo, "--model", tiny_run / "model.keras", "--class-map"]
+    run_tutorial(*argv, coarse, "--mask-classes", "head", "--output-dir", tmp_path)
+    ids = Image.open(tmp_path / f"{photo.stem}_ids.png")
+    target = read_class_map(coarse, CIHP).target
+    assert ids.getpalette()[: 3 * 7] == list(np.ravel(target.colors))
+    assert np.asarray(ids).max() < 7
+    head = np.asarray(Image.open(tmp_path / f"{photo.stem}_class-head.png"))
+    np.testing.assert_array_equal(head, 255 * (np.asarray(ids) == 1))
+
+
+@pytest.mark.slow
+def test_a_parser_with_a_map_agrees_with_predict_and_carries_the_targets(
+    tiny_run, tmp_path
+):
+    coarse = ROOT / "class_maps" / "cihp_coarse.txt"
+    flags = ["--model", tiny_run / "model.keras", "--class-map", coarse]
+    run_tutorial("--export", "onnx_parser", *flags, "--output-dir", tmp_path)
+    image, _ = make_toy_people.render_sample(5, 0, 160, 160)
+    Image.fromarray(image).resize((480, 640)).save(tmp_path / "photo.png")
+    run_tutorial("--predict", tmp_path / "photo.png", *flags, "--output-dir", tmp_path)
+    expected = np.asarray(Image.open(tmp_path / "photo_ids.png"))
+    graph = onnx.load(tmp_path / "parser.onnx")
+    names = {p.key: p.value for p in graph.metadata_props}["class_names"]
+    assert json.loads(names)[1:3] == ["head", "upper-body"]
+    session = onnxruntime.InferenceSession(str(tmp_path / "parser.onnx"))
+    ids = session.run(None, {"photo": np.asarray(image_of(tmp_path / "photo.png"))})
+    assert (ids[0][0] == expected).mean() >= 0.999
+
+
+def image_of(path):
+    """A photo as a batch of one uint8 RGB image."""
+    return np.asarray(Image.open(path).convert("RGB"))[None]
+
+
+@pytest.mark.slow
+def test_training_with_a_map_learns_the_target_classes(toy_root, tmp_path):
+    person = ROOT / "class_maps" / "cihp_person.txt"
+    run_tutorial(*run_args(toy_root, tmp_path, "--class-map", person))
+    model, classes = cli.load_model(tmp_path / "model.keras", "--model")
+    assert classes.names == ("background", "person")
+    assert model.output_shape[-1] == 2
+    assert "| 1 | person |" in (tmp_path / "README.md").read_text()
+
+
+def test_a_logits_export_with_a_map_is_refused(capsys, tmp_path):
+    person = ROOT / "class_maps" / "cihp_person.txt"
+    argv = ["--export", "onnx", "--class-map", person, "--model", tmp_path / "m.keras"]
+    fails_with(capsys, argv, "--class-map goes into the parser exports")
+
+
+def test_the_demo_shows_the_target_classes(tiny_run, tmp_path):
+    person = ROOT / "class_maps" / "cihp_person.txt"
+    segmenter = demo.Segmenter(tiny_run / "model.keras", class_map=person)
+    assert segmenter.classes.names == ("background", "person")
+    photo = demo.write_examples(tmp_path)[0]
+    overlay, _, legend, _, download = segmenter(photo, ["person"])
+    assert np.asarray(Image.open(download)).max() in (0, 255)
+    assert "person" in legend and "Face" not in legend
