@@ -33,7 +33,7 @@ plumbing (downloads, file checks, flags, resuming, errors) lives in `deeplab_sup
 """
 
 # The support package comes first: it keeps TensorFlow's start-up logs quiet.
-from deeplab_support import cli, datasets, devices, export, files, metrics, runs
+from deeplab_support import cli, datasets, devices, export, files, metrics, runs, video
 from deeplab_support import progress_bar
 from deeplab_support.classes import read_class_map
 
@@ -64,6 +64,7 @@ DEFAULTS = dict(  # what the flags default to; --quick changes some (see --help)
     ignore_index=255,  # the void label: in no loss and no score
     tta="none",  # "flip": also predict the mirrored image
     tta_scales="1",  # multiples of the input size to predict at
+    temporal_smoothing=0.0,  # --predict on a video: how much a frame keeps of the last
     output_dir="outputs",  # where every output goes
 )
 IMAGENET_MEAN_BGR = [-103.939, -116.779, -123.68]  # ResNet50's mean pixel, negated
@@ -501,14 +502,20 @@ def at_scales(model, scales="1"):
     return models
 
 
-def predict_full_resolution(models, image, flip_classes=None, to_target=None):
-    """The class ids of an RGB image at its own size, from every model's logits
-    (the ids of a --class-map's target classes with its matrix `to_target`)."""
+def logits_at_sizes(models, image, flip_classes=None):
+    """Each model's logits for an RGB image resized to the model's input size."""
     logits = []
     for model in models:
         size = model.input_shape[1]
         batch = np.asarray(tf_image.resize(image[None], [size, size]))  # bilinear
         logits.append(predict_logits(model, batch, flip_classes)[0])
+    return logits
+
+
+def predict_full_resolution(models, image, flip_classes=None, to_target=None):
+    """The class ids of an RGB image at its own size, from every model's logits
+    (the ids of a --class-map's target classes with its matrix `to_target`)."""
+    logits = logits_at_sizes(models, image, flip_classes)
     return metrics.upsample_argmax(logits, image.shape[:2], to_target)
 
 
@@ -545,7 +552,31 @@ A saved `model.keras` is a plain Keras model that carries its class table.
 ids at its own size, and a 0/255 mask of the classes `--mask-classes` names;
 `--evaluate model.keras` scores a model as above; `--export onnx` (or `litert`)
 writes it for use without Keras; `python demo.py` serves it in a web page.
+
+Parsed frame by frame, a video *flickers*: along part boundaries pixels change
+class from one frame to the next although nothing moved. `--predict clip.mp4`
+prints that share of pixels, and `--temporal-smoothing A` lowers it: each pixel's
+class probabilities become a running average over the frames, `A * before +
+(1 - A) * now`, so a class must last a few frames to win.
 """
+
+
+def predict_video(models, frames, smoothing=0.0, flip_classes=None, to_target=None):
+    """(frame, class ids) for each frame; with smoothing, the ids of the running
+    average of the frames' softmax probabilities."""
+    average = None
+    for frame in frames:
+        logits = logits_at_sizes(models, frame, flip_classes)
+        if smoothing:  # average the probabilities, then back to logits (their log)
+            now = [np.exp(x - x.max(-1, keepdims=True)) for x in logits]
+            now = [p / p.sum(-1, keepdims=True) for p in now]  # the softmax
+            average = average or now  # the first frame starts the average
+            average = [
+                smoothing * a + (1 - smoothing) * p for a, p in zip(average, now)
+            ]
+            logits = [np.log(a + 1e-30) for a in average]
+        yield frame, metrics.upsample_argmax(logits, frame.shape[:2], to_target)
+
 
 if RUN and not args.train:  # --predict, --evaluate and --export use a saved model
     flag = "--evaluate" if args.evaluate else "--model"
@@ -568,6 +599,13 @@ if RUN and args.predict:
             if args.cutout:  # the photo, transparent outside the mask
                 pictures[f"cutout-{name}"] = np.dstack([image, mask])
         cli.save_prediction(output, pictures, predicted, target)
+    smoothing, colors = args.temporal_smoothing, target.palette()
+    for frames, add_frame in video.read_clips(args.predict, args.output_dir, target):
+        for frame, predicted in predict_video(
+            models, frames, smoothing, flip_classes, to_target
+        ):
+            colored = decode_segmentation_masks(predicted, colors)
+            add_frame(get_overlay(frame, colored), predicted)  # to the clip's outputs
 
 if RUN and args.evaluate:  # into the output folder that cli.start claimed
     data = datasets.get_dataset(args)

@@ -22,7 +22,7 @@ import keras
 import matplotlib
 from PIL import Image
 
-from deeplab_support import UserError, devices, export, files, metrics, runs
+from deeplab_support import UserError, devices, export, files, metrics, runs, video
 from deeplab_support.classes import ids_png, model_classes
 
 # A first run on a laptop CPU: small batches give more steps per minute, more
@@ -69,6 +69,7 @@ def positive(kind):
 
 seed = checked(int, lambda v: 0 <= v < 2**32, f"must lie in 0..{2**32 - 1}, got {{}}")
 path_text = checked(str, str.strip, "an empty path")  # an unset shell variable, say
+fraction = checked(float, lambda v: 0 <= v < 1, "must lie in [0, 1), got {}")
 
 
 PREDICTION_KINDS = ["mask", "overlay", "ids"]  # --predict writes <name>_<kind>.png
@@ -108,6 +109,8 @@ def add_flags(add):
     masks = "with --predict: also a 0/255 mask of these classes (repeatable)"
     add("--mask-classes", str, masks, action="append", metavar="NAMES")
     add("--cutout", SWITCH, "with --mask-classes: also the photo cut out to them")
+    smoothing = "--predict on a video: each frame keeps this share of the last's"
+    add("--temporal-smoothing", fraction, smoothing, metavar="A")
     classes = "merge the classes into your own label set (see the README)"
     add("--class-map", path_text, classes, metavar="FILE")
     add("--model", path_text, "for --predict, --export (<output-dir>/model.keras)")
@@ -191,6 +194,11 @@ def check_args(args):
             f"--export {args.export} writes the model's logits for its own classes; "
             "--class-map goes into the parser exports: use --export onnx_parser or "
             "litert_parser, or drop --class-map"
+        )
+    if args.temporal_smoothing and not args.predict:
+        raise UserError(
+            "--temporal-smoothing steadies --predict on a video; add --predict with "
+            "the clip, or drop --temporal-smoothing"
         )
     if args.cutout and not args.mask_classes:
         raise UserError(
@@ -372,13 +380,15 @@ def photo_outputs(paths, output_dir, kinds=PREDICTION_KINDS):
         if path.is_dir():  # without the outputs its manifest lists
             ours = runs.owned_names(path)
             photos += [p for p in files.list_images(path) if p.name not in ours]
+        elif video.is_video(path):  # video.read_clips takes it
+            continue
         elif not os.path.lexists(path):
             raise UserError(f"photo {path} does not exist; check --predict")
         elif path.name in runs.owned_names(path.parent):
             files.warn(f"skipping {path}: it is an output of this project, not a photo")
         elif files.is_regular_file(path):
             photos.append(path)
-    if not photos:
+    if not photos and not any(map(video.is_video, paths)):
         raise UserError(f"no .jpg or .png images in {' '.join(paths)}; check --predict")
     inputs = {photo.resolve() for photo in photos}
     outputs = []
@@ -410,7 +420,7 @@ def read_photos(paths, output_dir, kinds=PREDICTION_KINDS):
             continue
         read += 1
         yield image, prefix
-    if not read:
+    if outputs and not read:
         raise UserError(
             f"none of the photos in {' '.join(map(str, paths))} could be read; "
             "check --predict"

@@ -10,6 +10,7 @@ from PIL import Image
 
 import demo
 from conftest import ROOT, run_args, run_python
+from test_video import write_clip
 
 pytestmark = pytest.mark.slow
 
@@ -52,19 +53,23 @@ def test_one_step_of_more_than_2_to_the_24_pixels_of_a_class_counts_every_pixel(
 
 
 @pytest.mark.parametrize("backend", ["jax", "torch"])
-def test_predict_with_a_class_map_and_masks_matches_tensorflow(
+def test_predict_with_a_class_map_masks_and_a_video_matches_tensorflow(
     backend, tiny_run, tmp_path
 ):
     photo = Path(demo.write_examples(tmp_path)[0])
+    clip = write_clip(tmp_path / "clip.avi", count=3)
     coarse = ROOT / "class_maps" / "cihp_coarse.txt"
-    flags = ["--predict", photo, "--model", tiny_run / "model.keras", "--cutout"]
-    flags += ["--class-map", coarse, "--mask-classes", "head,arms"]
+    flags = ["--predict", photo, clip, "--model", tiny_run / "model.keras"]
+    flags += ["--class-map", coarse, "--mask-classes", "head,arms", "--cutout"]
+    flags += ["--temporal-smoothing", "0.5"]
     for name in ["tensorflow", backend]:
         output_dir = ["--output-dir", tmp_path / name]
         run_python(ROOT / "deeplabv3_plus.py", *flags, *output_dir, KERAS_BACKEND=name)
-    for kind in ["ids", "class-head+arms", "cutout-head+arms"]:
+    written = [f"{photo.stem}_{kind}.png" for kind in ["ids", "class-head+arms"]]
+    written += [f"{photo.stem}_cutout-head+arms.png", "clip_ids/000002.png"]
+    for name in written:
         found, expected = (
-            np.asarray(Image.open(tmp_path / name / f"{photo.stem}_{kind}.png"))
-            for name in [backend, "tensorflow"]
+            np.asarray(Image.open(tmp_path / folder / name))
+            for folder in [backend, "tensorflow"]
         )
-        assert (found == expected).mean() > 0.999, kind
+        assert (found == expected).mean() > 0.999, name

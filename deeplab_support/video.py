@@ -1,0 +1,145 @@
+"""Video for `--predict clip.mp4`: frames in; an overlay video and the class ids
+of every frame out.
+
+For each clip, `<name>_overlay.mp4` has the clip's frame count, frame rate and size,
+and `<name>_ids/` holds one palette PNG of class ids per frame (`000000.png`, ...;
+a lossy video would blur the ids). Both are claimed like every output and moved
+into place when the clip is done. The run prints the *flicker*: the share of
+pixels whose class changes from one frame to the next.
+"""
+
+import os
+import time
+from pathlib import Path
+
+import cv2
+
+from deeplab_support import UserError, files, runs
+from deeplab_support.classes import ids_png
+
+EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+
+
+def is_video(path):
+    """Whether --predict takes this path for a video (by its extension)."""
+    return Path(path).suffix.lower() in EXTENSIONS
+
+
+def outputs(prefix):
+    """The overlay video and the ids folder of a clip."""
+    return [
+        prefix.with_name(f"{prefix.name}_{kind}") for kind in ["overlay.mp4", "ids"]
+    ]
+
+
+def read_clips(paths, output_dir, classes):
+    """(frames, add) for each readable video in paths: add(overlay, ids) takes each
+    frame's pictures, and the clip's outputs are written when its frames end."""
+    output_dir, clips = Path(output_dir), [Path(p) for p in paths if is_video(p)]
+    for clip in clips:
+        if not os.path.lexists(clip):
+            raise UserError(f"video {clip} does not exist; check --predict")
+    owned = set(runs.claim(output_dir, [], "--predict")["files"])
+    prefixes = []
+    for clip in clips:  # a prefix whose outputs are free, or earlier ones of ours
+        prefix, n = output_dir / clip.stem, 1
+        while prefix in prefixes or any(
+            os.path.lexists(path) and path.name not in owned for path in outputs(prefix)
+        ):
+            n += 1
+            prefix = output_dir / f"{clip.stem}-{n}"
+        prefixes.append(prefix)
+    names = [path.name for prefix in prefixes for path in outputs(prefix)]
+    runs.claim(output_dir, names, "--predict")  # those never written: released
+    for clip, prefix in zip(clips, prefixes):
+        try:
+            capture = open_clip(clip)
+        except UserError as error:  # as for photos: the other inputs go on
+            files.warn(f"skipped: {error}")
+            continue
+        writer = ClipWriter(prefix, capture, classes)
+        try:
+            yield frames(capture), writer.add
+            writer.finish()
+        finally:
+            capture.release()
+            writer.discard()
+
+
+def open_clip(path):
+    """An OpenCV capture of a video that has at least one frame."""
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened() or not capture.grab():
+        capture.release()
+        raise UserError(
+            f"video {path} cannot be read (OpenCV finds no frame in it); convert it "
+            "to MP4 or remove it"
+        )
+    capture.set(cv2.CAP_PROP_POS_FRAMES, 0)  # back to the first frame
+    return capture
+
+
+def frames(capture):
+    """The frames of a capture, as RGB arrays."""
+    while True:
+        found, frame = capture.read()
+        if not found:
+            return
+        yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+
+
+class ClipWriter:
+    """A clip's overlay video and ids PNGs, written beside their final names."""
+
+    def __init__(self, prefix, capture, classes, every=10.0):
+        self.video, self.ids = outputs(prefix)
+        self.fps = capture.get(cv2.CAP_PROP_FPS) or 25.0  # some formats do not say
+        self.total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        self.classes, self.every, self.writer = classes, every, None
+        self.tmp_video = runs.temp_name(self.video)  # ends in .mp4, as OpenCV wants
+        self.tmp_ids = runs.temp_name(self.ids, reserve="folder")
+        self.done, self.changed, self.previous = 0, 0.0, None
+        self.start = self.last = time.monotonic()
+
+    def add(self, overlay, ids):
+        """Write one frame's overlay and ids; count the pixels that changed class."""
+        if self.writer is None:
+            size = (overlay.shape[1], overlay.shape[0])
+            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+            self.writer = cv2.VideoWriter(str(self.tmp_video), fourcc, self.fps, size)
+        self.writer.write(cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
+        ids_png(ids, self.classes).save(self.tmp_ids / f"{self.done:06d}.png")
+        if self.previous is not None:
+            self.changed += (ids != self.previous).mean()
+        self.previous, self.done = ids, self.done + 1
+        if time.monotonic() >= self.last + self.every:
+            self.last = time.monotonic()
+            print(f"  {self.done}/{self.total} frames, {self.rate():.1f} frames/s")
+
+    def rate(self):
+        """Frames predicted per second so far."""
+        return self.done / max(time.monotonic() - self.start, 1e-9)
+
+    def flicker(self):
+        """The mean share of pixels whose class changed between consecutive frames."""
+        return self.changed / max(self.done - 1, 1)
+
+    def finish(self):
+        """Move the outputs into place; say how fast and how steady the clip was."""
+        if self.writer is not None:
+            self.writer.release()
+        os.replace(self.tmp_video, self.video)
+        runs.remove(self.ids)  # an earlier one of ours, as claimed
+        os.replace(self.tmp_ids, self.ids)
+        print(
+            f"{self.video.name[: -len('_overlay.mp4')]}: {self.done} frames at "
+            f"{self.rate():.1f} frames/s; flicker {self.flicker():.2%} (pixels whose "
+            "class changes from one frame to the next)"
+        )
+
+    def discard(self):
+        """Delete what an unfinished clip left behind."""
+        if self.writer is not None:
+            self.writer.release()
+        runs.remove(self.tmp_video)
+        runs.remove(self.tmp_ids)

@@ -1,0 +1,104 @@
+"""--predict on a video: an overlay video and every frame's ids, the flicker between
+frames, and --temporal-smoothing to steady it."""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+import deeplabv3_plus as tutorial
+from conftest import fails_with, run_tutorial
+from data import make_toy_people
+
+
+def write_clip(path, count=5, noise=20, size=(96, 70), fourcc="MJPG", fps=12.0):
+    """A still synthetic person with fresh noise in every frame, as a video file."""
+    image = cv2.resize(make_toy_people.render_sample(3, 0)[0], size).astype(float)
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+    for _ in range(count):
+        noisy = image + rng.normal(0, noise, image.shape)
+        writer.write(cv2.cvtColor(noisy.clip(0, 255).astype(np.uint8), 4))  # to BGR
+    writer.release()
+    return path
+
+
+def decoded(path):
+    """The frames of a video as OpenCV decodes them, in RGB."""
+    capture, frames = cv2.VideoCapture(str(path)), []
+    while (frame := capture.read())[0]:
+        frames.append(cv2.cvtColor(frame[1], cv2.COLOR_BGR2RGB))
+    return frames, capture.get(cv2.CAP_PROP_FPS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fourcc, name", [("MJPG", "clip.avi"), ("mp4v", "clip.mp4")])
+def test_each_frame_s_ids_are_what_predict_writes_for_that_frame(
+    tiny_run, tmp_path, capsys, fourcc, name
+):
+    clip = write_clip(tmp_path / name, fourcc=fourcc)
+    model = ["--model", tiny_run / "model.keras"]
+    run_tutorial("--predict", clip, *model, "--output-dir", tmp_path / "out")
+    assert "flicker" in capsys.readouterr().out
+    frames, fps = decoded(clip)
+    overlay, overlay_fps = decoded(tmp_path / "out" / "clip_overlay.mp4")
+    assert (len(overlay), overlay_fps) == (len(frames), fps) == (5, 12.0)
+    assert overlay[0].shape == frames[0].shape == (70, 96, 3)
+    ids = sorted((tmp_path / "out" / "clip_ids").iterdir())
+    assert [path.name for path in ids] == [f"{i:06d}.png" for i in range(5)]
+    Image.fromarray(frames[2]).save(tmp_path / "frame.png")
+    run_tutorial("--predict", tmp_path / "frame.png", *model, "--output-dir", tmp_path)
+    expected = np.asarray(Image.open(tmp_path / "frame_ids.png"))
+    np.testing.assert_array_equal(np.asarray(Image.open(ids[2])), expected)
+
+
+class Brightness:
+    """A stand-in model: class 1 where a pixel is brighter than mid-grey."""
+
+    input_shape = (None, 16, 16, 3)
+
+    def predict_on_batch(self, images):
+        bright = images.mean(axis=-1, keepdims=True) / 128 - 1
+        return np.concatenate([np.zeros_like(bright), bright * 4], axis=-1)
+
+
+def flicker(ids):
+    """The share of pixels whose class changes between consecutive frames."""
+    return np.mean([(a != b).mean() for a, b in zip(ids, ids[1:])])
+
+
+def test_smoothing_lowers_the_flicker_of_a_still_noisy_clip():
+    rng = np.random.default_rng(0)
+    still = np.full((32, 32, 3), 128.0)
+    frames = [(still + rng.normal(0, 30, still.shape)).clip(0, 255) for _ in range(12)]
+    frames = [frame.astype(np.uint8) for frame in frames]
+    flickers = []
+    for smoothing in [0.0, 0.5, 0.9]:
+        found = tutorial.predict_video([Brightness()], frames, smoothing)
+        flickers.append(flicker([ids for _, ids in found]))
+    assert flickers[0] > flickers[1] > flickers[2]
+
+
+def test_an_unreadable_video_is_one_warning_and_the_photos_go_on(
+    tiny_run, tmp_path, capsys
+):
+    (tmp_path / "broken.mp4").write_text("not a video")
+    photo = tmp_path / "photo.png"
+    Image.new("RGB", (40, 30), (90, 60, 30)).save(photo)
+    argv = ["--predict", tmp_path / "broken.mp4", photo, "--output-dir", tmp_path]
+    run_tutorial(*argv, "--model", tiny_run / "model.keras")
+    out = capsys.readouterr().out
+    assert f"warning: skipped: video {tmp_path / 'broken.mp4'} cannot be read" in out
+    assert (tmp_path / "photo_ids.png").is_file()
+    assert not any(Path(tmp_path).glob("broken_*"))
+
+
+@pytest.mark.parametrize("value", ["1", "-0.1", "nan"])
+def test_temporal_smoothing_outside_0_to_1_is_refused(capsys, value):
+    fails_with(capsys, ["--predict", "x.mp4", "--temporal-smoothing", value], value)
+
+
+def test_temporal_smoothing_without_predict_is_refused(capsys):
+    fails_with(capsys, ["--temporal-smoothing", "0.5"], "add --predict")
