@@ -55,6 +55,7 @@ DEFAULTS = dict(  # what the flags default to; --quick changes some (see --help)
     learning_rate=1e-3,  # Adam's step size
     lr_schedule="constant",  # or "poly" (DeepLab's decay) or "cosine" (warm-up first)
     weights="imagenet",  # the backbone starts from ImageNet ("none": from scratch)
+    freeze_backbone=False,  # train only the encoder and decoder, not the ResNet50
     augment=True,  # mirror, zoom and recolour the training images
     class_weights=False,  # weigh rare classes more in the loss
     seed=42,  # repeatable data order, augmentation and initial weights
@@ -271,12 +272,17 @@ alone, so the two commute: the same function, without a 512x512x256 tensor.
 
 From scratch (`--weights none`, as in `--quick`), BatchNorm's moving averages lag
 the weights at Keras's momentum of 0.99, and validation, which uses them, sees a
-loss in the hundreds; 0.9 keeps up.
+loss in the hundreds; 0.9 keeps up. With few images, or on a CPU,
+`--freeze-backbone` trains only the encoder and decoder: the ImageNet features
+stay as they are, BatchNorm statistics included, and no step computes the
+backbone's weight gradients.
 """
 
 
-def DeeplabV3Plus(image_size, num_classes, backbone_weights=None):
-    """Build DeepLabV3+ on a ResNet50 backbone; it returns logits at input size."""
+def DeeplabV3Plus(image_size, num_classes, backbone_weights=None, freeze=False):
+    """Build DeepLabV3+ on a ResNet50 backbone; it returns logits at input size.
+
+    freeze: the backbone's weights and BatchNorm statistics stay as they are."""
     model_input = keras.Input(shape=(image_size, image_size, 3))
     # RGB to BGR, minus the mean pixel: as layers, exports keep the mean inside.
     bgr = ops.flip(model_input, axis=-1)
@@ -284,6 +290,7 @@ def DeeplabV3Plus(image_size, num_classes, backbone_weights=None):
     resnet50 = keras.applications.ResNet50(
         weights=backbone_weights, include_top=False, input_tensor=preprocessed
     )
+    resnet50.trainable = not freeze  # frozen BatchNorm layers also stop updating
     x = resnet50.get_layer("conv4_block6_2_relu").output
     x = DilatedSpatialPyramidPooling(x)
     input_a = layers.UpSampling2D(4, interpolation="bilinear", dtype="float32")(x)
@@ -300,7 +307,9 @@ def DeeplabV3Plus(image_size, num_classes, backbone_weights=None):
 if RUN and args.train:
     with devices.distribution_scope(args.distribute, args.batch_size):
         backbone = files.backbone_weights(args.weights)  # ImageNet, or None
-        model = DeeplabV3Plus(args.image_size, classes.num_classes, backbone)
+        model = DeeplabV3Plus(
+            args.image_size, classes.num_classes, backbone, args.freeze_backbone
+        )
         files.load_weights(model, args.weights)  # --weights FILE: a saved model
     for layer in model.layers:  # from scratch, see above
         if args.weights == "none" and isinstance(layer, layers.BatchNormalization):

@@ -105,6 +105,9 @@ def parse_args(argv=None):
             choices=choices,
             help=f"{text} (default: %(default)s)",
         )
+    parser.add_argument(
+        "--freeze-backbone", action="store_true", help="the tutorial's model only"
+    )
     args = parser.parse_args(argv)
     check_args(parser, args)
     return args
@@ -123,6 +126,8 @@ def check_args(parser, args):
                 f"--{name.replace('_', '-')} must be at least 1, "
                 f"got {getattr(args, name)}"
             )
+    if args.freeze_backbone and args.order != "rewrite":
+        parser.error("--freeze-backbone needs --order rewrite (the tutorial's model)")
     if args.pipeline_images and args.pipeline_images < args.batch_size:
         parser.error(
             f"--pipeline-images ({args.pipeline_images}) must be 0 or at "
@@ -212,7 +217,8 @@ def build_compiled_model(args, order, policy):
     keras.backend.clear_session()  # also resets the policy, so set it after
     keras.utils.set_random_seed(SEED)
     keras.config.set_dtype_policy(policy)
-    model = ORDERS[order](args.image_size, NUM_CLASSES, backbone_weights=None)
+    frozen = {"freeze": True} if args.freeze_backbone else {}  # only "rewrite" has it
+    model = ORDERS[order](args.image_size, NUM_CLASSES, None, **frozen)
     optimizer = deeplabv3_plus.make_optimizer(LEARNING_RATE, "constant", 1)
     deeplabv3_plus.compile_model(model, optimizer, NUM_CLASSES)
     if args.jit_compile != "auto":  # compile_model always asks for "auto"

@@ -86,6 +86,7 @@ Void label: {classes.void} (counted in no loss and no score).
 | initial weights | {args.weights} |
 | augmentation | {'on' if args.augment else 'off'} |
 | class weights | {'on' if args.class_weights else 'off'} |
+| backbone | {'frozen' if args.freeze_backbone else 'trained'} |
 | precision | {keras.config.dtype_policy().name} |
 | seed | {args.seed} |
 

@@ -92,6 +92,7 @@ def add_flags(add):
     add("--learning-rate", positive(float), "Adam's learning rate")
     schedules = ["constant", "poly", "cosine"]
     add("--lr-schedule", schedules, "constant, DeepLab's poly decay, or cosine")
+    add("--freeze-backbone", SWITCH, "train the encoder and decoder only")
     add("--weights", path_text, "imagenet, none, or a .keras/.weights.h5 file")
     add("--precision", PRECISIONS, "auto: bfloat16 where native, float16 on older GPUs")
     add("--augment", BOOL, "augment training images")
@@ -194,6 +195,16 @@ def check_args(args):
             f"--export {args.export} writes the model's logits for its own classes; "
             "--class-map goes into the parser exports: use --export onnx_parser or "
             "litert_parser, or drop --class-map"
+        )
+    if args.freeze_backbone and not args.train:
+        raise UserError(
+            "--freeze-backbone shapes training; --predict, --evaluate and --export "
+            "use the model as saved: drop --freeze-backbone"
+        )
+    if args.freeze_backbone and args.weights == "none":
+        files.warn(
+            "--freeze-backbone with --weights none keeps a random ResNet50: only "
+            "the encoder and decoder learn, on random features"
         )
     if args.temporal_smoothing and not args.predict:
         raise UserError(
