@@ -529,29 +529,33 @@ def predict_full_resolution(models, image, flip_classes=None, to_target=None):
 
 
 def evaluate(models, pairs, classes, flip_classes=None, to_target=None):
-    """Score the model(s) on (image, mask) pairs at each image's original size."""
+    """Score the model(s) on (image, mask) pairs at each image's original size;
+    return the scores, the confusion matrix and each image's scores."""
     n = classes.num_classes
     matrix = np.zeros((n, n), dtype=np.int64)
+    per_image = metrics.PerImage(classes)  # its scores; the pictures of the worst
     bar = progress_bar(len(pairs), "image")  # Keras's, as during training
     for image_path, mask_path in pairs:
         image = files.read_photo(image_path)  # RGB, upright as the camera meant it
         predicted = predict_full_resolution(models, image, flip_classes, to_target)
         truth = files.read_mask(mask_path, image.shape[:2], classes)
-        matrix += metrics.confusion_matrix(truth, predicted, n, classes.void)
+        counts = metrics.confusion_matrix(truth, predicted, n, classes.void)
+        matrix += counts
+        per_image.add(image_path, counts, image, predicted, truth)
         bar.add(1)
     scores = metrics.segmentation_metrics(matrix, classes.names)
+    scores["per_image"] = per_image.scores
     flip = flip_classes is not None
     scores["tta"] = dict(flip=flip, input_sizes=[m.input_shape[1] for m in models])
-    return scores, matrix
+    return scores, matrix, per_image
 
 
 if RUN and args.train:
     models = at_scales(model, args.tta_scales)
     flip_classes = classes.flip if args.flip else None
-    scores, matrix = evaluate(models, val_pairs, classes, flip_classes)
-    run.report(
-        model, val_dataset, scores, matrix, data, [len(train_pairs), len(val_pairs)]
-    )
+    scores, matrix, per_image = evaluate(models, val_pairs, classes, flip_classes)
+    pairs = [len(train_pairs), len(val_pairs)]
+    run.report(model, val_dataset, scores, matrix, per_image, data, pairs)
 
 """
 ## Using a trained model
@@ -619,8 +623,8 @@ if RUN and args.predict:
 if RUN and args.evaluate:  # into the output folder that cli.start claimed
     data = datasets.get_dataset(args)
     pairs = datasets.validation_pairs(data, args, classes)  # in the target classes
-    scores, matrix = evaluate(models, pairs, target, flip_classes, to_target)
-    cli.print_scores(scores, matrix, args.output_dir)
+    scores, matrix, per_image = evaluate(models, pairs, target, flip_classes, to_target)
+    cli.print_scores(scores, matrix, per_image, args.output_dir)
 
 if RUN and args.export:
     export.export_model(

@@ -37,7 +37,7 @@ def main(argv=None):
         for flip in [None, classes.flip]:
             tutorial.evaluate(models, pairs[:1], classes, flip)  # traced, warmed up
             start = time.perf_counter()
-            scores, _ = tutorial.evaluate(models, pairs, classes, flip)
+            scores, *_ = tutorial.evaluate(models, pairs, classes, flip)
             seconds = time.perf_counter() - start
             row = dict(
                 scales=scales, flip=bool(flip), mean_iou=round(scores["mean_iou"], 3)

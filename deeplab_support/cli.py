@@ -74,6 +74,7 @@ fraction = checked(float, lambda v: 0 <= v < 1, "must lie in [0, 1), got {}")
 
 PREDICTION_KINDS = ["mask", "overlay", "ids"]  # --predict writes <name>_<kind>.png
 EVALUATION_NAMES = ["evaluation.json", "per_class_iou.png", "confusion_matrix.png"]
+EVALUATION_NAMES += ["worst_val.png"]
 PRECISIONS = ["auto", "float32", "mixed_bfloat16", "mixed_float16"]
 BOOL = argparse.BooleanOptionalAction  # --augment and --no-augment
 SWITCH = "store_true"  # --download: off unless given
@@ -477,8 +478,9 @@ def save_prediction(prefix, pictures, predicted, classes):
     print(f"{prefix.name}: " + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()))
 
 
-def print_scores(scores, matrix, output_dir):
+def print_scores(scores, matrix, per_image, output_dir):
     """Write evaluation.json and its plots; print the scores as one JSON line."""
     runs.write_json(Path(output_dir) / "evaluation.json", scores)  # claimed at start
-    runs.save_evaluation_plots(scores, matrix, Path(output_dir))
-    print(json.dumps({k: v for k, v in scores.items() if k != "per_class_iou"}))
+    runs.save_evaluation_plots(scores, matrix, per_image, Path(output_dir))
+    shown = {k: v for k, v in scores.items() if k not in ["per_class_iou", "per_image"]}
+    print(json.dumps(shown))

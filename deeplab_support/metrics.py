@@ -6,6 +6,8 @@ way segmentation benchmarks report them; averaging per-batch scores instead woul
 weigh a batch of small images as much as a batch of large ones.
 """
 
+from pathlib import Path
+
 import cv2
 import keras
 import numpy as np
@@ -202,6 +204,42 @@ def segmentation_metrics(matrix, class_names):
             for name, value in zip(class_names, iou)
         },
     }
+
+
+class PerImage:
+    """Each image's pixel accuracy and mean IoU (over the classes in its truth),
+    and the pictures of the `keep` images of the lowest mean IoU."""
+
+    def __init__(self, classes, keep=5):
+        self.classes, self.keep, self.scores, self.worst = classes, keep, [], []
+
+    def add(self, path, counts, image, predicted, truth):
+        """Score one image from its confusion matrix; keep it if among the worst."""
+        both, truths = np.diag(counts), counts.sum(axis=1)
+        union = truths + counts.sum(axis=0) - both
+        seen = truths > 0  # an image of void alone has no score
+        iou = float(np.mean(both[seen] / union[seen])) if seen.any() else None
+        accuracy = float(both.sum() / truths.sum()) if seen.any() else None
+        scores = dict(image=str(path), pixel_accuracy=accuracy, mean_iou=iou)
+        self.scores.append(scores)
+        if iou is not None:  # (score, order): never compares the pictures
+            found = (iou, len(self.scores), Path(path).name, image, predicted, truth)
+            self.worst = sorted(self.worst + [found])[: self.keep]
+
+    def plot(self, figure, axes):
+        """Draw image | prediction | truth for each of the worst images."""
+        palette, shown = self.classes.palette(), []
+        for row, (iou, _, name, image, predicted, truth) in zip(axes, self.worst):
+            panels = [image, palette[predicted], palette[truth]]
+            titles = [f"{name}: mean IoU {iou:.2f}", "prediction", "truth"]
+            for ax, panel, title in zip(row, panels, titles):
+                ax.imshow(panel)
+                ax.set_title(title, fontsize=9)
+                ax.axis("off")
+            shown += [predicted, truth]
+        figure.suptitle(f"The {len(self.worst)} worst validation images")
+        ids = np.unique(np.concatenate([ids.ravel() for ids in shown]))
+        add_class_key(figure, ids, self.classes)
 
 
 def plot_per_class_iou(per_class_iou, axes):

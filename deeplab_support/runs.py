@@ -40,7 +40,7 @@ BACKUP_WEIGHTS = "model.weights.h5"  # in backup-NNN: weights and optimizer stat
 OUTPUT_NAMES = [RUN_FILE, BACKUP_FILE, card.CARD] + """history.csv model.keras
 best_model.keras metrics.json evaluation.json training_curves.png
 predictions_train.png predictions_val.png per_class_iou.png
-confusion_matrix.png""".split()
+confusion_matrix.png worst_val.png""".split()
 TENSORBOARD_DIR = "logs"  # --tensorboard: Keras's TensorBoard logs
 MADE_BY = "deeplabv3_plus"  # the marker in run.json that says the run is ours
 _held_locks = {}  # folder -> held FileLock; the OS releases them at process exit
@@ -386,7 +386,7 @@ class Run:
             ax.legend()
         self.save_figure(figure, "training_curves.png")
 
-    def report(self, model, val_dataset, scores, matrix, data, num_pairs):
+    def report(self, model, val_dataset, scores, matrix, per_image, data, num_pairs):
         """Write metrics.json, evaluation.json, their plots and the model card;
         num_pairs: how many (image, mask) pairs were trained and validated on."""
         at_size = model.evaluate(val_dataset, return_dict=True, verbose=0)
@@ -401,7 +401,7 @@ class Run:
         summary["images_per_second"] = round(rate, 2)
         write_json(self.dir / "metrics.json", summary)
         write_json(self.dir / "evaluation.json", scores)
-        save_evaluation_plots(scores, matrix, self.dir, self.args.show)
+        save_evaluation_plots(scores, matrix, per_image, self.dir, self.args.show)
         with atomic_path(self.dir / card.CARD) as tmp:
             tmp.write_text(card.model_card(self.args, data, num_pairs, summary, scores))
         print(
@@ -424,14 +424,19 @@ def save_figure(figure, path, keep_open=False):
         plt.close(figure)
 
 
-def save_evaluation_plots(scores, matrix, output_dir, keep_open=False):
-    """Save the per-class IoU bars and the confusion matrix."""
+def save_evaluation_plots(scores, matrix, per_image, output_dir, keep_open=False):
+    """Save the per-class IoU bars, the confusion matrix and the worst images."""
     figure, axes = plt.subplots(figsize=(7, 7))
     metrics.plot_per_class_iou(scores["per_class_iou"], axes)
     save_figure(figure, Path(output_dir) / "per_class_iou.png", keep_open)
     figure, axes = plt.subplots(figsize=(9, 8))
     metrics.plot_confusion_matrix(matrix, list(scores["per_class_iou"]), figure, axes)
     save_figure(figure, Path(output_dir) / "confusion_matrix.png", keep_open)
+    if per_image.worst:  # images with classes to score
+        rows = len(per_image.worst)
+        figure, axes = plt.subplots(rows, 3, figsize=(9, 3 * rows), squeeze=False)
+        per_image.plot(figure, axes)
+        save_figure(figure, Path(output_dir) / "worst_val.png", keep_open)
 
 
 def save_model(model, path, classes):

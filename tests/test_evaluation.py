@@ -6,6 +6,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from conftest import fails_with, run_tutorial
 from deeplab_support import metrics
@@ -52,6 +53,35 @@ def test_evaluate_scores_a_saved_model_at_full_resolution(tiny_run, toy_root, tm
     assert list(scores["per_class_iou"]) == list(CIHP.names)
     assert (tmp_path / "per_class_iou.png").is_file()
     assert (tmp_path / "confusion_matrix.png").is_file()
+    per_image = scores["per_image"]
+    assert len(per_image) == 4 and all(0 <= s["mean_iou"] <= 1 for s in per_image)
+    worst = Image.open(tmp_path / "worst_val.png")  # four rows: every image scored
+    assert worst.height > 3 * worst.width / 3
+
+
+def test_each_image_is_scored_over_the_classes_of_its_own_truth():
+    per_image, ids = metrics.PerImage(CIHP), np.zeros((2, 2), np.uint8)
+    photo = np.zeros((2, 2, 3), np.uint8)
+    # Truth: 4 of class 0 (3 right, 1 taken for 1), 2 of class 1; class 2 only guessed.
+    per_image.add("a.png", np.array([[3, 1, 0], [0, 1, 1], [0, 0, 0]]), photo, ids, ids)
+    found = per_image.scores[0]
+    assert found["pixel_accuracy"] == pytest.approx(4 / 6)
+    assert found["mean_iou"] == pytest.approx((3 / 4 + 1 / 3) / 2)  # not class 2
+
+
+def test_the_five_worst_images_are_kept_lowest_first():
+    per_image, ids = metrics.PerImage(CIHP), np.zeros((2, 2), np.uint8)
+    photo = np.zeros((2, 2, 3), np.uint8)
+    for name, right in zip("abcdefg", [5, 1, 4, 0, 6, 2, 3]):
+        counts = np.array([[right, 6 - right], [0, 0]])
+        per_image.add(f"{name}.png", counts, photo, ids, ids)
+    assert [worst[2] for worst in per_image.worst] == [
+        "d.png",
+        "b.png",
+        "f.png",
+        "g.png",
+        "c.png",
+    ]
 
 
 def test_evaluate_a_missing_model(capsys, toy_root, tmp_path):

@@ -35,7 +35,8 @@ from conftest import (
     subprocess_env,
 )
 from data import make_toy_people
-from deeplab_support import UserError, cli, datasets, export, files, notebook, runs
+from deeplab_support import UserError, cli, datasets, export, files, metrics
+from deeplab_support import notebook, runs
 from deeplab_support.classes import CIHP
 
 
@@ -109,9 +110,12 @@ def test_evaluate_checks_its_output_folder_before_any_work(tmp_path, capsys):
 
 def test_evaluate_replaces_its_own_outputs(tmp_path, capsys):
     scores = {"mean_iou": 0.5, "per_class_iou": {"a": 0.4, "b": 0.6}}
+    per_image, ids = metrics.PerImage(CIHP), np.zeros((4, 4), np.uint8)
+    photo = np.zeros((4, 4, 3), np.uint8)
+    per_image.add("x.png", np.array([[5, 1], [2, 8]]), photo, ids, ids)
     runs.claim(tmp_path, cli.EVALUATION_NAMES, "--evaluate")
     for _ in range(2):  # a first and a second --evaluate
-        cli.print_scores(scores, np.array([[5, 1], [2, 8]]), tmp_path)
+        cli.print_scores(scores, np.array([[5, 1], [2, 8]]), per_image, tmp_path)
     assert json.loads((tmp_path / "evaluation.json").read_text())["mean_iou"] == 0.5
     owned = runs.read_run_file(tmp_path)["files"]
     assert set(cli.EVALUATION_NAMES) <= set(owned)
