@@ -545,6 +545,7 @@ def evaluate(models, pairs, classes, flip_classes=None, to_target=None):
         bar.add(1)
     scores = metrics.segmentation_metrics(matrix, classes.names)
     scores["per_image"] = per_image.scores
+    scores["classes"] = classes.as_dict()  # names, colours and void of the ids
     flip = flip_classes is not None
     scores["tta"] = dict(flip=flip, input_sizes=[m.input_shape[1] for m in models])
     return scores, matrix, per_image

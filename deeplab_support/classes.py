@@ -92,9 +92,13 @@ class ClassTable:
         palette[self.void] = self.void_color
         return palette
 
-    def to_json(self):
+    def as_dict(self):
+        """The table as plain lists and numbers, as JSON holds it."""
         fields = ("names", "colors", "void", "void_color")
-        return json.dumps({name: getattr(self, name) for name in fields})
+        return json.loads(json.dumps({name: getattr(self, name) for name in fields}))
+
+    def to_json(self):
+        return json.dumps(self.as_dict())
 
     @classmethod
     def from_json(cls, text):

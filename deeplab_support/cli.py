@@ -482,5 +482,6 @@ def print_scores(scores, matrix, per_image, output_dir):
     """Write evaluation.json and its plots; print the scores as one JSON line."""
     runs.write_json(Path(output_dir) / "evaluation.json", scores)  # claimed at start
     runs.save_evaluation_plots(scores, matrix, per_image, Path(output_dir))
-    shown = {k: v for k, v in scores.items() if k not in ["per_class_iou", "per_image"]}
+    tables = ["per_class_iou", "per_image", "classes"]  # in evaluation.json only
+    shown = {k: v for k, v in scores.items() if k not in tables}
     print(json.dumps(shown))

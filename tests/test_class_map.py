@@ -111,7 +111,10 @@ def test_evaluate_with_a_map_scores_the_mapped_masks_in_the_target_set(tmp_path)
     # The most likely class is Background, but the two arms together outweigh it.
     model = Constant([1.0, 0.8, 0.8, 0.0])
     target = class_map.target
-    _, matrix, _ = tutorial.evaluate([model], mapped, target, None, class_map.matrix)
+    scores, matrix, _ = tutorial.evaluate(
+        [model], mapped, target, None, class_map.matrix
+    )
+    assert scores["classes"]["names"] == ["body", "rest"]
     # Truth: body on 3 pixels (the arms), rest on 4, Glove and void on none;
     # every pixel predicted body.
     np.testing.assert_array_equal(matrix, [[3, 0], [4, 0]])
