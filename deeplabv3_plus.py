@@ -565,7 +565,9 @@ A saved `model.keras` is a plain Keras model that carries its class table.
 `--predict photo.jpg folder/` writes each photo's colour mask, overlay and class
 ids at its own size, and a 0/255 mask of the classes `--mask-classes` names;
 `--evaluate model.keras` scores a model as above; `--export onnx` (or `litert`)
-writes it for use without Keras; `python demo.py` serves it in a web page.
+writes it for use without Keras; `python demo.py` serves it in a web page. With
+`--class-map FILE`, all of them speak a label set of yours: a target class's
+probability is the sum of its source classes', no retraining needed.
 
 Parsed frame by frame, a video *flickers*: along part boundaries pixels change
 class from one frame to the next although nothing moved. `--predict clip.mp4`
