@@ -42,6 +42,7 @@ import keras
 import matplotlib.pyplot as plt
 import numpy as np
 from keras import layers, ops
+from scipy.special import softmax
 from tensorflow import data as tf_data, dtypes as tf_dtypes, gather as tf_gather
 from tensorflow import image as tf_image, io as tf_io, math as tf_math
 from tensorflow import random as tf_random
@@ -584,8 +585,7 @@ def predict_video(models, frames, smoothing=0.0, flip_classes=None, to_target=No
     for frame in frames:
         logits = logits_at_sizes(models, frame, flip_classes)
         if smoothing:  # average the probabilities, then back to logits (their log)
-            now = [np.exp(x - x.max(-1, keepdims=True)) for x in logits]
-            now = [p / p.sum(-1, keepdims=True) for p in now]  # the softmax
+            now = [softmax(x, axis=-1) for x in logits]
             average = average or now  # the first frame starts the average
             average = [
                 smoothing * a + (1 - smoothing) * p for a, p in zip(average, now)

@@ -403,16 +403,9 @@ def photo_outputs(paths, output_dir, kinds=PREDICTION_KINDS):
     if not photos and not any(map(video.is_video, paths)):
         raise UserError(f"no .jpg or .png images in {' '.join(paths)}; check --predict")
     inputs = {photo.resolve() for photo in photos}
-    outputs = []
+    paths, outputs = functools.partial(prediction_paths, kinds=kinds), []
     for photo in photos:  # two photos called x.jpg must not share x_mask.png
-        prefix, n = output_dir / photo.stem, 1
-        while prefix in outputs or any(
-            path.resolve() in inputs
-            or (os.path.lexists(path) and path.name not in owned)
-            for path in prediction_paths(prefix, kinds)
-        ):
-            n += 1
-            prefix = output_dir / f"{photo.stem}-{n}"
+        prefix = runs.free_prefix(output_dir, photo.stem, paths, owned, outputs, inputs)
         outputs.append(prefix)
     return list(zip(photos, outputs))
 

@@ -187,6 +187,19 @@ def refuse_strangers(output_dir, owned, names, writer="a training run"):
         )
 
 
+def free_prefix(output_dir, stem, paths, owned, chosen, inputs=frozenset()):
+    """output_dir/stem, else stem-2, stem-3...: the first prefix not chosen already
+    whose output files (`paths(prefix)`) are neither inputs nor files not ours."""
+    prefix, n = Path(output_dir) / stem, 1
+    while prefix in chosen or any(
+        path.resolve() in inputs or (lexists(path) and path.name not in owned)
+        for path in paths(prefix)
+    ):
+        n += 1
+        prefix = Path(output_dir) / f"{stem}-{n}"
+    return prefix
+
+
 def claim(output_dir, names, writer="a training run", drop=None, config=None):
     """Own these names in output_dir before writing them: every writer's one way.
 

@@ -40,14 +40,11 @@ def read_clips(paths, output_dir, classes):
         if not os.path.lexists(clip):
             raise UserError(f"video {clip} does not exist; check --predict")
     owned = set(runs.claim(output_dir, [], "--predict")["files"])
-    prefixes = []
-    for clip in clips:  # a prefix whose outputs are free, or earlier ones of ours
-        prefix, n = output_dir / clip.stem, 1
-        while prefix in prefixes or any(
-            os.path.lexists(path) and path.name not in owned for path in outputs(prefix)
-        ):
-            n += 1
-            prefix = output_dir / f"{clip.stem}-{n}"
+    inputs, prefixes = {clip.resolve() for clip in clips}, []
+    for clip in clips:  # two clips called x.mp4 must not share x_overlay.mp4
+        prefix = runs.free_prefix(
+            output_dir, clip.stem, outputs, owned, prefixes, inputs
+        )
         prefixes.append(prefix)
     names = [path.name for prefix in prefixes for path in outputs(prefix)]
     runs.claim(output_dir, names, "--predict")  # those never written: released
