@@ -58,6 +58,7 @@ DEFAULTS = dict(  # what the flags default to; --quick changes some (see --help)
     weights="imagenet",  # the backbone starts from ImageNet ("none": from scratch)
     freeze_backbone=False,  # train only the encoder and decoder, not the ResNet50
     augment=True,  # mirror, zoom and recolour the training images
+    loss="crossentropy",  # or "dice", "focal" or "crossentropy+dice"
     class_weights=False,  # weigh rare classes more in the loss
     seed=42,  # repeatable data order, augmentation and initial weights
     precision="auto",  # 16-bit where the chip computes it natively
@@ -169,10 +170,9 @@ def augment(image, mask, image_size, flip_classes, seed):
 
 
 def ignore_void(images, masks, void):
-    """Give void pixels a weight of 0 (no loss, no score) and the valid id 0."""
-    valid = tf_math.not_equal(masks, void)
-    weights = tf_dtypes.cast(valid[..., 0], "uint8")  # a byte a pixel, as the mask
-    return images, masks * tf_dtypes.cast(valid, masks.dtype), weights
+    """Give void pixels a weight of 0 (no loss, no score), a byte a pixel."""
+    valid = tf_math.not_equal(masks[..., 0], void)
+    return images, masks, tf_dtypes.cast(valid, "uint8")
 
 
 def data_generator(
@@ -352,14 +352,18 @@ def make_optimizer(learning_rate, schedule, total_steps):
     return keras.optimizers.Adam(learning_rate=learning_rate)
 
 
-def compile_model(model, optimizer, num_classes, weights=None, steps=1):
-    """Attach the loss (class-weighted if asked), Adam, accuracy and mean IoU."""
-    if weights is None:
-        loss = keras.losses.SparseCategoricalCrossentropy(
-            from_logits=True, reduction="mean_with_sample_weight"
+def make_loss(kind="crossentropy", class_weights=None, void=255):
+    """keras-io's cross-entropy, else --loss's choice, class-weighted if asked."""
+    if kind == "crossentropy" and class_weights is None:
+        return keras.losses.SparseCategoricalCrossentropy(
+            from_logits=True, ignore_class=void, reduction="mean_with_sample_weight"
         )
-    else:  # --class-weights: the same loss, each pixel's scaled by its class weight
-        loss = metrics.WeightedCrossentropy(weights, "mean_with_sample_weight")
+    return metrics.SegmentationLoss(kind, class_weights, void)  # void left out too
+
+
+def compile_model(model, optimizer, num_classes, loss=None, steps=1):
+    """Attach the loss (cross-entropy unless given), Adam, accuracy and mean IoU."""
+    loss = loss or make_loss()
     scores = [metrics.PixelAccuracy(num_classes), metrics.MeanIoU(num_classes)]
     model.compile(
         optimizer=optimizer,
@@ -378,8 +382,9 @@ if RUN and args.train:
     total_steps = args.epochs * (len(train_pairs) // args.batch_size)
     with devices.distribution_scope(args.distribute, args.batch_size):
         optimizer = make_optimizer(args.learning_rate, args.lr_schedule, total_steps)
+        loss = make_loss(args.loss, weights, classes.void)
         compile_model(
-            model, optimizer, classes.num_classes, weights, args.steps_per_execution
+            model, optimizer, classes.num_classes, loss, args.steps_per_execution
         )
     run = runs.open_run(args)  # take --output-dir for this run
     model.fit(
@@ -436,10 +441,10 @@ def get_overlay(image, colored_mask):
 
 
 def first_four(pairs, image_size, classes):
-    """The first four images and masks at the training size, void shown as void."""
+    """The first four images and masks at the training size."""
     batch = data_generator(pairs[:4], image_size, 4, classes, cache=False)
-    images, masks, weights = (np.asarray(part) for part in next(iter(batch)))
-    return images, np.where(weights[..., None] > 0, masks, classes.void)
+    images, masks, _ = (np.asarray(part) for part in next(iter(batch)))
+    return images, masks
 
 
 def plot_predictions(images, masks, classes, model, title):

@@ -3,15 +3,17 @@
     python benchmarks/quick_start.py                      # seed 42, synthetic CIHP
     python benchmarks/quick_start.py --seeds 1 2 3 42
     python benchmarks/quick_start.py --layout voc         # the synthetic VOC folder
+    python benchmarks/quick_start.py --loss crossentropy dice --seeds 1 2 3 42
     python benchmarks/quick_start.py --class-weights      # any other flag: the run's
 
 Each run is the command a newcomer types, in a fresh process, into a private
 temporary folder. `--layout voc` (or `cvat`, `folder`) first writes the same
 synthetic people in that layout, as many images as the quick preset takes from
-CIHP's, and passes it as --data-dir. The table gives the wall time from the
-command to its last line, the time until the first epoch's line (imports, data,
-model, tracing and the first epoch), the median time of the later epochs, and the
-validation mean IoU at the training size and at full resolution.
+CIHP's, and passes it as --data-dir. `--loss` runs every seed with each loss. The
+table gives the wall time from the command to its last line, the time until the
+first epoch's line (imports, data, model, tracing and the first epoch), the median
+time of the later epochs, and the validation mean IoU at the training size and at
+full resolution.
 """
 
 import argparse
@@ -39,6 +41,7 @@ def parse_args(argv=None):
         default="cihp",
         help="the synthetic set's layout (cihp: the tutorial's own fallback)",
     )
+    parser.add_argument("--loss", nargs="+", default=[], help="one row per loss")
     args, flags = parser.parse_known_args(argv)
     args.flags = flags  # the rest go to deeplabv3_plus.py
     return args
@@ -65,9 +68,10 @@ def synthetic_set(layout, folder):
     return root
 
 
-def run_quick(seed, output_dir, data_dir=None, flags=()):
+def run_quick(seed, output_dir, data_dir=None, flags=(), loss=None):
     """Run the quick start once; return its timings and scores."""
     command = [sys.executable, str(REPO / "deeplabv3_plus.py"), "--quick", *flags]
+    command += ["--loss", loss] if loss else []
     command += ["--seed", str(seed), "--output-dir", str(output_dir)]
     command += ["--data-dir", str(data_dir)] if data_dir else []
     start, epochs = time.perf_counter(), []
@@ -83,6 +87,7 @@ def run_quick(seed, output_dir, data_dir=None, flags=()):
     later = [b - a for a, b in zip(epochs, epochs[1:])] or [0.0]
     metrics = json.loads((Path(output_dir) / "metrics.json").read_text())
     return {
+        **({"loss": loss} if loss else {}),
         "seed": seed,
         "wall_s": round(wall, 1),
         "first_epoch_line_s": round(epochs[0], 1),
@@ -97,17 +102,18 @@ def main(args):
     with tempfile.TemporaryDirectory(prefix="deeplabv3_plus-quick-") as folder:
         data_dir = None if args.layout == "cihp" else synthetic_set(args.layout, folder)
         rows = []
-        for seed in args.seeds:
-            output_dir = Path(folder) / f"seed-{seed}"
-            rows.append(run_quick(seed, output_dir, data_dir, args.flags))
-            print(json.dumps(rows[-1]), flush=True)
+        for loss in args.loss or [None]:
+            for seed in args.seeds:
+                output_dir = Path(folder) / f"{loss}-seed-{seed}"
+                rows.append(run_quick(seed, output_dir, data_dir, args.flags, loss))
+                print(json.dumps(rows[-1]), flush=True)
     flags = "".join(f" {flag}" for flag in args.flags)
     print(f"\n`--quick{flags}` on the synthetic {args.layout} set, {cpu_name()}:\n")
     print(
-        "| seed | wall (s) | first epoch line (s) | later epochs (s each) "
-        "| val mean IoU | full-resolution mean IoU |"
+        "| loss " * bool(args.loss) + "| seed | wall (s) | first epoch line (s) "
+        "| later epochs (s each) | val mean IoU | full-resolution mean IoU |"
     )
-    print("| --- | --- | --- | --- | --- | --- |")
+    print("| --- " * len(rows[0]) + "|")
     for row in rows:
         print("| " + " | ".join(str(value) for value in row.values()) + " |")
 

@@ -85,6 +85,7 @@ Void label: {classes.void} (counted in no loss and no score).
 | learning rate | {args.learning_rate:g} ({args.lr_schedule}) |
 | initial weights | {args.weights} |
 | augmentation | {'on' if args.augment else 'off'} |
+| loss | {args.loss} |
 | class weights | {'on' if args.class_weights else 'off'} |
 | backbone | {'frozen' if args.freeze_backbone else 'trained'} |
 | precision | {keras.config.dtype_policy().name} |

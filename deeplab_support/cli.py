@@ -76,6 +76,7 @@ PREDICTION_KINDS = ["mask", "overlay", "ids"]  # --predict writes <name>_<kind>.
 EVALUATION_NAMES = ["evaluation.json", "per_class_iou.png", "confusion_matrix.png"]
 EVALUATION_NAMES += ["worst_val.png"]
 PRECISIONS = ["auto", "float32", "mixed_bfloat16", "mixed_float16"]
+TRAINING_ONLY = {"freeze_backbone", "loss"}  # refused with --predict and the like
 BOOL = argparse.BooleanOptionalAction  # --augment and --no-augment
 SWITCH = "store_true"  # --download: off unless given
 
@@ -94,6 +95,11 @@ def add_flags(add):
     schedules = ["constant", "poly", "cosine"]
     add("--lr-schedule", schedules, "constant, DeepLab's poly decay, or cosine")
     add("--freeze-backbone", SWITCH, "train the encoder and decoder only")
+    add(
+        "--loss",
+        metrics.LOSSES,
+        "focal: gamma 2; dice: soft Dice of the classes present",
+    )
     add("--weights", path_text, "imagenet, none, or a .keras/.weights.h5 file")
     add("--precision", PRECISIONS, "auto: bfloat16 where native, float16 on older GPUs")
     add("--augment", BOOL, "augment training images")
@@ -121,7 +127,8 @@ def add_flags(add):
     splits = ["train-tail", "official"]
     add("--val-split", splits, "validate after the training files, or on Validation/")
     add("--ignore-index", int, "the void label, in no loss or score")
-    add("--class-weights", BOOL, "weight each class's loss by its rarity")
+    weigh = "weigh each class by its rarity: each pixel's cross-entropy or focal loss, "
+    add("--class-weights", BOOL, weigh + "each class's Dice term")
     add("--tensorboard", SWITCH, "write TensorBoard logs to <output-dir>/logs")
     add("--show", SWITCH, "also open the plots in windows")
     add("--quick", SWITCH, "a first run in minutes on a CPU")
@@ -197,11 +204,12 @@ def check_args(args):
             "--class-map goes into the parser exports: use --export onnx_parser or "
             "litert_parser, or drop --class-map"
         )
-    if args.freeze_backbone and not args.train:
-        raise UserError(
-            "--freeze-backbone shapes training; --predict, --evaluate and --export "
-            "use the model as saved: drop --freeze-backbone"
-        )
+    for flag in [f"--{n.replace('_', '-')}" for n in TRAINING_ONLY & args.given]:
+        if not args.train:
+            raise UserError(
+                f"{flag} shapes training; --predict, --evaluate and --export use "
+                f"the model as saved: drop {flag}"
+            )
     if args.freeze_backbone and args.weights == "none":
         files.warn(
             "--freeze-backbone with --weights none keeps a random ResNet50: only "

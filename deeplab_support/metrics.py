@@ -1,5 +1,5 @@
 """Segmentation metrics from a confusion matrix, the pictures that show them, and
-the class-weighted loss of --class-weights.
+the losses of --loss and --class-weights.
 
 All scores come from one confusion matrix accumulated over the whole data set, the
 way segmentation benchmarks report them; averaging per-batch scores instead would
@@ -22,7 +22,8 @@ def class_weights(dataset, classes):
     of 1, printed."""
     counts = np.zeros(classes.num_classes)
     for _, masks, weights in dataset:  # void pixels have weight 0: not counted
-        counts += np.bincount(np.ravel(masks), np.ravel(weights), len(counts))
+        valid = np.ravel(weights) > 0
+        counts += np.bincount(np.ravel(masks)[valid], minlength=len(counts))
     weights = np.where(counts > 0, 1 / np.sqrt(np.maximum(counts, 1)), 0.0)
     weights *= counts.sum() / np.sum(weights * counts)
     listed = ", ".join(f"{n} {w:.2f}" for n, w in zip(classes.names, weights))
@@ -30,27 +31,55 @@ def class_weights(dataset, classes):
     return weights
 
 
-@keras.saving.register_keras_serializable("deeplab_support")
-class WeightedCrossentropy(keras.losses.Loss):
-    """Sparse cross-entropy with each pixel's loss scaled by its class's weight.
+LOSSES = ["crossentropy", "dice", "focal", "crossentropy+dice"]
 
-    Keras's `fit(class_weight=...)` would weigh the metrics too; this weighs only
-    the loss, so accuracy and mean IoU still count every pixel the same.
+
+@keras.saving.register_keras_serializable("deeplab_support")
+class SegmentationLoss(keras.losses.Loss):
+    """Cross-entropy, focal (gamma 2), soft Dice, or cross-entropy plus Dice.
+
+    Pixels labelled `void` count in none. Class weights scale each pixel's
+    cross-entropy or focal term (Keras's `fit(class_weight=...)` would weigh the
+    scores too) and each class's Dice term. Dice is one number per batch, 1 - the
+    mean Dice of the classes present, given to every pixel: the mean of the pixels'
+    losses that Keras takes, by their weights, is that number.
     """
 
-    def __init__(self, class_weights, reduction="sum_over_batch_size", **kwargs):
-        super().__init__(reduction=reduction, **kwargs)
-        self.class_weights = [float(weight) for weight in class_weights]
+    def __init__(self, kind="crossentropy", class_weights=None, void=255, **kwargs):
+        super().__init__(**{"reduction": "mean_with_sample_weight", **kwargs})
+        if class_weights is not None:  # plain floats, for the config's JSON
+            class_weights = [float(weight) for weight in class_weights]
+        self.kind, self.void, self.class_weights = kind, void, class_weights
 
     def call(self, y_true, y_pred):
         labels = ops.cast(ops.squeeze(y_true, axis=-1), "int32")
-        losses = keras.losses.sparse_categorical_crossentropy(
-            labels, y_pred, from_logits=True
-        )
-        return losses * ops.take(ops.array(self.class_weights, "float32"), labels)
+        valid = ops.not_equal(labels, self.void)
+        labels = ops.where(valid, labels, 0)
+        n = y_pred.shape[-1]
+        weights = ops.array(self.class_weights or [1.0] * n, "float32")
+        log_p = ops.log_softmax(y_pred, axis=-1)
+        log_true = ops.squeeze(ops.take_along_axis(log_p, labels[..., None], -1), -1)
+        losses = -log_true * ops.take(weights, labels)  # cross-entropy
+        if self.kind == "focal":  # confident pixels fade: (1 - p)**2 of cross-entropy
+            losses = (1 - ops.exp(log_true)) ** 2 * losses
+        if self.kind == "dice":
+            losses = ops.zeros_like(losses)
+        if "dice" in self.kind:
+            keep = ops.cast(valid, "float32")[..., None]
+            truth = ops.one_hot(labels, n) * keep
+            guess = ops.exp(log_p) * keep  # the softmax, void pixels zeroed
+            pixels = tuple(range(len(y_pred.shape) - 1))  # every axis but the classes
+            overlap = ops.sum(truth * guess, pixels)
+            sizes = ops.sum(truth, pixels) + ops.sum(guess, pixels)
+            dice = 2 * overlap / ops.maximum(sizes, 1e-7)
+            present = ops.cast(ops.sum(truth, pixels) > 0, "float32") * weights
+            mean_dice = ops.divide_no_nan(ops.sum(dice * present), ops.sum(present))
+            losses = losses + 1 - mean_dice
+        return ops.where(valid, losses, 0.0)
 
     def get_config(self):
-        return {**super().get_config(), "class_weights": self.class_weights}
+        config = {"kind": self.kind, "class_weights": self.class_weights}
+        return {**super().get_config(), **config, "void": self.void}
 
 
 class ConfusionMatrix(keras.metrics.Metric):

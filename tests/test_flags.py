@@ -55,6 +55,11 @@ def test_a_malformed_flag_is_one_error_line_not_the_usage(capsys, argv, phrase):
     fails_with(capsys, argv, phrase, "--help")
 
 
+@pytest.mark.parametrize("flag", [["--freeze-backbone"], ["--loss", "dice"]])
+def test_a_training_flag_outside_training_is_refused(capsys, tmp_path, flag):
+    fails_with(capsys, ["--predict", tmp_path, *flag], f"{flag[0]} shapes training")
+
+
 @pytest.mark.parametrize("flag", ["--output-dir", "--data-dir", "--model"])
 def test_an_empty_path_is_refused_not_taken_as_the_current_folder(capsys, flag):
     fails_with(capsys, ["--predict", "photo.jpg", flag, ""], f"{flag}: an empty path")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import deeplabv3_plus as dl
-from conftest import fails_with, run_args, run_tutorial
+from conftest import run_args, run_tutorial
 from deeplab_support import cli
 
 BACKBONE = ("conv1_", "conv2_", "conv3_", "conv4_")  # ResNet50's layer names
@@ -46,8 +46,3 @@ def test_freezing_a_random_backbone_is_a_warning(capsys):
     args = cli.parse_args(dl.DEFAULTS, ["--freeze-backbone", "--weights", "none"])
     cli.check_args(args)
     assert "warning: --freeze-backbone with --weights none" in capsys.readouterr().out
-
-
-def test_freeze_backbone_outside_training_is_refused(capsys, tmp_path):
-    argv = ["--predict", tmp_path, "--freeze-backbone"]
-    fails_with(capsys, argv, "--freeze-backbone shapes training")

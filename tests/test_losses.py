@@ -1,0 +1,92 @@
+"""--loss: cross-entropy, focal, Dice, cross-entropy + Dice; void left out of each."""
+
+import functools
+import json
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, run_args, run_python, run_tutorial
+from deeplab_support import cli, metrics
+
+SLOW = pytest.mark.slow
+BACKENDS = [
+    "tensorflow",
+    pytest.param("jax", marks=SLOW),
+    pytest.param("torch", marks=SLOW),
+]
+CLASS_WEIGHTS = np.array([0.5, 2.0, 1.0])  # as tests/scripts/losses.py uses them
+
+
+@functools.cache
+def probe(backend):
+    """What tests/scripts/losses.py prints on this backend."""
+    script = ROOT / "tests" / "scripts" / "losses.py"
+    result = run_python(script, KERAS_BACKEND=backend)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def numpy_loss(kind, masks, logits, class_weights=np.ones(3), void=255):
+    """The loss written out in NumPy: the mean over non-void pixels of the pixels'
+    cross-entropy or focal term, plus 1 - the mean Dice of the classes present."""
+    valid = masks[..., 0] != void
+    labels, logits = masks[..., 0][valid], logits[valid]  # (pixels,), (pixels, 3)
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    p_true = probs[np.arange(len(labels)), labels]
+    crossentropy = -np.log(p_true) * class_weights[labels]
+    total = 0.0
+    if kind in ["crossentropy", "crossentropy+dice"]:
+        total += crossentropy.mean()
+    if kind == "focal":
+        total += ((1 - p_true) ** 2 * crossentropy).mean()
+    if kind in ["dice", "crossentropy+dice"]:
+        dice, weights = [], []
+        for c in np.unique(labels):  # the classes present
+            truth = labels == c
+            dice.append(2 * probs[truth, c].sum() / (probs[:, c].sum() + truth.sum()))
+            weights.append(class_weights[c])
+        total += 1 - np.average(dice, weights=weights)
+    return total
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_loss_matches_its_numpy_reference(backend):
+    found = probe(backend)
+    masks, logits = np.array(found["masks"]), np.array(found["logits"])
+    for kind in metrics.LOSSES:
+        expected = numpy_loss(kind, masks, logits)
+        assert found["values"][kind] == pytest.approx(expected, rel=1e-5), kind
+        expected = numpy_loss(kind, masks, logits, CLASS_WEIGHTS)
+        assert found["values"][kind + " weighted"] == pytest.approx(expected, rel=1e-5)
+    assert found["values"]["dice perfect"] < 1e-6  # a perfect prediction: Dice 1
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_void_predictions_change_neither_any_loss_nor_any_score(backend):
+    for kind, (same, on_void, on_valid) in probe(backend)["scores"].items():
+        assert on_void == same, kind  # loss, accuracy and mean IoU: unchanged
+        assert all(on_valid[key] != same[key] for key in same), kind  # can fail
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["focal", "crossentropy+dice"])
+def test_a_model_trained_with_our_loss_loads_in_plain_keras(kind, toy_root, tmp_path):
+    run_tutorial(*run_args(toy_root, tmp_path, "--loss", kind, "--class-weights"))
+    history = (tmp_path / "history.csv").read_text().splitlines()
+    assert np.isfinite(
+        float(history[-1].split(",")[history[0].split(",").index("loss")])
+    )
+    assert f"| loss | {kind} |" in (tmp_path / "README.md").read_text()
+    # A Python that never imported this project loads it and predicts the same.
+    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("uint8")
+    np.save(tmp_path / "images.npy", images)
+    load = (
+        "import keras, numpy as np; "
+        "model = keras.saving.load_model('model.keras'); "
+        "np.save('logits.npy', model.predict_on_batch(np.load('images.npy')))"
+    )
+    run_python("-c", load, cwd=tmp_path, PYTHONPATH=None)
+    model, _ = cli.load_model(tmp_path / "model.keras", "--model")
+    expected = np.asarray(model.predict_on_batch(images))
+    np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), expected, atol=1e-5)
+    assert 'load_model("model.keras")' in (tmp_path / "README.md").read_text()
