@@ -44,8 +44,9 @@ import numpy as np
 from keras import layers, ops
 from scipy.special import softmax
 from tensorflow import data as tf_data, dtypes as tf_dtypes, gather as tf_gather
+from tensorflow import ensure_shape as tf_ensure_shape
 from tensorflow import image as tf_image, io as tf_io, math as tf_math
-from tensorflow import random as tf_random
+from tensorflow import pad as tf_pad, random as tf_random, shape as tf_shape
 
 DEFAULTS = dict(  # what the flags default to; --quick changes some (see --help)
     image_size=512,  # side of the square training input; a multiple of 16
@@ -57,6 +58,7 @@ DEFAULTS = dict(  # what the flags default to; --quick changes some (see --help)
     lr_schedule="constant",  # or "poly" (DeepLab's decay) or "cosine" (warm-up first)
     weights="imagenet",  # the backbone starts from ImageNet ("none": from scratch)
     freeze_backbone=False,  # train only the encoder and decoder, not the ResNet50
+    keep_aspect=False,  # fit photos into the square unsquashed, padded with void
     augment=True,  # mirror, zoom and recolour the training images
     loss="crossentropy",  # or "dice", "focal" or "crossentropy+dice"
     class_weights=False,  # weigh rare classes more in the loss
@@ -125,19 +127,33 @@ multiplies each pixel's loss by it, and the scores leave out the pixels it zeroe
 """
 
 
-def read_image(image_path, image_size, mask=False):
+def fit(image, size, keep_aspect=False, method="bilinear", fill=0):
+    """Resize to size x size: squashed, or scaled to fit with its aspect ratio kept
+    and padded with `fill` at the bottom and right (--keep-aspect)."""
+    image = tf_image.resize(image, [size, size], method, keep_aspect)
+    height, width = tf_shape(image)[0], tf_shape(image)[1]
+    padding = [[0, size - height], [0, size - width], [0, 0]]
+    padded = tf_pad(image, padding, constant_values=fill)
+    return tf_ensure_shape(padded, [size, size, image.shape[-1]])  # static, for Keras
+
+
+def read_image(image_path, image_size, mask=False, keep_aspect=False, void=255):
     """Read an image (bilinear resize) or a mask (nearest neighbour) as uint8."""
-    size, data = [image_size, image_size], tf_io.read_file(image_path)
-    if mask:
-        return tf_image.resize(tf_image.decode_png(data, 1), size, method="nearest")
+    data = tf_io.read_file(image_path)
+    if mask:  # padding, if any, is void
+        mask = tf_image.decode_png(data, 1)
+        return fit(mask, image_size, keep_aspect, "nearest", fill=void)
     # PNGs too; the exact DCT reads a JPEG as Pillow does for --predict and scores.
     image = tf_image.decode_jpeg(data, channels=3, dct_method="INTEGER_ACCURATE")
-    return tf_dtypes.saturate_cast(tf_math.round(tf_image.resize(image, size)), "uint8")
+    image = fit(image, image_size, keep_aspect)
+    return tf_dtypes.saturate_cast(tf_math.round(image), "uint8")
 
 
-def load_data(image_path, mask_path, image_size):
+def load_data(image_path, mask_path, image_size, classes):
     """Load one (image, mask) pair at the training size."""
-    return read_image(image_path, image_size), read_image(mask_path, image_size, True)
+    keep, void = classes.keep_aspect, classes.void  # void: the mask's padding
+    image = read_image(image_path, image_size, keep_aspect=keep)
+    return image, read_image(mask_path, image_size, True, keep, void)
 
 
 def mirror(image, mask, flip_classes):
@@ -183,7 +199,9 @@ def data_generator(
     dataset = tf_data.Dataset.from_tensor_slices((image_paths, mask_paths))
     if training and not cache:  # shuffle file names, not decoded images
         dataset = dataset.shuffle(len(pairs))
-    dataset = dataset.map(lambda i, m: load_data(i, m, image_size), tf_data.AUTOTUNE)
+    dataset = dataset.map(
+        lambda i, m: load_data(i, m, image_size, classes), tf_data.AUTOTUNE
+    )
     if cache:
         dataset = dataset.cache()
         dataset = dataset.shuffle(len(pairs)) if training else dataset
@@ -321,16 +339,21 @@ if RUN and args.train:
 ## Training
 
 The loss, `SparseCategoricalCrossentropy(from_logits=True)`, compares each pixel's
-logits with its integer label, averaged by the pixels' weights, so void pixels do
-not dilute it. Pixel accuracy alone flatters a segmentation model: predicting only
-background already scores high. *Mean IoU* averages, over the classes, the overlap
-of predicted and true regions divided by their union, so Sunglasses counts as much
-as Background. Both come from a confusion matrix counted exactly, in integers.
+logits with its integer label; `ignore_class` leaves void pixels out of it. Pixel
+accuracy alone flatters a segmentation model: predicting only background already
+scores high. *Mean IoU* averages, over the classes, the overlap of predicted and
+true regions divided by their union, so Sunglasses counts as much as Background.
+Both come from a confusion matrix counted exactly, in integers.
 
 Rare classes are rare in the loss, too, so the model gains little by learning
 Sunglasses. `--class-weights` (on in `--quick`) scales each pixel's loss by its
 class's weight, the inverse square root of the class's share of the training
 pixels, scaled so that the average pixel weighs 1. The scores stay unweighted.
+`--loss` offers the other answers to imbalance: `focal` scales each pixel's
+cross-entropy by (1 - p)², p its true class's probability, so pixels already right
+fade; `dice` is 1 minus the mean over the classes present of the soft Dice overlap
+2|A∩B| / (|A| + |B|), so every class counts the same whatever its size;
+`crossentropy+dice` adds the two.
 
 With `--precision mixed_bfloat16` (the default on recent GPUs; Colab's T4 gets
 `mixed_float16`) layers compute in 16 bits and keep float32 weights. Keras
@@ -517,20 +540,28 @@ def at_scales(model, scales="1"):
     return models
 
 
-def logits_at_sizes(models, image, flip_classes=None):
-    """Each model's logits for an RGB image resized to the model's input size."""
+def logits_at_sizes(models, image, flip_classes=None, keep_aspect=False):
+    """Each model's logits for an RGB image resized to the model's input size; with
+    keep_aspect, fitted and padded, and the logits of the padding cropped off."""
     logits = []
     for model in models:
         size = model.input_shape[1]
-        batch = np.asarray(tf_image.resize(image[None], [size, size]))  # bilinear
-        logits.append(predict_logits(model, batch, flip_classes)[0])
+        fitted = np.asarray(
+            tf_image.resize(image, [size, size], "bilinear", keep_aspect)
+        )
+        height, width = fitted.shape[:2]  # size x size unless keep_aspect
+        batch = np.zeros((1, size, size, 3), "float32")  # padded with black, as fit()
+        batch[0, :height, :width] = fitted
+        logits.append(predict_logits(model, batch, flip_classes)[0, :height, :width])
     return logits
 
 
-def predict_full_resolution(models, image, flip_classes=None, to_target=None):
+def predict_full_resolution(
+    models, image, flip_classes=None, to_target=None, keep_aspect=False
+):
     """The class ids of an RGB image at its own size, from every model's logits
     (the ids of a --class-map's target classes with its matrix `to_target`)."""
-    logits = logits_at_sizes(models, image, flip_classes)
+    logits = logits_at_sizes(models, image, flip_classes, keep_aspect)
     return metrics.upsample_argmax(logits, image.shape[:2], to_target)
 
 
@@ -543,7 +574,9 @@ def evaluate(models, pairs, classes, flip_classes=None, to_target=None):
     bar = progress_bar(len(pairs), "image")  # Keras's, as during training
     for image_path, mask_path in pairs:
         image = files.read_photo(image_path)  # RGB, upright as the camera meant it
-        predicted = predict_full_resolution(models, image, flip_classes, to_target)
+        predicted = predict_full_resolution(
+            models, image, flip_classes, to_target, classes.keep_aspect
+        )
         truth = files.read_mask(mask_path, image.shape[:2], classes)
         counts = metrics.confusion_matrix(truth, predicted, n, classes.void)
         matrix += counts
@@ -583,12 +616,14 @@ class probabilities become a running average over the frames, `A * before +
 """
 
 
-def predict_video(models, frames, smoothing=0.0, flip_classes=None, to_target=None):
+def predict_video(
+    models, frames, smoothing=0.0, flip_classes=None, to_target=None, keep_aspect=False
+):
     """(frame, class ids) for each frame; with smoothing, the ids of the running
     average of the frames' softmax probabilities."""
     average = None
     for frame in frames:
-        logits = logits_at_sizes(models, frame, flip_classes)
+        logits = logits_at_sizes(models, frame, flip_classes, keep_aspect)
         if smoothing:  # average the probabilities, then back to logits (their log)
             now = [softmax(x, axis=-1) for x in logits]
             average = average or now  # the first frame starts the average
@@ -607,12 +642,15 @@ if RUN and not args.train:  # --predict, --evaluate and --export use a saved mod
     # --class-map: a target class's probability is the sum of its source classes'.
     class_map = read_class_map(args.class_map, classes)  # no --class-map: the same
     to_target, target = class_map.matrix, class_map.target  # None, classes
+    keep_aspect = classes.keep_aspect  # as the model was trained: fitted or squashed
 
 if RUN and args.predict:
     groups = cli.mask_groups(args.mask_classes, target)  # name -> the class ids
     kinds = cli.prediction_kinds(groups, args.cutout)  # the files of each photo
     for image, output in cli.read_photos(args.predict, args.output_dir, kinds):
-        predicted = predict_full_resolution(models, image, flip_classes, to_target)
+        predicted = predict_full_resolution(
+            models, image, flip_classes, to_target, keep_aspect
+        )
         colored = decode_segmentation_masks(predicted, target.palette())
         pictures = dict(mask=colored, overlay=get_overlay(image, colored))
         for name, ids in groups.items():
@@ -623,7 +661,7 @@ if RUN and args.predict:
     smoothing, colors = args.temporal_smoothing, target.palette()
     for frames, add_frame in video.read_clips(args.predict, args.output_dir, target):
         for frame, predicted in predict_video(
-            models, frames, smoothing, flip_classes, to_target
+            models, frames, smoothing, flip_classes, to_target, keep_aspect
         ):
             colored = decode_segmentation_masks(predicted, colors)
             add_frame(get_overlay(frame, colored), predicted)  # to the clip's outputs

@@ -116,7 +116,11 @@ class Segmenter:
             start = time.perf_counter()
             image = read_upload(path)
             predicted = tutorial.predict_full_resolution(
-                self.models, image, self.flip_classes, self.to_target
+                self.models,
+                image,
+                self.flip_classes,
+                self.to_target,
+                self.classes.keep_aspect,  # the model's, kept by its class map
             )
             seconds = time.perf_counter() - start
         except UserError as error:

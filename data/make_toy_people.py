@@ -447,10 +447,15 @@ def _finish(rng, image):
     return np.clip(image + 0.5, 0, 255).astype(np.uint8)
 
 
-def render_sample(seed, index, min_size=96, max_size=160):
-    """Return the RGB image and mask of sample ``index`` without writing files."""
+def render_sample(seed, index, min_size=96, max_size=160, aspect=None):
+    """Return the RGB image and mask of sample ``index`` without writing files.
+
+    With an ``aspect`` (height / width), every image has it: 2 gives tall people.
+    """
     rng = np.random.default_rng([seed, index])
     height, width = (int(s) for s in rng.integers(min_size, max_size + 1, 2))
+    if aspect:
+        width = max(16, round(height / aspect))
     image = np.ascontiguousarray(_background(rng, height, width), np.float32)
     mask = np.zeros((height, width), np.uint8)
     _place_figures(rng, image, mask)
@@ -466,13 +471,18 @@ def _colormap_bytes():
     return bytes(data)
 
 
-def _parameters(num_images, seed, min_size, max_size, num_val_images=0, layout="cihp"):
+def _parameters(
+    num_images, seed, min_size, max_size, num_val_images=0, layout="cihp", aspect=None
+):
     """Return the marker contents for a set of generation parameters."""
     if min(num_images, num_val_images) < 0 or not 16 <= min_size <= max_size:
         raise ValueError("need image counts >= 0 and 16 <= min_size <= max_size")
     if layout not in LAYOUTS:
         raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}")
+    if aspect is not None and not 0.1 <= aspect <= 10:
+        raise ValueError("aspect (height / width) must lie in 0.1..10")
     return {
+        **({"aspect": float(aspect)} if aspect else {}),  # older markers have none
         "layout": layout,
         "num_images": int(num_images),
         "num_val_images": int(num_val_images),
@@ -526,9 +536,8 @@ def _write_samples(
     images.mkdir(parents=True, exist_ok=True)
     masks.mkdir(parents=True, exist_ok=True)
     for index in indices:
-        image, mask = render_sample(
-            params["seed"], index, params["min_size"], params["max_size"]
-        )
+        sizes = params["min_size"], params["max_size"], params.get("aspect")
+        image, mask = render_sample(params["seed"], index, *sizes)
         bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         quality = [cv2.IMWRITE_JPEG_QUALITY, 90]
         cv2.imwrite(str(images / f"{index:07d}.jpg"), bgr, quality)
@@ -578,13 +587,16 @@ def generate(
     num_val_images=50,
     layout="cihp",
     progress=None,
+    aspect=None,
 ):
     """Write a toy-people data set in this layout under root and return root.
 
-    `progress`, if given, is called once after each image is written.
+    `progress`, if given, is called once after each image is written; `aspect`
+    (height / width), if given, is every image's.
     """
     root = pathlib.Path(root)
-    params = _parameters(num_images, seed, min_size, max_size, num_val_images, layout)
+    sizes = min_size, max_size, num_val_images
+    params = _parameters(num_images, seed, *sizes, layout, aspect)
     root.parent.mkdir(parents=True, exist_ok=True)
     # A private folder beside root: unguessable, so never a folder of someone else's.
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
@@ -634,15 +646,16 @@ def _parse_args(argv=None):
     for flag, kind, default, text in options:
         help_text = f"{text} (default: %(default)s)"
         parser.add_argument(flag, type=kind, default=kind(default), help=help_text)
+    tall = "every image's height / width, e.g. 2 for tall people (default: random)"
+    parser.add_argument("--aspect", type=float, help=tall)
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     args = _parse_args()
     sizes = args.min_size, args.max_size
-    generate(
-        args.root, args.num_images, args.seed, *sizes, args.num_val_images, args.layout
-    )
+    sizes += (args.num_val_images, args.layout)
+    generate(args.root, args.num_images, args.seed, *sizes, aspect=args.aspect)
     print(
         f"Wrote {args.num_images} + {args.num_val_images} validation toy-people "
         f"images in the {args.layout} layout to {args.root}"

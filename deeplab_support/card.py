@@ -13,9 +13,15 @@ from deeplab_support import datasets
 CARD = "README.md"
 
 
+PADDED = """ It was trained on photos scaled to fit the
+square with their aspect ratio kept and padded at the bottom and right with black
+(0): give it photos that way and crop the logits back to the photo."""
+
+
 def model_card(args, data, num_pairs, summary, scores):
     """The text of README.md for a finished run."""
     size, (num_train, num_val), classes = args.image_size, num_pairs, data.classes
+    aspect = ", photos fitted with their aspect ratio kept" * args.keep_aspect
     trained_on = f"{data.root.name} ({data.layout})"
     if data.root.resolve() == datasets.TOY_DATA_DIR.resolve():
         trained_on = "synthetic toy people (CIHP layout)"
@@ -56,7 +62,7 @@ model-index:
 A [DeepLabV3+](https://arxiv.org/abs/1802.02611) semantic-segmentation model
 trained by `deeplabv3_plus.py`. It takes raw 0..255 RGB pixels at
 {size} x {size} and returns one logit per class and pixel;
-the class of a pixel is its largest logit.
+the class of a pixel is its largest logit.{PADDED * args.keep_aspect}
 
 ## Scores
 
@@ -79,7 +85,7 @@ Void label: {classes.void} (counted in no loss and no score).
 | --- | --- |
 | training images | {num_train} |
 | validation images | {num_val} ({args.val_split}) |
-| input size | {size} x {size} px |
+| input size | {size} x {size} px{aspect} |
 | batch size | {args.batch_size} |
 | epochs | {args.epochs} |
 | learning rate | {args.learning_rate:g} ({args.lr_schedule}) |

@@ -10,7 +10,7 @@ writes, so a model copied anywhere knows its classes.
 import json
 import re
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -66,12 +66,14 @@ def mirror_classes(names):
 
 @dataclass(frozen=True)
 class ClassTable:
-    """The names and colours of a data set's classes, and its void label."""
+    """The names and colours of a data set's classes, its void label, and whether
+    its model reads photos scaled with their aspect ratio kept (--keep-aspect)."""
 
     names: tuple
     colors: tuple  # one (r, g, b) per class, 0..255
     void: int = VOID
     void_color: tuple = VOID_COLOR
+    keep_aspect: bool = field(default=False, compare=False)
     flip: list = field(init=False, compare=False)  # id -> id in a mirror image
 
     def __post_init__(self):
@@ -94,7 +96,7 @@ class ClassTable:
 
     def as_dict(self):
         """The table as plain lists and numbers, as JSON holds it."""
-        fields = ("names", "colors", "void", "void_color")
+        fields = ("names", "colors", "void", "void_color", "keep_aspect")
         return json.loads(json.dumps({name: getattr(self, name) for name in fields}))
 
     def to_json(self):
@@ -103,7 +105,8 @@ class ClassTable:
     @classmethod
     def from_json(cls, text):
         data = json.loads(text)
-        return cls(data["names"], data["colors"], data["void"], data["void_color"])
+        table = data["names"], data["colors"], data["void"], data["void_color"]
+        return cls(*table, data.get("keep_aspect", False))  # older models: squashed
 
 
 CIHP = ClassTable(CIHP_NAMES, CIHP_COLORS)
@@ -117,7 +120,7 @@ def with_void(classes, void):
             f"--ignore-index {void} is not free: it must lie in "
             f"{classes.num_classes}..255, above the {classes.num_classes} class ids"
         )
-    return ClassTable(classes.names, classes.colors, void, classes.void_color)
+    return replace(classes, void=void)
 
 
 def save_classes(path, classes):
@@ -148,6 +151,7 @@ def onnx_metadata(classes):
         "class_names": json.dumps(list(classes.names)),
         "class_colors": json.dumps([list(c) for c in classes.colors]),
         "void_label": str(classes.void),
+        "keep_aspect": str(classes.keep_aspect).lower(),  # pad to the square?
     }
 
 
@@ -223,7 +227,7 @@ def read_class_map(path, source):
             f"--class-map {path} {problem}; give every class of the model one target "
             "(or put it on the 'void:' line to leave it out)"
         )
-    target = ClassTable(names, colors, source.void, void_color)
+    target = ClassTable(names, colors, source.void, void_color, source.keep_aspect)
     lookup = np.full(256, source.void, dtype=np.uint8)  # void stays void
     matrix = np.zeros((source.num_classes, len(names)), dtype=np.float32)
     for index, ids in enumerate(sources):

@@ -76,7 +76,8 @@ PREDICTION_KINDS = ["mask", "overlay", "ids"]  # --predict writes <name>_<kind>.
 EVALUATION_NAMES = ["evaluation.json", "per_class_iou.png", "confusion_matrix.png"]
 EVALUATION_NAMES += ["worst_val.png"]
 PRECISIONS = ["auto", "float32", "mixed_bfloat16", "mixed_float16"]
-TRAINING_ONLY = {"freeze_backbone", "loss"}  # refused with --predict and the like
+# Refused with --predict, --evaluate, --export: a saved model knows how it was made.
+TRAINING_ONLY = {"freeze_backbone", "loss", "keep_aspect"}
 BOOL = argparse.BooleanOptionalAction  # --augment and --no-augment
 SWITCH = "store_true"  # --download: off unless given
 
@@ -95,6 +96,7 @@ def add_flags(add):
     schedules = ["constant", "poly", "cosine"]
     add("--lr-schedule", schedules, "constant, DeepLab's poly decay, or cosine")
     add("--freeze-backbone", SWITCH, "train the encoder and decoder only")
+    add("--keep-aspect", SWITCH, "fit photos into the square, padded with void")
     add(
         "--loss",
         metrics.LOSSES,

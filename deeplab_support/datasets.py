@@ -17,7 +17,7 @@ import warnings
 import zipfile
 import zlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import chain
 from pathlib import Path
 
@@ -346,7 +346,7 @@ def get_pairs(dataset, args):
     train, val = split(dataset, args)
     classes = dataset.classes
     class_map = read_class_map(args.class_map, classes)
-    dataset.classes = class_map.target
+    dataset.classes = replace(class_map.target, keep_aspect=args.keep_aspect)
     mapped = f", mapped to {class_map.target.num_classes}" if args.class_map else ""
     print(
         f"{dataset.layout} in {dataset.root}: {len(train)} training and "

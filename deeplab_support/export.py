@@ -30,31 +30,38 @@ class Parser(keras.layers.Layer):
     that size out. As --predict does, it resizes the photo bilinearly, runs the
     model (on the mirror image too for flip TTA), resizes the logits back and takes
     the argmax (of the summed probabilities of each target class of a --class-map
-    `matrix`)."""
+    `matrix`). With `keep_aspect`, the photo is fitted and padded, and the logits
+    of the padding cropped off."""
 
-    def __init__(self, model, flip_classes=None, matrix=None, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, model, flip_classes=None, matrix=None, keep_aspect=False):
+        super().__init__()
         self.model, self.flip_classes, self.matrix = model, flip_classes, matrix
+        self.keep_aspect = keep_aspect
 
     def call(self, photo):
         from tensorflow import argmax, cast, exp, gather, image, reduce_max, shape
 
         size = self.model.input_shape[1]
-        small = image.resize(cast(photo, "float32"), [size, size])  # bilinear
+        photo = cast(photo, "float32")
+        small = image.resize(photo, [size, size], "bilinear", self.keep_aspect)
+        fitted = shape(small)[1:3]  # size x size unless keep_aspect
+        small = image.pad_to_bounding_box(small, 0, 0, size, size)  # black, as fit()
         logits = self.model(small)
         if self.flip_classes is not None:  # the mirror's left arm is a right arm
             mirrored = self.model(small[:, :, ::-1])[:, :, ::-1]
             logits = (logits + gather(mirrored, self.flip_classes, axis=-1)) / 2
+        logits = logits[:, : fitted[0], : fitted[1]]  # the padding's cropped off
         logits = image.resize(logits, shape(photo)[1:3])  # bilinear, photo's size
         if self.matrix is not None:  # as metrics.upsample_argmax
             logits = exp(logits - reduce_max(logits, -1, keepdims=True)) @ self.matrix
         return cast(argmax(logits, axis=-1), "uint8")
 
 
-def parser_graph(model, flip_classes=None, matrix=None):
+def parser_graph(model, flip_classes=None, matrix=None, keep_aspect=False):
     """The model inside a Parser, and its input: one photo of any size."""
     photo = keras.Input((None, None, 3), dtype="uint8", name="photo")
-    graph = keras.Model(photo, Parser(model, flip_classes, matrix)(photo))
+    parser = Parser(model, flip_classes, matrix, keep_aspect)
+    graph = keras.Model(photo, parser(photo))
     return graph, [
         keras.InputSpec(shape=(1, None, None, 3), dtype="uint8", name="photo")
     ]
@@ -63,7 +70,8 @@ def parser_graph(model, flip_classes=None, matrix=None):
 def export_model(model, fmt, output_dir, classes, flip_classes=None, matrix=None):
     """Write the model in this format into output_dir, with its class table; return
     its path. A parser format holds the whole prediction: flip TTA with
-    `flip_classes`, and a --class-map's `matrix` (then `classes` are its targets)."""
+    `flip_classes`, and a --class-map's `matrix` (then `classes` are its targets),
+    and fits photos as the model was trained (`classes.keep_aspect`)."""
     if fmt not in FORMATS:
         raise UserError(
             f"unknown export format {fmt!r}; use --export with one of "
@@ -83,7 +91,7 @@ def export_model(model, fmt, output_dir, classes, flip_classes=None, matrix=None
     graph, inputs = model, f"{size}x{size} RGB in, logits out"
     spec = [keras.InputSpec(shape=(None, size, size, 3), dtype="float32", name="image")]
     if fmt.endswith("_parser"):
-        graph, spec = parser_graph(model, flip_classes, matrix)
+        graph, spec = parser_graph(model, flip_classes, matrix, classes.keep_aspect)
         inputs = "uint8 RGB of any size in, class ids at that size out"
     options = {}
     if fmt == "litert_quantized":

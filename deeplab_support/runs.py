@@ -33,7 +33,8 @@ RUN_FILE = "run.json"  # the run's settings, and the folder's manifest
 # Settings that an interrupted run keeps when resumed (--epochs may extend it).
 RUN_CONFIG = """data_dir image_size batch_size num_train_images num_val_images
 learning_rate lr_schedule augment cache seed quick weights precision val_split
-ignore_index tensorboard class_weights class_map freeze_backbone loss""".split()
+ignore_index tensorboard class_weights class_map freeze_backbone loss
+keep_aspect""".split()
 BACKUP_FILE = "backup.json"  # names the committed backup-NNN folder and its epoch
 BACKUP_WEIGHTS = "model.weights.h5"  # in backup-NNN: weights and optimizer state
 # Every name a training run writes besides its backups; none may be the user's.

@@ -55,7 +55,9 @@ def test_a_malformed_flag_is_one_error_line_not_the_usage(capsys, argv, phrase):
     fails_with(capsys, argv, phrase, "--help")
 
 
-@pytest.mark.parametrize("flag", [["--freeze-backbone"], ["--loss", "dice"]])
+@pytest.mark.parametrize(
+    "flag", [["--freeze-backbone"], ["--loss", "dice"], ["--keep-aspect"]]
+)
 def test_a_training_flag_outside_training_is_refused(capsys, tmp_path, flag):
     fails_with(capsys, ["--predict", tmp_path, *flag], f"{flag[0]} shapes training")
 

@@ -234,7 +234,7 @@ def test_mirroring_swaps_left_and_right_classes():
 def test_augmentation_keeps_masks_integer_and_ids_known(toy_root):
     train, _ = split(toy_root, 1, 0)
     (image_path, mask_path), *_ = files.check_pairs(train, CIHP)
-    image, mask = dl.load_data(image_path, mask_path, 64)
+    image, mask = dl.load_data(image_path, mask_path, 64, CIHP)
     source_ids = set(np.unique(mask).tolist())
     allowed = source_ids | {CIHP.flip[i] for i in source_ids}
     for n in range(10):
