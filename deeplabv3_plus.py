@@ -122,6 +122,11 @@ With 200 images a model soon memorises its training set, so training images are
 becomes their right arm, so the mask's left and right classes swap too (the class
 table knows which classes are sided, by their names).
 
+Squeezed into the square, a standing person twice as tall as wide arrives at half
+their width. `--keep-aspect` scales each photo to fit instead and pads the rest,
+black in the photo and void in the mask; the saved model remembers it, and every
+later prediction fits photos the same way and crops the padding's logits off.
+
 Last, each batch gets a per-pixel weight, 0 on void pixels and 1 elsewhere: Keras
 multiplies each pixel's loss by it, and the scores leave out the pixels it zeroes.
 """
