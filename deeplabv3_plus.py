@@ -228,7 +228,7 @@ if RUN and args.train:
         train_pairs, size, batch, classes, True, args.augment, args.cache
     )
     val_dataset = data_generator(val_pairs, size, batch, classes, cache=args.cache)
-    val_dataset = devices.pad_batches(val_dataset, args.distribute)  # zero weights
+    val_dataset = devices.pad_batches(val_dataset, args.distribute, classes.void)
     print("Train Dataset:", train_dataset)
 
 """

@@ -146,12 +146,12 @@ def mirrored_strategy():
     return strategy
 
 
-def pad_batches(dataset, distribute):
-    """Pad each batch to a multiple of the device count with zero-weight copies."""
+def pad_batches(dataset, distribute, void=255):
+    """Pad each batch to a multiple of the device count with void copies."""
     if not distribute or keras.backend.backend() != "jax":
         return dataset  # TensorFlow's MirroredStrategy splits uneven batches itself
     # JAX splits every batch evenly over the devices; copies of the first image,
-    # weighted 0 like void pixels, fill it, so every real image is scored once.
+    # void and weighted 0, fill it, so every real image is scored once.
     from tensorflow import concat, repeat, shape
 
     count = len(keras.distribution.list_devices())
@@ -159,7 +159,7 @@ def pad_batches(dataset, distribute):
     def pad(*batch):  # images, masks, weights
         missing = (-shape(batch[0])[0]) % count
         copies = [repeat(part[:1], missing, axis=0) for part in batch]
-        copies[2] *= 0  # the copies weigh nothing
+        copies[1], copies[2] = copies[1] * 0 + void, copies[2] * 0  # all void
         return tuple(concat(pair, 0) for pair in zip(batch, copies))
 
     return dataset.map(pad)

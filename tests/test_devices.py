@@ -180,7 +180,7 @@ def test_distribute_on_an_unsupported_backend_says_which_to_use(monkeypatch):
         devices.distribution_scope(True, 8)
 
 
-def test_padding_copies_weigh_nothing_and_every_image_counts(monkeypatch):
+def test_padding_copies_are_void_and_every_image_counts(monkeypatch):
     from tensorflow import data as tf_data
 
     monkeypatch.setattr(devices.keras.backend, "backend", lambda: "jax")
@@ -191,8 +191,11 @@ def test_padding_copies_weigh_nothing_and_every_image_counts(monkeypatch):
     dataset = tf_data.Dataset.from_tensor_slices(
         (images, np.ones((6, 2, 2, 1), "int32"), weights)
     )
-    batches = list(devices.pad_batches(dataset.batch(4), True).as_numpy_iterator())
+    padded = devices.pad_batches(dataset.batch(4), True, void=255)
+    batches = list(padded.as_numpy_iterator())
     assert [len(b[0]) for b in batches] == [4, 4]
+    masks = np.concatenate([b[1] for b in batches])
+    assert (masks[:6] == 1).all() and (masks[6:] == 255).all()  # copies: void
     weights = np.concatenate([b[2] for b in batches])
     assert weights.shape == (8, 2, 2) and weights.sum() == 6 * 4 - 1  # 6 images
     seen = np.concatenate([b[0] for b in batches])[weights[:, 1, 1] > 0, 0, 0, 0]
