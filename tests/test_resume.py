@@ -113,11 +113,13 @@ def test_sigterm_in_the_first_epoch_says_nothing_was_saved(toy_root, tmp_path):
 
 def test_resume_takes_the_run_s_settings_and_says_which(tmp_path, capsys):
     settings = dict(image_size=96, learning_rate=0.002, freeze_backbone=True)
-    output_dir = fake_run(tmp_path / "run", 1, class_map="map.txt", **settings)
+    chosen = dict(class_map="map.txt", loss="dice", keep_aspect=True)
+    output_dir = fake_run(tmp_path / "run", 1, **chosen, **settings)
     args = resume_args(output_dir, "--image-size", "96")  # the same: no conflict
     runs.prepare_resume(args)
     assert (args.image_size, args.learning_rate, args.epochs) == (96, 0.002, 3)
     assert (args.freeze_backbone, args.class_map) == (True, "map.txt")
+    assert (args.loss, args.keep_aspect) == ("dice", True)
     said = capsys.readouterr().out
     assert "after epoch 1 of 3, with image_size 96, learning_rate 0.002" in said
 
