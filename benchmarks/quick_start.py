@@ -113,7 +113,7 @@ def main(args):
                 rows.append(run_quick(seed, output_dir, data_dir, args.flags, loss))
                 print(json.dumps(rows[-1]), flush=True)
     flags = "".join(f" {flag}" for flag in args.flags)
-    kind = f"{args.layout} set" + (f" of aspect {args.aspect:g}" * bool(args.aspect))
+    kind = f"{args.layout} set" + (f" of aspect {args.aspect:g}" if args.aspect else "")
     print(f"\n`--quick{flags}` on the synthetic {kind}, {cpu_name()}:\n")
     print(
         "| loss " * bool(args.loss) + "| seed | wall (s) | first epoch line (s) "

@@ -25,9 +25,10 @@ def test_the_quick_preset_learns_far_beyond_background_in_half_its_epochs(tmp_pa
 def test_the_quick_start_benchmark_prints_a_line_and_a_table_row_per_seed(tmp_path):
     # As the README writes it (`--layout voc`), with the run cut to a tiny one.
     command = [ROOT / "benchmarks" / "quick_start.py"]
-    command += ["--layout", "voc", "--seeds", "7", *TINY]
-    done = run_python(*command, TMPDIR=str(tmp_path))  # its synthetic set goes there
+    command += ["--layout", "voc", "--seeds", "7", "--loss", "dice", "--aspect", "2"]
+    done = run_python(*command, *TINY, TMPDIR=str(tmp_path))  # its set goes there
     row = json.loads(done.stdout.splitlines()[0])
     assert row["seed"] == 7 and row["wall_s"] >= row["first_epoch_line_s"] > 0
-    assert 0 <= row["val_mean_iou"] <= 1
-    assert "| 7 | " in done.stdout and "synthetic voc set" in done.stdout
+    assert row["loss"] == "dice" and 0 <= row["val_mean_iou"] <= 1
+    assert "| dice | 7 | " in done.stdout
+    assert "synthetic voc set of aspect 2" in done.stdout

@@ -76,6 +76,14 @@ def test_image_sizes_vary_within_range_and_are_not_all_square(small_set):
     assert all(96 <= size <= 160 for shape in shapes for size in shape)
 
 
+def test_an_aspect_draws_every_image_that_much_taller_than_wide(tmp_path):
+    root = toy_people.generate(tmp_path / "tall", 3, num_val_images=0, aspect=2)
+    for path in (root / "Training" / "Images").iterdir():
+        height, width = cv2.imread(str(path)).shape[:2]
+        assert width == round(height / 2)
+    assert json.loads((root / toy_people.MARKER_NAME).read_text())["aspect"] == 2
+
+
 def test_the_seed_alone_decides_every_byte(tmp_path):
     first = file_bytes(toy_people.generate(tmp_path / "a", 4, seed=3))
     assert file_bytes(toy_people.generate(tmp_path / "b", 4, seed=3)) == first
