@@ -482,6 +482,7 @@ def plot_predictions(images, masks, classes, model, title):
     figure, axes = plt.subplots(len(images), 4, figsize=(12, 3 * len(images)))
     for row, image, mask in zip(np.atleast_2d(axes), images.astype("uint8"), masks):
         predicted = infer(model, image)
+        predicted[mask[..., 0] == classes.void] = classes.void  # unscored, as truth
         colored = decode_segmentation_masks(predicted, colormap)
         truth = decode_segmentation_masks(mask[..., 0], colormap)
         panels = [image, get_overlay(image, colored), colored, truth]

@@ -91,3 +91,13 @@ def test_the_prediction_figure_names_the_colour_of_each_class_shown():
     ]
     hair = key.legend_handles[1].get_facecolor()[:3]
     assert np.allclose(hair, CIHP.palette()[2] / 255)
+
+
+def test_the_prediction_figure_shows_void_where_the_truth_is_void():
+    images = np.zeros((1, 8, 8, 3), np.uint8)
+    masks = np.zeros((1, 8, 8, 1), np.uint8)
+    masks[0, :, 4:] = CIHP.void  # as --keep-aspect pads a tall photo
+    figure = dl.plot_predictions(images, masks, CIHP, PredictsHair(), "Val")
+    shown = figure.axes[2].get_images()[0].get_array()  # the prediction panel
+    assert (shown[:, 4:] == CIHP.void_color).all()
+    assert (shown[:, :4] == CIHP.palette()[2]).all()  # Hair elsewhere
