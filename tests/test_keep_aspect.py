@@ -49,6 +49,18 @@ def test_a_tall_photo_s_ids_come_back_at_its_own_size():
     assert (predicted[:, :15] == 1).all() and (predicted[:, 17:] == 2).all()
 
 
+def test_a_video_s_frames_are_fitted_as_photos_are():
+    import keras
+
+    keras.utils.set_random_seed(1)  # weights whose fitted and squashed ids differ
+    models = [dl.DeeplabV3Plus(32, 3)]
+    (frame, predicted), *_ = dl.predict_video(models, [HALVES], keep_aspect=True)
+    expected = dl.predict_full_resolution(models, HALVES, keep_aspect=True)
+    np.testing.assert_array_equal(predicted, expected)
+    squashed = dl.predict_full_resolution(models, HALVES)
+    assert frame is HALVES and (predicted != squashed).any()
+
+
 def test_the_parser_export_fits_photos_as_predict_does():
     model = colour_model(32)
     graph, _ = export.parser_graph(model, keep_aspect=True)
