@@ -136,6 +136,11 @@ def fit(image, size, keep_aspect=False, method="bilinear", fill=0):
     """Resize to size x size: squashed, or scaled to fit with its aspect ratio kept
     and padded with `fill` at the bottom and right (--keep-aspect)."""
     image = tf_image.resize(image, [size, size], method, keep_aspect)
+    return pad_square(image, size, fill)
+
+
+def pad_square(image, size, fill=0):
+    """Pad an image to size x size at the bottom and right with `fill`."""
     height, width = tf_shape(image)[0], tf_shape(image)[1]
     padding = [[0, size - height], [0, size - width], [0, 0]]
     padded = tf_pad(image, padding, constant_values=fill)
@@ -552,12 +557,9 @@ def logits_at_sizes(models, image, flip_classes=None, keep_aspect=False):
     logits = []
     for model in models:
         size = model.input_shape[1]
-        fitted = np.asarray(
-            tf_image.resize(image, [size, size], "bilinear", keep_aspect)
-        )
+        fitted = tf_image.resize(image, [size, size], "bilinear", keep_aspect)
         height, width = fitted.shape[:2]  # size x size unless keep_aspect
-        batch = np.zeros((1, size, size, 3), "float32")  # padded with black, as fit()
-        batch[0, :height, :width] = fitted
+        batch = np.asarray(pad_square(fitted, size))[None]  # black, as fit() pads
         logits.append(predict_logits(model, batch, flip_classes)[0, :height, :width])
     return logits
 

@@ -595,8 +595,9 @@ def generate(
     (height / width), if given, is every image's.
     """
     root = pathlib.Path(root)
-    sizes = min_size, max_size, num_val_images
-    params = _parameters(num_images, seed, *sizes, layout, aspect)
+    params = _parameters(
+        num_images, seed, min_size, max_size, num_val_images, layout, aspect
+    )
     root.parent.mkdir(parents=True, exist_ok=True)
     # A private folder beside root: unguessable, so never a folder of someone else's.
     staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
@@ -653,9 +654,16 @@ def _parse_args(argv=None):
 
 if __name__ == "__main__":
     args = _parse_args()
-    sizes = args.min_size, args.max_size
-    sizes += (args.num_val_images, args.layout)
-    generate(args.root, args.num_images, args.seed, *sizes, aspect=args.aspect)
+    generate(
+        args.root,
+        args.num_images,
+        args.seed,
+        args.min_size,
+        args.max_size,
+        args.num_val_images,
+        args.layout,
+        aspect=args.aspect,
+    )
     print(
         f"Wrote {args.num_images} + {args.num_val_images} validation toy-people "
         f"images in the {args.layout} layout to {args.root}"

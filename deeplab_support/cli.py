@@ -206,12 +206,13 @@ def check_args(args):
             "--class-map goes into the parser exports: use --export onnx_parser or "
             "litert_parser, or drop --class-map"
         )
-    for flag in [f"--{n.replace('_', '-')}" for n in TRAINING_ONLY & args.given]:
-        if not args.train:
-            raise UserError(
-                f"{flag} shapes training; --predict, --evaluate and --export use "
-                f"the model as saved: drop {flag}"
-            )
+    shaping = sorted(TRAINING_ONLY & args.given)
+    if shaping and not args.train:
+        flag = "--" + shaping[0].replace("_", "-")
+        raise UserError(
+            f"{flag} shapes training; --predict, --evaluate and --export use the "
+            f"model as saved: drop {flag}"
+        )
     if args.freeze_backbone and args.weights == "none":
         files.warn(
             "--freeze-backbone with --weights none keeps a random ResNet50: only "
