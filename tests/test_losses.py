@@ -1,5 +1,6 @@
 """--loss: cross-entropy, focal, Dice, cross-entropy + Dice; void left out of each."""
 
+import csv
 import functools
 import json
 
@@ -72,21 +73,15 @@ def test_void_predictions_change_neither_any_loss_nor_any_score(backend):
 @pytest.mark.parametrize("kind", ["focal", "crossentropy+dice"])
 def test_a_model_trained_with_our_loss_loads_in_plain_keras(kind, toy_root, tmp_path):
     run_tutorial(*run_args(toy_root, tmp_path, "--loss", kind, "--class-weights"))
-    history = (tmp_path / "history.csv").read_text().splitlines()
-    assert np.isfinite(
-        float(history[-1].split(",")[history[0].split(",").index("loss")])
-    )
+    with open(tmp_path / "history.csv") as history:
+        assert np.isfinite(float(list(csv.DictReader(history))[-1]["loss"]))
     assert f"| loss | {kind} |" in (tmp_path / "README.md").read_text()
-    # A Python that never imported this project loads it and predicts the same.
-    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("uint8")
-    np.save(tmp_path / "images.npy", images)
-    load = (
-        "import keras, numpy as np; "
-        "model = keras.saving.load_model('model.keras'); "
-        "np.save('logits.npy', model.predict_on_batch(np.load('images.npy')))"
-    )
-    run_python("-c", load, cwd=tmp_path, PYTHONPATH=None)
+    # A Python that never imports this project loads it and predicts the same.
+    script = ROOT / "tests" / "scripts" / "predict_classes.py"
+    found = tmp_path / "logits.npy"
+    run_python(script, tmp_path / "model.keras", found, cwd=tmp_path, PYTHONPATH=None)
     model, _ = cli.load_model(tmp_path / "model.keras", "--model")
-    expected = np.asarray(model.predict_on_batch(images))
-    np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), expected, atol=1e-5)
+    images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
+    expected = np.asarray(model.predict_on_batch(images))  # as the script's images
+    np.testing.assert_allclose(np.load(found), expected, atol=1e-5)
     assert 'load_model("model.keras")' in (tmp_path / "README.md").read_text()
