@@ -36,6 +36,7 @@ plumbing (downloads, file checks, flags, resuming, errors) lives in `deeplab_sup
 from deeplab_support import cli, datasets, devices, export, files, metrics, runs, video
 from deeplab_support import progress_bar
 from deeplab_support.classes import read_class_map
+from data import make_toy_people  # the synthetic set, for a run without CIHP
 
 import cv2
 import keras
@@ -105,7 +106,7 @@ tool's export in that layout), or plain `images/` and `masks/` folders with a
 """
 
 if RUN and args.train:
-    data = datasets.get_dataset(args)  # CIHP, yours, else the synthetic set
+    data = datasets.get_dataset(args, make_toy_people.ensure)  # CIHP, yours, or toys
     train_pairs, val_pairs = datasets.get_pairs(data, args)  # checked paths
     classes = data.classes  # names, colours, void id, mirrored classes
 
@@ -675,7 +676,7 @@ if RUN and args.predict:
             add_frame(get_overlay(frame, colored), predicted)  # to the clip's outputs
 
 if RUN and args.evaluate:  # into the output folder that cli.start claimed
-    data = datasets.get_dataset(args)
+    data = datasets.get_dataset(args, make_toy_people.ensure)
     pairs = datasets.validation_pairs(data, args, classes)  # in the target classes
     scores, matrix, per_image = evaluate(models, pairs, target, flip_classes, to_target)
     cli.print_scores(scores, matrix, per_image, args.output_dir)

@@ -29,7 +29,8 @@ def main(argv=None):
     args = cli.parse_args(tutorial.DEFAULTS, argv)
     cli.check_args(args)
     model, classes = cli.load_model(args.evaluate, "--evaluate")
-    pairs = datasets.validation_pairs(datasets.get_dataset(args), args, classes)
+    data = datasets.get_dataset(args, tutorial.make_toy_people.ensure)
+    pairs = datasets.validation_pairs(data, args, classes)
     size = model.input_shape[1]
     rows = []
     for scales in ["1", args.tta_scales]:

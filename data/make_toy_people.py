@@ -31,9 +31,9 @@ Generation is deterministic: image ``i`` depends only on ``(seed, i)`` and the
 size range (validation image ``j`` is sample ``VAL_OFFSET + j``), and the same
 arguments give byte-identical files.  Files are written into a temporary sibling
 directory that replaces ``root`` only when complete, so an interrupted run never
-looks finished.  An existing ``root`` is replaced when
-it is empty or holds a previous toy-people set; anything else is left alone and
-``generate`` raises ``FileExistsError``.
+looks finished.  ``root`` is claimed as the tutorial's outputs are: the
+``run.json`` beside it lists it, and a ``root`` that this project did not make is
+left alone (a ``UserError``).
 
 Run ``python -m data.make_toy_people --help`` to generate a set from the shell.
 """
@@ -43,10 +43,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import os
 import pathlib
-import shutil
-import tempfile
 import types
 from itertools import chain
 
@@ -55,6 +52,7 @@ import numpy as np
 import scipy.io
 from PIL import Image
 
+from deeplab_support import runs
 from deeplab_support.classes import CIHP, VOC, VOID, ClassTable
 
 CLASS_NAMES = CIHP.names  # CIHP's table, as every user of it reads it
@@ -494,7 +492,6 @@ def _parameters(
 
 def _write_set(directory, params, progress=None):
     """Write the colormap, all samples and, last, the marker into a directory."""
-    directory.mkdir(parents=True)
     train = range(params["num_images"])
     val = range(VAL_OFFSET, VAL_OFFSET + params["num_val_images"])
     if params["layout"] == "cihp":
@@ -563,21 +560,6 @@ def _write_mask(path, mask, layout):
         Image.fromarray(colours).save(path)
 
 
-def _swap_in(temporary, root):
-    """Move a finished set to root, replacing an old toy-people set or empty dir."""
-    if not root.exists():
-        os.replace(temporary, root)
-        return
-    if any(root.iterdir()) and not (root / MARKER_NAME).is_file():
-        raise FileExistsError(f"{root} exists and is not a toy-people data set")
-    aside = pathlib.Path(tempfile.mkdtemp(prefix=".replaced-", dir=root.parent))
-    try:
-        os.replace(root, aside / root.name)
-        os.replace(temporary, root)
-    finally:
-        shutil.rmtree(aside, ignore_errors=True)
-
-
 def generate(
     root,
     num_images=250,
@@ -598,14 +580,10 @@ def generate(
     params = _parameters(
         num_images, seed, min_size, max_size, num_val_images, layout, aspect
     )
-    root.parent.mkdir(parents=True, exist_ok=True)
-    # A private folder beside root: unguessable, so never a folder of someone else's.
-    staging = pathlib.Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=root.parent))
-    try:
-        _write_set(staging / "set", params, progress)
-        _swap_in(staging / "set", root)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    fix = "delete it if it is a synthetic set of an older release"
+    runs.claim(root.parent, [root.name], "the synthetic data set", fix=fix)
+    with runs.atomic_path(root, folder=True) as staging:  # never a half-written set
+        _write_set(staging, params, progress)
     return root
 
 

@@ -12,7 +12,6 @@ class, in id order; a line named `void` gives the colour of void pixels instead.
 
 import os
 import re
-import shutil
 import warnings
 import zipfile
 import zlib
@@ -26,8 +25,7 @@ import keras
 import numpy as np
 from scipy.io import loadmat
 
-from data import make_toy_people
-from deeplab_support import UserError, files, progress_bar
+from deeplab_support import UserError, files, progress_bar, runs
 from deeplab_support.classes import CIHP_COLORS, CIHP_NAMES, VOC, VOID, VOID_COLOR
 from deeplab_support.classes import ClassTable, read_class_map, with_void
 
@@ -90,13 +88,13 @@ def download_cihp(data_dir):
         return  # an earlier --download extracted it
     parent = data_dir.absolute().parent
     extracted = parent / f"{Path(CIHP_ZIP).stem}_extracted"  # where Keras extracts
-    for path in (data_dir, extracted):
-        if os.path.lexists(path) and not (path.is_dir() and not any(path.iterdir())):
-            raise UserError(
-                f"{path} is in the way of extracting CIHP (a folder of yours, or an "
-                "extraction that stopped halfway); move it away, or pass the folder "
-                "that holds CIHP as --data-dir without --download"
-            )
+    fetched = [] if os.path.lexists(parent / CIHP_ZIP) else [CIHP_ZIP]  # else read
+    names = [data_dir.name, extracted.name, *fetched]
+    fix = "pass the folder that holds CIHP as --data-dir without --download"
+    halfway = extracted.name  # an extraction that stopped: deleted first
+    runs.claim(parent, names, "--download", drop=lambda n: n == halfway, fix=fix)
+    if data_dir.is_dir() and any(data_dir.iterdir()):  # ours, but emptied of CIHP
+        raise UserError(f"{data_dir} holds no CIHP; {fix}, or move it away")
     try:
         with warnings.catch_warnings():  # a zip that Keras cannot open: see below
             warnings.simplefilter("ignore")
@@ -106,7 +104,7 @@ def download_cihp(data_dir):
         if not extracted.is_dir():
             raise zipfile.BadZipFile("no zip directory at its end")
     except Exception as error:  # get_file wraps every network failure this way
-        shutil.rmtree(extracted, ignore_errors=True)  # empty or absent before
+        runs.remove(extracted)  # claimed, and half-written
         if isinstance(error, (zipfile.BadZipFile, zlib.error, EOFError)):
             raise UserError(
                 f"{parent / CIHP_ZIP} is not a complete zip archive ({error}); "
@@ -279,8 +277,9 @@ def read_labelmap(path):
     return ClassTable(names, colors, VOID, void_color)
 
 
-def get_dataset(args):
-    """The data set to use: --data-dir, else CIHP in data/, else the synthetic set."""
+def get_dataset(args, make_synthetic):
+    """The data set to use: --data-dir, else CIHP in data/, else the synthetic set
+    in the folder that `make_synthetic(folder, num_images, progress)` returns."""
     if args.download:
         download_cihp(Path(args.data_dir or DATA_DIR))
     quick = args.quick and not args.download  # --quick trains on synthetic data
@@ -292,13 +291,8 @@ def get_dataset(args):
         wanted = max(250, args.num_train_images + args.num_val_images)
         bar = progress_bar(wanted + 50, "image")  # and 50 validation images
         lock = filelock.FileLock(files.user_cache_dir("locks") / "toy_people.lock")
-        try:
-            with lock:  # two first runs at once: one writes, the other waits
-                root = make_toy_people.ensure(
-                    TOY_DATA_DIR, num_images=wanted, progress=lambda: bar.add(1)
-                )
-        except FileExistsError as error:  # a folder of the user's by that name
-            raise UserError(f"{error}; move it away to use the synthetic set") from None
+        with lock:  # two first runs at once: one writes, the other waits
+            root = make_synthetic(TOY_DATA_DIR, wanted, progress=lambda: bar.add(1))
         return find(root, args.ignore_index)
     return find(args.data_dir or DATA_DIR, args.ignore_index)
 

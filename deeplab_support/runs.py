@@ -44,19 +44,23 @@ predictions_train.png predictions_val.png per_class_iou.png
 confusion_matrix.png worst_val.png""".split()
 TENSORBOARD_DIR = "logs"  # --tensorboard: Keras's TensorBoard logs
 MADE_BY = "deeplabv3_plus"  # the marker in run.json that says the run is ours
+FIX = "choose another --output-dir"  # where a file not ours is in a writer's way
 _held_locks = {}  # folder -> held FileLock; the OS releases them at process exit
 _claimed = {}  # absolute folder -> the names this process listed in its manifest
 
 
 @contextmanager
-def atomic_path(path):
-    """Yield a fresh temporary file beside `path`; move it into place on success."""
-    tmp = temp_name(path, reserve=True)
+def atomic_path(path, folder=False):
+    """Yield a fresh temporary file (or folder) beside `path`; move it into place
+    on success."""
+    tmp = temp_name(path, reserve="folder" if folder else True)
     try:
         yield tmp
+        if folder:  # os.replace cannot replace a folder: the claimed one goes first
+            remove(path)
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        remove(tmp)
 
 
 def temp_name(path, reserve=True):
@@ -177,14 +181,14 @@ def write_run_file(output_dir, data):
     write_json(Path(output_dir) / RUN_FILE, {"made_by": MADE_BY, **data})
 
 
-def refuse_strangers(output_dir, owned, names, writer="a training run"):
+def refuse_strangers(output_dir, owned, names, writer="a training run", fix=FIX):
     """Stop before writing over any of these names that the project did not make."""
     found = [n for n in names if n not in owned and lexists(Path(output_dir, n))]
     if found:
         more = f" (nor {len(found) - 1} more)" if len(found) > 1 else ""
         raise UserError(
             f"{Path(output_dir, found[0])} was not made by this project{more}, and "
-            f"{writer} writes there; move it away or choose another --output-dir"
+            f"{writer} writes there; move it away or {fix}"
         )
 
 
@@ -201,11 +205,12 @@ def free_prefix(output_dir, stem, paths, owned, chosen, inputs=frozenset()):
     return prefix
 
 
-def claim(output_dir, names, writer="a training run", drop=None, config=None):
+def claim(output_dir, names, writer="a training run", drop=None, config=None, fix=FIX):
     """Own these names in output_dir before writing them: every writer's one way.
 
     Also deletes what dead processes left half-written, and the names listed
-    earlier that `drop(name)` picks; `config` records a training run's settings.
+    earlier that `drop(name)` picks; `config` records a training run's settings;
+    `fix` says what else to do where a name is taken by a file not ours.
     """
     output_dir = Path(output_dir)
     try:
@@ -225,7 +230,7 @@ def claim(output_dir, names, writer="a training run", drop=None, config=None):
         )
     lock(output_dir)
     data = read_run_file(output_dir)
-    refuse_strangers(output_dir, data["files"], names, writer)
+    refuse_strangers(output_dir, data["files"], names, writer, fix)
     _claimed.setdefault(Path(os.path.abspath(output_dir)), set()).update(names)
     gone = {n for n in data["files"] if drop and n != RUN_FILE and drop(n)}
     ended = [] if os.getpid() in data["pids"] else data["pids"]  # the lock says so
