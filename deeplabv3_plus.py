@@ -656,7 +656,8 @@ if RUN and not args.train:  # --predict, --evaluate and --export use a saved mod
 if RUN and args.predict:
     groups = cli.mask_groups(args.mask_classes, target)  # name -> the class ids
     kinds = cli.prediction_kinds(groups, args.cutout)  # the files of each photo
-    for image, output in cli.read_photos(args.predict, args.output_dir, kinds):
+    inputs = cli.claim_predictions(args.predict, args.output_dir, kinds)
+    for image, output in cli.read_photos(inputs):
         predicted = predict_full_resolution(
             models, image, flip_classes, to_target, keep_aspect
         )
@@ -668,7 +669,7 @@ if RUN and args.predict:
                 pictures[f"cutout-{name}"] = np.dstack([image, mask])
         cli.save_prediction(output, pictures, predicted, target)
     smoothing, colors = args.temporal_smoothing, target.palette()
-    for frames, add_frame in video.read_clips(args.predict, args.output_dir, target):
+    for frames, add_frame in video.read_clips(inputs, target):
         for frame, predicted in predict_video(
             models, frames, smoothing, flip_classes, to_target, keep_aspect
         ):

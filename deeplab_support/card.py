@@ -8,11 +8,7 @@ import json
 
 import keras
 
-from deeplab_support import datasets
-
 CARD = "README.md"
-
-
 PADDED = """ It was trained on photos scaled to fit the
 square with their aspect ratio kept and padded at the bottom and right with black
 (0): give it photos that way and crop the logits back to the photo."""
@@ -23,8 +19,8 @@ def model_card(args, data, num_pairs, summary, scores):
     size, (num_train, num_val), classes = args.image_size, num_pairs, data.classes
     aspect = ", photos fitted with their aspect ratio kept" * args.keep_aspect
     trained_on = f"{data.root.name} ({data.layout})"
-    if data.root.resolve() == datasets.TOY_DATA_DIR.resolve():
-        trained_on = "synthetic toy people (CIHP layout)"
+    if (data.root / "toy_people.json").is_file():  # data/make_toy_people.py's marker
+        trained_on = f"synthetic toy people ({data.layout})"
     kind = data.layout.removesuffix(" layout").lower().replace(" ", "-")
     ious = {k: f"{v:.3f}" for k, v in scores["per_class_iou"].items() if v is not None}
     class_rows = "\n".join(

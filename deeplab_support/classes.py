@@ -1,10 +1,9 @@
 """Class tables: what a model's outputs mean.
 
-A class table gives the name and colour of each class id, the void id that no
-loss or score counts, and which classes trade places when an image is mirrored.
-It comes from the data set (CIHP's `human_colormap.mat`, Pascal VOC's built-in
-table, or a `labelmap.txt`) and is saved inside every `model.keras` the tutorial
-writes, so a model copied anywhere knows its classes.
+A class table gives each class id's name and colour, the void id that no loss or
+score counts, and which classes trade places in a mirror image. It comes from the
+data set (CIHP's `human_colormap.mat`, VOC's built-in table, or a `labelmap.txt`)
+and is saved inside every `model.keras`, so a model copied anywhere knows them.
 """
 
 import json
@@ -13,6 +12,7 @@ import zipfile
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from PIL import Image
 
 from deeplab_support import UserError
 
@@ -54,13 +54,13 @@ def words(name):
 
 def mirror_classes(names):
     """The class each class becomes in a mirror image: left and right swap."""
+    swap = {"left": "right", "right": "left"}
     ids = {words(name): i for i, name in enumerate(names)}
     flip = list(range(len(names)))
     for i, name in enumerate(names):
-        for side, other in (("left", "right"), ("right", "left")):
-            mirrored = tuple(other if w == side else w for w in words(name))
-            if side in words(name) and mirrored in ids:
-                flip[i] = ids[mirrored]
+        mirrored = tuple(swap.get(w, w) for w in words(name))
+        if mirrored != words(name):  # a sided class: its other side, if any
+            flip[i] = ids.get(mirrored, i)
     return flip
 
 
@@ -145,20 +145,8 @@ def model_classes(path, num_outputs):
     )
 
 
-def onnx_metadata(classes):
-    """The class table as ONNX metadata: key -> string."""
-    return {
-        "class_names": json.dumps(list(classes.names)),
-        "class_colors": json.dumps([list(c) for c in classes.colors]),
-        "void_label": str(classes.void),
-        "keep_aspect": str(classes.keep_aspect).lower(),  # pad to the square?
-    }
-
-
 def ids_png(ids, classes):
     """A palette PNG of class ids: viewers show the colours, NumPy gets the ids."""
-    from PIL import Image
-
     image = Image.fromarray(np.asarray(ids, dtype=np.uint8))
     image.putpalette(classes.palette().ravel().tolist())
     return image
@@ -186,25 +174,21 @@ def read_class_map(path, source):
         lines = open(path, encoding="utf-8-sig").read().splitlines()
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"cannot read --class-map {path} ({error})") from None
-    names, colors, sources, seen = [], [], [], {}
-    void_color = source.void_color
+    targets, seen, void_color = {}, set(), source.void_color  # name: (colour, ids)
     for number, line in enumerate(lines, 1):
         line = line.split("#")[0].strip()
         match = re.fullmatch(r"([^:(]+?) *(?:\((\d+), *(\d+), *(\d+)\))? *:(.*)", line)
         rgb = tuple(int(v) for v in match.groups()[1:4] if v) if match else ()
         if not line:
             continue
-        if not match or max(rgb, default=0) > 255 or match[1] in names:
+        if not match or max(rgb, default=0) > 255 or match[1] in targets:
             raise UserError(
                 f"--class-map {path} line {number} is {line!r}; write one "
                 "'target (r,g,b): source, source' line per target class (the colour "
                 "is optional, each target named once)"
             )
-        ids = [
-            source_id(word, source, seen, f"{path} line {number}")
-            for word in match[5].split(",")
-            if word.strip()
-        ]
+        named = filter(None, map(str.strip, match[5].split(",")))
+        ids = [source_id(name, source, seen, f"{path} line {number}") for name in named]
         if match[1].lower() == "void":
             void_color = rgb or void_color
             continue
@@ -213,36 +197,31 @@ def read_class_map(path, source):
                 f"--class-map {path} line {number} maps no class to {match[1]!r}; "
                 "name its source classes after the colon"
             )
-        names.append(match[1])
-        colors.append(rgb or source.colors[ids[0]])
-        sources.append(ids)
+        targets[match[1]] = rgb or source.colors[ids[0]], ids
     missing = [name for name in source.names if name not in seen]
-    if missing or len(names) < 2:
-        problem = (
-            f"maps no target to {', '.join(missing)}"
-            if missing
-            else ("has fewer than 2 target classes")
-        )
+    problem = missing and f"maps no target to {', '.join(missing)}"
+    if problem or len(targets) < 2:
         raise UserError(
-            f"--class-map {path} {problem}; give every class of the model one target "
-            "(or put it on the 'void:' line to leave it out)"
+            f"--class-map {path} {problem or 'has fewer than 2 target classes'}; give "
+            "every class of the model one target (or put it on the 'void:' line to "
+            "leave it out)"
         )
+    names, colors = list(targets), [color for color, _ in targets.values()]
     target = ClassTable(names, colors, source.void, void_color, source.keep_aspect)
     lookup = np.full(256, source.void, dtype=np.uint8)  # void stays void
-    matrix = np.zeros((source.num_classes, len(names)), dtype=np.float32)
-    for index, ids in enumerate(sources):
+    matrix = np.zeros((source.num_classes, len(targets)), dtype=np.float32)
+    for index, (_, ids) in enumerate(targets.values()):
         lookup[ids], matrix[ids, index] = index, 1
     return ClassMap(target, lookup, matrix)
 
 
 def source_id(word, source, seen, where):
     """The id of a source class named in a --class-map line, each named once."""
-    word = word.strip()
     if word not in source.names or word in seen:
         problem = "names a class twice:" if word in seen else "names"
         raise UserError(
             f"--class-map {where} {problem} {word!r}; map each of the model's "
             f"classes once: {', '.join(source.names)}"
         )
-    seen[word] = True
+    seen.add(word)
     return source.names.index(word)

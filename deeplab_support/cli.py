@@ -394,41 +394,58 @@ def load_model(path, flag):
     return model, classes
 
 
-def photo_outputs(paths, output_dir, kinds=PREDICTION_KINDS):
-    """(photo, output prefix) for each photo named or found in a folder; the prefix
-    gets -2, -3... where its outputs would replace a photo or a file not ours."""
-    output_dir, photos = Path(output_dir), []
-    owned = set(runs.claim(output_dir, [], "--predict")["files"])
+def claim_predictions(paths, output_dir, kinds=PREDICTION_KINDS):
+    """(input, output prefix) of each photo and video of --predict, all their output
+    names claimed at once; a prefix gets -2, -3... where its outputs would replace
+    an input or a file not ours."""
+    inputs, owned, chosen = find_inputs(paths), runs.owned_names(output_dir), []
+    resolved = {path.resolve() for path in inputs}
+    for path in inputs:  # two photos called x.jpg must not share x_mask.png
+        outputs = functools.partial(output_paths, path, kinds=kinds)
+        chosen.append(
+            runs.free_prefix(output_dir, path.stem, outputs, owned, chosen, resolved)
+        )
+    found = list(zip(inputs, chosen))
+    names = [out.name for path, pre in found for out in output_paths(path, pre, kinds)]
+    runs.claim(output_dir, names, "--predict")  # those never written: released
+    return found
+
+
+def find_inputs(paths):
+    """The photos and videos that --predict names, and the photos in its folders."""
+    found = []
     for path in map(Path, paths):
+        kind = "video" if video.is_video(path) else "photo"
         if path.is_dir():  # without the outputs its manifest lists
             ours = runs.owned_names(path)
-            photos += [p for p in files.list_images(path) if p.name not in ours]
-        elif video.is_video(path):  # video.read_clips takes it
-            continue
+            found += [p for p in files.list_images(path) if p.name not in ours]
         elif not os.path.lexists(path):
-            raise UserError(f"photo {path} does not exist; check --predict")
+            raise UserError(f"{kind} {path} does not exist; check --predict")
         elif path.name in runs.owned_names(path.parent):
-            files.warn(f"skipping {path}: it is an output of this project, not a photo")
+            files.warn(
+                f"skipping {path}: it is an output of this project, not a {kind}"
+            )
         elif files.is_regular_file(path):
-            photos.append(path)
-    if not photos and not any(map(video.is_video, paths)):
+            found.append(path)
+    if not found:
         raise UserError(f"no .jpg or .png images in {' '.join(paths)}; check --predict")
-    inputs = {photo.resolve() for photo in photos}
-    paths, outputs = functools.partial(prediction_paths, kinds=kinds), []
-    for photo in photos:  # two photos called x.jpg must not share x_mask.png
-        prefix = runs.free_prefix(output_dir, photo.stem, paths, owned, outputs, inputs)
-        outputs.append(prefix)
-    return list(zip(photos, outputs))
+    return found
 
 
-def read_photos(paths, output_dir, kinds=PREDICTION_KINDS):
-    """(RGB image, output prefix) of each photo, all outputs claimed first; a photo
+def output_paths(path, prefix, kinds=PREDICTION_KINDS):
+    """The files that --predict writes for one photo or video."""
+    return (
+        video.outputs(prefix)
+        if video.is_video(path)
+        else prediction_paths(prefix, kinds)
+    )
+
+
+def read_photos(inputs):
+    """(RGB image, output prefix) of each photo of claim_predictions' inputs; a photo
     that cannot be read is skipped."""
-    outputs = photo_outputs(paths, output_dir, kinds)
-    names = [p.name for _, prefix in outputs for p in prediction_paths(prefix, kinds)]
-    runs.claim(output_dir, names, "--predict")  # those never written: released
-    read = 0
-    for photo, prefix in outputs:
+    photos, read = [(p, prefix) for p, prefix in inputs if not video.is_video(p)], 0
+    for photo, prefix in photos:
         try:
             image = files.read_photo(photo)
         except UserError as error:  # one broken photo must not stop the others
@@ -436,11 +453,9 @@ def read_photos(paths, output_dir, kinds=PREDICTION_KINDS):
             continue
         read += 1
         yield image, prefix
-    if outputs and not read:
-        raise UserError(
-            f"none of the photos in {' '.join(map(str, paths))} could be read; "
-            "check --predict"
-        )
+    if photos and not read:
+        names = " ".join(str(photo) for photo, _ in photos)
+        raise UserError(f"none of the photos in {names} could be read; check --predict")
 
 
 def prediction_paths(prefix, kinds=PREDICTION_KINDS):

@@ -51,8 +51,8 @@ def cpu_bfloat16(cpuinfo="/proc/cpuinfo"):
 
 
 def steps_per_execution(steps):
-    """For None: 8 training steps per call on a GPU or TPU, so the device never
-    waits on Python between small steps, and 1 on a CPU, which gains nothing."""
+    """For None: 8 steps per call on a GPU or TPU, which then never waits on Python
+    between small steps; 1 on a CPU, which gains nothing."""
     return steps or (1 if accelerator()[0] == "cpu" else 8)
 
 
@@ -103,8 +103,7 @@ def warn_if_gpu_unused():
         f"warning: nvidia-smi lists {found} NVIDIA GPU(s), but Keras's {backend} "
         f"backend sees none, so this runs on the CPU; install a GPU build: "
         f"{GPU_INSTALL.get(backend, 'see its install guide')}",
-        file=sys.stderr,
-        flush=True,
+        file=sys.stderr,  # line-buffered: shown at once
     )
 
 

@@ -6,13 +6,12 @@ format wraps the whole prediction. `litert_quantized` stores the weights in 8 bi
 (dynamic-range quantisation); the activations stay float32.
 """
 
-import os
+import json
 from pathlib import Path
 
 import keras
 
 from deeplab_support import UserError, runs
-from deeplab_support.classes import onnx_metadata
 
 FORMATS = {  # --export format: the file it writes
     "onnx": "model.onnx",
@@ -26,12 +25,10 @@ LABELS = "labels.txt"  # beside a .tflite: one class name per line, as LiteRT re
 
 
 class Parser(keras.layers.Layer):
-    """A photo's class ids from the photo: uint8 RGB of any size in, uint8 ids at
-    that size out. As --predict does, it resizes the photo bilinearly, runs the
-    model (on the mirror image too for flip TTA), resizes the logits back and takes
-    the argmax (of the summed probabilities of each target class of a --class-map
-    `matrix`). With `keep_aspect`, the photo is fitted and padded, and the logits
-    of the padding cropped off."""
+    """uint8 RGB of any size in, its uint8 class ids out, as --predict: the photo
+    resized (`keep_aspect`: fitted and padded), the model run (with flip TTA, on the
+    mirror too), the logits resized back and their argmax taken (of each target's
+    summed probabilities, with a --class-map `matrix`)."""
 
     def __init__(self, model, flip_classes=None, matrix=None, keep_aspect=False):
         super().__init__()
@@ -60,11 +57,9 @@ class Parser(keras.layers.Layer):
 def parser_graph(model, flip_classes=None, matrix=None, keep_aspect=False):
     """The model inside a Parser, and its input: one photo of any size."""
     photo = keras.Input((None, None, 3), dtype="uint8", name="photo")
-    parser = Parser(model, flip_classes, matrix, keep_aspect)
-    graph = keras.Model(photo, parser(photo))
-    return graph, [
-        keras.InputSpec(shape=(1, None, None, 3), dtype="uint8", name="photo")
-    ]
+    graph = keras.Model(photo, Parser(model, flip_classes, matrix, keep_aspect)(photo))
+    spec = keras.InputSpec(shape=(1, None, None, 3), dtype="uint8", name="photo")
+    return graph, [spec]
 
 
 def export_model(model, fmt, output_dir, classes, flip_classes=None, matrix=None):
@@ -98,26 +93,15 @@ def export_model(model, fmt, output_dir, classes, flip_classes=None, matrix=None
         from tensorflow import lite
 
         options["optimizations"] = [lite.Optimize.DEFAULT]
-    tmp = runs.temp_name(path, reserve="folder" if fmt == "saved_model" else True)
-    kind = "onnx" if fmt.startswith("onnx") else "litert"
-    try:
-        graph.export(
-            str(tmp),  # .tmp-<pid>-<name>: the name's extension is kept
-            format="tf_saved_model" if fmt == "saved_model" else kind,
-            input_signature=spec,
-            verbose=False,
-            **options,
-        )
-        add_classes(tmp, fmt, classes)
-        if tmp.is_dir():  # a SavedModel: os.replace cannot replace a folder
-            runs.remove(path)  # an earlier one of ours, as claimed above
-        os.replace(tmp, path)  # never a half-written export
+    kind = {"saved_model": "tf_saved_model"}.get(fmt, fmt.split("_")[0])
+    try:  # written to .tmp-<pid>-<name> (its extension kept), then renamed
+        with runs.atomic_path(path, folder=fmt == "saved_model") as tmp:
+            graph.export(str(tmp), kind, input_signature=spec, verbose=False, **options)
+            add_classes(tmp, fmt, classes)
     except OSError as error:
         raise UserError(
             f"cannot write {path} ({error.strerror}); check --output-dir"
         ) from None
-    finally:
-        runs.remove(tmp)
     print(f"Exported {path} ({size_mb(path):.1f} MB): {inputs}")
     return path
 
@@ -134,7 +118,13 @@ def add_classes(path, fmt, classes):
         import onnx
 
         graph = onnx.load(str(path))
-        for key, value in onnx_metadata(classes).items():
+        metadata = {
+            "class_names": json.dumps(list(classes.names)),
+            "class_colors": json.dumps([list(c) for c in classes.colors]),
+            "void_label": str(classes.void),
+            "keep_aspect": str(classes.keep_aspect).lower(),  # pad to the square?
+        }
+        for key, value in metadata.items():
             graph.metadata_props.add(key=key, value=value)
         onnx.save(graph, str(path))
 

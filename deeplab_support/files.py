@@ -2,8 +2,8 @@
 
 Each chosen image and mask is decoded once before training, so a broken file stops
 the run with its name, not halfway through. Files that tf.data would misread (an
-EXIF-rotated JPEG, a 16-bit or palette mask, a name that is not UTF-8) go to it as
-plain PNG copies in a private temporary folder.
+EXIF-rotated JPEG, a 16-bit or palette mask, a name not in UTF-8) go to it as PNG
+copies in a private temporary folder.
 """
 
 import atexit
@@ -18,7 +18,7 @@ from pathlib import Path
 
 import keras
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from deeplab_support import UserError, progress_bar
 
@@ -28,7 +28,7 @@ RESNET50_URL = "https://storage.googleapis.com/tensorflow/keras-applications/res
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 DECODABLE = ("JPEG", "PNG")  # what tf.image.decode_image reads and we accept
 MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own bomb limit, ~9,400 x 9,400 pixels
-EXIF_ORIENTATION = 0x0112  # the EXIF tag that says how a camera held the photo
+EXIF_ORIENTATION = ExifTags.Base.Orientation  # how the camera was held
 COUNT_CHECKS_FROM = 1000  # checking this many pairs or more shows a count (~7 s)
 _private_dirs = {}  # purpose -> this process's own temporary folder
 
@@ -276,9 +276,7 @@ def read_photo(path, max_pixels=MAX_PIXELS):
 def read_mask(path, shape, classes):
     """Read a mask's class ids at its image's size (nearest neighbour if needed)."""
     mask = Image.fromarray(mask_ids(open_checked(path, "mask"), path, classes))
-    if mask.size != (shape[1], shape[0]):
-        mask = mask.resize((shape[1], shape[0]), Image.Resampling.NEAREST)
-    return np.asarray(mask)
+    return np.asarray(mask.resize((shape[1], shape[0]), Image.Resampling.NEAREST))
 
 
 def backbone_weights(weights):
@@ -312,8 +310,7 @@ def load_weights(model, weights):
         layer.set_weights([np.full_like(w, np.nan) for w in arrays])
     reason = "no layer fits"
     try:
-        with warnings.catch_warnings():  # Keras warns for each skipped layer
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(action="ignore"):  # one per skipped layer
             model.load_weights(weights, skip_mismatch=True)
     except Exception as error:  # raised for a wrong file, or after skipping
         reason = str(error)[:200]

@@ -1,9 +1,7 @@
-"""Segmentation metrics from a confusion matrix, the pictures that show them, and
-the losses of --loss and --class-weights.
+"""Segmentation metrics, the pictures that show them, and the losses of --loss.
 
-All scores come from one confusion matrix accumulated over the whole data set, the
-way segmentation benchmarks report them; averaging per-batch scores instead would
-weigh a batch of small images as much as a batch of large ones.
+All scores come from one confusion matrix over the whole data set, as benchmarks
+report them: per-batch means would weigh a batch of small images like large ones.
 """
 
 from pathlib import Path
@@ -18,8 +16,7 @@ CHUNK = 1 << 22  # pixels handled at once, so huge images need bounded memory
 
 
 def class_weights(dataset, classes):
-    """Each class's loss weight, 1 / sqrt(its pixel share) with a mean pixel weight
-    of 1, printed."""
+    """Each class's loss weight, 1 / sqrt(its pixel share), mean pixel weight 1."""
     counts = np.zeros(classes.num_classes)
     for _, masks, weights in dataset:  # void pixels have weight 0: not counted
         valid = np.ravel(weights) > 0
@@ -38,11 +35,10 @@ LOSSES = ["crossentropy", "dice", "focal", "crossentropy+dice"]
 class SegmentationLoss(keras.losses.Loss):
     """Cross-entropy, focal (gamma 2), soft Dice, or cross-entropy plus Dice.
 
-    Pixels labelled `void` count in none. Class weights scale each pixel's
-    cross-entropy or focal term (Keras's `fit(class_weight=...)` would weigh the
-    scores too) and each class's Dice term. Dice is one number per batch, 1 - the
-    mean Dice of the classes present, given to every pixel: the mean of the pixels'
-    losses that Keras takes, by their weights, is that number.
+    Void pixels count in none. Class weights scale each pixel's cross-entropy or
+    focal term (`fit(class_weight=...)` would weigh the scores too) and each class's
+    Dice term. Dice, 1 - the mean Dice of the classes present, is one number per
+    batch given to every pixel: Keras's weighted mean of the pixels' losses.
     """
 
     def __init__(self, kind="crossentropy", class_weights=None, void=255, **kwargs):
@@ -90,8 +86,8 @@ class ConfusionMatrix(keras.metrics.Metric):
     per-element loop on PyTorch). Pixels of weight 0 (void) count nowhere.
     """
 
-    def __init__(self, num_classes, name, **kwargs):
-        super().__init__(name=name, **kwargs)
+    def __init__(self, num_classes, name=None, **kwargs):
+        super().__init__(name=name or self.default_name, **kwargs)
         self.num_classes = num_classes
         cells = num_classes * num_classes
         self.low, self.high = (  # summed over devices when training is distributed
@@ -116,10 +112,6 @@ class ConfusionMatrix(keras.metrics.Metric):
         high, low = (ops.cast(part, "float32") for part in [self.high, self.low])
         return ops.reshape(high * 2.0**24 + low, (self.num_classes, self.num_classes))
 
-    def reset_state(self):
-        for part in [self.low, self.high]:
-            part.assign(ops.zeros(part.shape, "int32"))
-
     def get_config(self):
         return {"name": self.name, "num_classes": self.num_classes}
 
@@ -135,8 +127,7 @@ def count_values(values, length):
 class MeanIoU(ConfusionMatrix):
     """Mean over the classes seen of true positives / (truth + predicted - both)."""
 
-    def __init__(self, num_classes, name="mean_iou", **kwargs):
-        super().__init__(num_classes, name, **kwargs)
+    default_name = "mean_iou"
 
     def result(self):
         matrix = self.matrix()
@@ -150,8 +141,7 @@ class MeanIoU(ConfusionMatrix):
 class PixelAccuracy(ConfusionMatrix):
     """The share of (non-void) pixels whose predicted class is the true one."""
 
-    def __init__(self, num_classes, name="accuracy", **kwargs):
-        super().__init__(num_classes, name, **kwargs)
+    default_name = "accuracy"
 
     def result(self):
         matrix = self.matrix()
@@ -159,10 +149,7 @@ class PixelAccuracy(ConfusionMatrix):
 
 
 def confusion_matrix(labels, predictions, num_classes, void=None):
-    """Count (true class, predicted class) pairs: rows are truth, columns guesses.
-
-    Pixels labelled `void` are left out: they count for no class.
-    """
+    """The counts of (true, predicted) class pairs, void left out: rows are truth."""
     labels, predictions = np.ravel(labels), np.ravel(predictions)
     if void is not None:
         keep = labels != void
@@ -176,13 +163,10 @@ def confusion_matrix(labels, predictions, num_classes, void=None):
 
 
 def upsample_argmax(logits, shape, matrix=None, band=64):
-    """Resize (h, w, classes) logits bilinearly to shape, then take the argmax.
-
-    As `cv2.resize` then `argmax`, a band of rows at a time, so a 10,000 x 10,000
-    image never needs its 8 GB of logits at once. A list of maps (multi-scale TTA)
-    gives the argmax of their resized sum. With a --class-map `matrix`, the argmax
-    is of each target class's probability: the sum of its source classes' softmax.
-    """
+    """The argmax of (h, w, classes) logits (of their sum, for a list: multi-scale
+    TTA) resized bilinearly to shape as `cv2.resize`, a band of rows at a time: a
+    10,000 x 10,000 image never holds its 8 GB of logits. With a --class-map
+    `matrix`, of each target's probability, the sum of its sources' softmax."""
     maps = logits if isinstance(logits, list) else [logits]
     height, width = shape
     labels = np.empty((height, width), dtype=np.uint8)
@@ -211,11 +195,8 @@ def resize_rows(logits, rows, height, width):
 
 
 def segmentation_metrics(matrix, class_names):
-    """Pixel accuracy, mean accuracy, mean IoU, frequency-weighted IoU, per-class IoU.
-
-    Classes that appear neither in the labels nor in the predictions have no IoU
-    (None in the result) and are left out of the means.
-    """
+    """Pixel accuracy, mean accuracy, mean IoU, frequency-weighted IoU, per-class IoU;
+    a class in neither labels nor predictions has no IoU (None), in no mean."""
     matrix = np.asarray(matrix, dtype=np.float64)
     true_positives = np.diag(matrix)
     label_counts, predicted_counts = matrix.sum(axis=1), matrix.sum(axis=0)
@@ -249,15 +230,14 @@ class PerImage:
         seen = truths > 0  # an image of void alone has no score
         iou = float(np.mean(both[seen] / union[seen])) if seen.any() else None
         accuracy = float(both.sum() / truths.sum()) if seen.any() else None
-        scores = dict(image=str(path), pixel_accuracy=accuracy, mean_iou=iou)
-        self.scores.append(scores)
+        self.scores.append(dict(image=str(path), pixel_accuracy=accuracy, mean_iou=iou))
         if iou is not None:  # (score, order): never compares the pictures
             found = (iou, len(self.scores), Path(path).name, image, predicted, truth)
             self.worst = sorted(self.worst + [found])[: self.keep]
 
     def plot(self, figure, axes):
         """Draw image | prediction | truth for each of the worst images."""
-        palette, shown = self.classes.palette(), []
+        palette = self.classes.palette()
         for row, (iou, _, name, image, predicted, truth) in zip(axes, self.worst):
             panels = [image, palette[predicted], palette[truth]]
             titles = [f"{name}: mean IoU {iou:.2f}", "prediction", "truth"]
@@ -265,19 +245,17 @@ class PerImage:
                 ax.imshow(panel)
                 ax.set_title(title, fontsize=9)
                 ax.axis("off")
-            shown += [predicted, truth]
         figure.suptitle(f"The {len(self.worst)} worst validation images")
-        ids = np.unique(np.concatenate([ids.ravel() for ids in shown]))
-        add_class_key(figure, ids, self.classes)
+        shown = [ids.ravel() for worst in self.worst for ids in worst[4:]]
+        add_class_key(figure, np.unique(np.concatenate(shown)), self.classes)
 
 
 def plot_per_class_iou(per_class_iou, axes):
     """Draw a horizontal bar per class; classes with no pixels are marked n/a."""
-    values = [iou or 0 for iou in per_class_iou.values()]
-    axes.barh(list(per_class_iou), values, color="tab:blue")
-    for y, iou in enumerate(per_class_iou.values()):
-        label = "n/a" if iou is None else f"{iou:.2f}"
-        axes.text((iou or 0) + 0.01, y, label, va="center", fontsize=8)
+    ious = list(per_class_iou.values())
+    bars = axes.barh(list(per_class_iou), [iou or 0 for iou in ious], color="tab:blue")
+    labels = ["n/a" if iou is None else f"{iou:.2f}" for iou in ious]
+    axes.bar_label(bars, labels, padding=2, fontsize=8)
     axes.invert_yaxis()
     axes.set(xlim=(0, 1.1), xlabel="IoU", title="Per-class IoU (validation)")
 
@@ -296,20 +274,11 @@ def plot_confusion_matrix(matrix, class_names, figure, axes):
 
 def add_class_key(figure, ids, classes):
     """Put a key under the figure: the colour and name of each class id shown."""
-    colors = classes.palette() / 255
-    handles = [
-        Patch(color=colors[i], label=classes.names[i])
-        for i in ids
-        if i < classes.num_classes  # void is not a class
-    ]
+    colors, ids = classes.palette() / 255, [i for i in ids if i < classes.num_classes]
+    handles = [Patch(color=colors[i], label=classes.names[i]) for i in ids]  # no void
     bottom = min(ax.get_position().y0 for ax in figure.axes)  # of the lowest row
-    figure.legend(
-        handles=handles,
-        loc="upper center",
-        bbox_to_anchor=(0.5, bottom),
-        ncol=min(len(handles), 6) or 1,
-        frameon=False,
-    )
+    key = dict(loc="upper center", bbox_to_anchor=(0.5, bottom), frameon=False)
+    figure.legend(handles=handles, ncol=min(len(handles), 6) or 1, **key)
 
 
 def class_shares(label_map, class_names):

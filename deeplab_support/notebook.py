@@ -21,13 +21,11 @@ BLOCK = re.compile(r'^"""(shell)?\n(.*?)^"""\n', re.DOTALL | re.MULTILINE)
 
 def split_cells(source):
     """Split tutorial source into (kind, text) cells: markdown, code or shell."""
-    cells, position = [], 0
-    for match in BLOCK.finditer(source):
-        cells.append(("code", source[position : match.start()]))
-        kind = "shell" if match.group(1) else "markdown"
-        cells.append((kind, match.group(2)))
-        position = match.end()
-    cells.append(("code", source[position:]))
+    parts = BLOCK.split(source)  # code, then per block: "shell" or None, text, code
+    cells = [("code", parts[0])]
+    for i in range(1, len(parts), 3):
+        shell, text, code = parts[i : i + 3]
+        cells += [("shell" if shell else "markdown", text), ("code", code)]
     return [(kind, text.strip("\n")) for kind, text in cells if text.strip()]
 
 

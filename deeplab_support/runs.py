@@ -477,31 +477,19 @@ def save_model(model, path, classes):
         save_classes(tmp, classes)
 
 
-def link_model(source, target):
-    """Give source the name target too (atomically); False where links fail."""
-    try:
-        with atomic_path(target) as tmp:
-            tmp.unlink()  # os.link makes the name anew, and never follows one
-            os.link(source, tmp)
-    except OSError:  # a file system without hard links
-        return False
-    return True
-
-
 class Backup(keras.callbacks.Callback):
     """Keep the run: best_model.keras whenever validation mean IoU beats `best`, a
     backup after every epoch (restored when training begins), model.keras at the end.
 
     Weights and optimizer state go into a fresh `backup-NNN`; replacing
     `backup.json` to name it commits the epoch, so a crash leaves the last backup
-    whole. If the last epoch was the best, model.keras is a hard link to it.
+    whole.
     """
 
     def __init__(self, output_dir, classes, best):
         super().__init__()
         self.dir, self.classes, self.best = Path(output_dir), classes, best
         self.committed = read_backup(output_dir).get("folder")
-        self.best_is_last = False
 
     def on_train_begin(self, logs=None):
         if self.committed:  # the optimizer needs its variables before loading
@@ -510,8 +498,7 @@ class Backup(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         score = (logs or {}).get("val_mean_iou")
-        self.best_is_last = score is not None and score > self.best
-        if self.best_is_last:
+        if score is not None and score > self.best:
             self.best = score
             save_model(self.model, self.dir / "best_model.keras", self.classes)
         fresh = self.dir / f"backup-{epoch + 1:03d}"
@@ -525,9 +512,7 @@ class Backup(keras.callbacks.Callback):
         self.committed = fresh.name
 
     def on_train_end(self, logs=None):  # errors and interruptions save nothing here
-        best, final = self.dir / "best_model.keras", self.dir / "model.keras"
-        if not (self.best_is_last and link_model(best, final)):
-            save_model(self.model, final, self.classes)
+        save_model(self.model, self.dir / "model.keras", self.classes)
 
 
 def what_is_kept(output_dir):

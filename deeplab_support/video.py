@@ -1,11 +1,10 @@
-"""Video for `--predict clip.mp4`: frames in; an overlay video and the class ids
-of every frame out.
+"""Video for `--predict clip.mp4`: frames in; an overlay video and ids out.
 
-For each clip, `<name>_overlay.mp4` has the clip's frame count, frame rate and size,
-and `<name>_ids/` holds one palette PNG of class ids per frame (`000000.png`, ...;
-a lossy video would blur the ids). Both are claimed like every output and moved
-into place when the clip is done. The run prints the *flicker*: the share of
-pixels whose class changes from one frame to the next.
+For each clip, `<name>_overlay.mp4` has the clip's frame count, rate and size, and
+`<name>_ids/` one palette PNG of class ids per frame (`000000.png`, ...; a lossy
+video would blur the ids), both claimed like every output and moved into place
+when the clip is done. The *flicker* printed is the share of pixels whose class
+changes from one frame to the next.
 """
 
 import os
@@ -27,28 +26,13 @@ def is_video(path):
 
 def outputs(prefix):
     """The overlay video and the ids folder of a clip."""
-    return [
-        prefix.with_name(f"{prefix.name}_{kind}") for kind in ["overlay.mp4", "ids"]
-    ]
+    return [prefix.with_name(f"{prefix.name}_{end}") for end in ["overlay.mp4", "ids"]]
 
 
-def read_clips(paths, output_dir, classes):
-    """(frames, add) for each readable video in paths: add(overlay, ids) takes each
-    frame's pictures, and the clip's outputs are written when its frames end."""
-    output_dir, clips = Path(output_dir), [Path(p) for p in paths if is_video(p)]
-    for clip in clips:
-        if not os.path.lexists(clip):
-            raise UserError(f"video {clip} does not exist; check --predict")
-    owned = set(runs.claim(output_dir, [], "--predict")["files"])
-    inputs, prefixes = {clip.resolve() for clip in clips}, []
-    for clip in clips:  # two clips called x.mp4 must not share x_overlay.mp4
-        prefix = runs.free_prefix(
-            output_dir, clip.stem, outputs, owned, prefixes, inputs
-        )
-        prefixes.append(prefix)
-    names = [path.name for prefix in prefixes for path in outputs(prefix)]
-    runs.claim(output_dir, names, "--predict")  # those never written: released
-    for clip, prefix in zip(clips, prefixes):
+def read_clips(inputs, classes):
+    """(frames, add) per readable video of cli.claim_predictions' inputs: add(overlay,
+    ids) takes a frame's pictures; the outputs go into place when the frames end."""
+    for clip, prefix in [(path, pre) for path, pre in inputs if is_video(path)]:
         try:
             capture = open_clip(clip)
         except UserError as error:  # as for photos: the other inputs go on
@@ -78,11 +62,10 @@ def open_clip(path):
 
 def frames(capture):
     """The frames of a capture, as RGB arrays."""
-    while True:
-        found, frame = capture.read()
-        if not found:
-            return
+    found, frame = capture.read()
+    while found:
         yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        found, frame = capture.read()
 
 
 class ClipWriter:
@@ -117,10 +100,6 @@ class ClipWriter:
         """Frames predicted per second so far."""
         return self.done / max(time.monotonic() - self.start, 1e-9)
 
-    def flicker(self):
-        """The mean share of pixels whose class changed between consecutive frames."""
-        return self.changed / max(self.done - 1, 1)
-
     def finish(self):
         """Move the outputs into place; say how fast and how steady the clip was."""
         if self.writer is not None:
@@ -128,9 +107,10 @@ class ClipWriter:
         os.replace(self.tmp_video, self.video)
         runs.remove(self.ids)  # an earlier one of ours, as claimed
         os.replace(self.tmp_ids, self.ids)
+        flicker = self.changed / max(self.done - 1, 1)  # mean over frame pairs
         print(
             f"{self.video.name[: -len('_overlay.mp4')]}: {self.done} frames at "
-            f"{self.rate():.1f} frames/s; flicker {self.flicker():.2%} (pixels whose "
+            f"{self.rate():.1f} frames/s; flicker {flicker:.2%} (pixels whose "
             "class changes from one frame to the next)"
         )
 

@@ -6,7 +6,7 @@ import pytest
 from PIL import Image
 
 from conftest import run_tutorial
-from deeplab_support import UserError, cli, files
+from deeplab_support import UserError, cli, files, runs
 
 
 def test_predict_writes_mask_and_overlay_at_the_photos_size(
@@ -40,7 +40,7 @@ def test_an_unreadable_photo_is_skipped_and_the_others_are_read(tmp_path, capsys
     Image.new("RGB", (8, 6)).save(tmp_path / "good.png")
     Image.new("RGB", (8, 8)).save(tmp_path / "bad.jpg", format="GIF")
     (tmp_path / "empty.png").write_bytes(b"")
-    read = cli.read_photos([tmp_path], tmp_path / "out")
+    read = cli.read_photos(cli.claim_predictions([tmp_path], tmp_path / "out"))
     assert [(image.shape, prefix.name) for image, prefix in read] == [
         ((6, 8, 3), "good")
     ]
@@ -52,13 +52,32 @@ def test_an_unreadable_photo_is_skipped_and_the_others_are_read(tmp_path, capsys
 def test_predict_with_no_readable_photo_is_an_error(tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     with pytest.raises(UserError, match="none of the photos in .* could be read"):
-        list(cli.read_photos([tmp_path / "empty.png"], tmp_path / "out"))
+        inputs = cli.claim_predictions([tmp_path / "empty.png"], tmp_path / "out")
+        list(cli.read_photos(inputs))
 
 
 def test_predict_outputs_of_same_named_photos_do_not_overwrite(tmp_path):
     for folder in "ab":
         (tmp_path / folder).mkdir()
         Image.new("RGB", (8, 8)).save(tmp_path / folder / "x.jpg")
-    outputs = cli.photo_outputs([tmp_path / "a", tmp_path / "b"], tmp_path / "out")
+    outputs = cli.claim_predictions([tmp_path / "a", tmp_path / "b"], tmp_path / "out")
     names = [prefix.name for _, prefix in outputs]
     assert names == ["x", "x-2"]
+
+
+def test_predict_claims_the_outputs_of_its_photos_and_videos_at_once(
+    tmp_path, monkeypatch
+):
+    Image.new("RGB", (8, 8)).save(tmp_path / "photo.jpg")
+    (tmp_path / "clip.mp4").write_bytes(b"frames")  # only named, never opened here
+    claims, claim = [], runs.claim
+    monkeypatch.setattr(runs, "claim", lambda *a, **k: claims.append(claim(*a, **k)))
+    inputs = [tmp_path / "photo.jpg", tmp_path / "clip.mp4"]
+    found = cli.claim_predictions(inputs, tmp_path / "out")
+    assert [(path.name, prefix.name) for path, prefix in found] == [
+        ("photo.jpg", "photo"),
+        ("clip.mp4", "clip"),
+    ]
+    assert len(claims) == 1
+    outputs = {"photo_mask.png", "photo_ids.png", "clip_overlay.mp4", "clip_ids"}
+    assert outputs <= runs.owned_names(tmp_path / "out")
