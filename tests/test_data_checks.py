@@ -7,15 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import (
-    ROOT,
-    TINY,
-    fails_with,
-    png_header,
-    run_args,
-    run_python,
-    split,
-)
+from conftest import ROOT, fails_with, png_header, run_args, run_python, split
 from deeplab_support import UserError, datasets, files
 from deeplab_support.classes import CIHP
 
@@ -35,19 +27,17 @@ def nth_file(root, folder, n):
 
 
 @pytest.mark.parametrize(
-    "name, problem", [("nowhere", "does not exist"), ("data.zip", "is not a folder")]
+    "name, phrases",
+    [
+        ("nowhere", ["nowhere does not exist", "--data-dir"]),
+        ("data.zip", ["data.zip is not a folder", "--data-dir"]),
+        ("cihp", ["no .jpg or .png"]),  # its Training/Images is empty
+    ],
 )
-def test_a_data_folder_that_is_missing_or_a_file_is_named(
-    capsys, tmp_path, name, problem
-):
+def test_a_missing_file_or_empty_data_dir_is_named(capsys, tmp_path, name, phrases):
     (tmp_path / "data.zip").write_bytes(b"PK")
-    argv = run_args(tmp_path / name, tmp_path / "out")
-    fails_with(capsys, argv, f"{name} {problem}", "--data-dir")
-
-
-def test_empty_image_folder(capsys, tmp_path):
     (tmp_path / "cihp" / "Training" / "Images").mkdir(parents=True)
-    fails_with(capsys, run_args(tmp_path / "cihp", tmp_path / "out"), "no .jpg or .png")
+    fails_with(capsys, run_args(tmp_path / name, tmp_path / "out"), *phrases)
 
 
 def test_images_without_masks_are_named_and_counted(capsys, cihp_copy, tmp_path):
@@ -65,8 +55,7 @@ def test_fewer_images_than_asked_for(capsys, toy_root, tmp_path):
 
 def test_download_without_network_says_what_to_do(capsys, tmp_path, monkeypatch):
     monkeypatch.setattr(datasets, "CIHP_URL", "http://127.0.0.1:9/cihp.zip")
-    argv = ["--download", "--data-dir", str(tmp_path / "cihp")]
-    argv += ["--output-dir", str(tmp_path / "out"), *TINY]
+    argv = ["--download", *run_args(tmp_path / "cihp", tmp_path / "out")]
     fails_with(capsys, argv, "could not download CIHP", "network", "--data-dir")
     assert not (tmp_path / "cihp").exists()  # an empty one would hide the toy set
 
@@ -96,13 +85,9 @@ def test_mask_ids_outside_the_classes_are_listed(capsys, cihp_copy, tmp_path):
     pixels = np.asarray(Image.open(mask)).copy()
     pixels[0, :3] = [25, 200, 25]
     Image.fromarray(pixels).save(mask)
-    fails_with(
-        capsys,
-        run_args(cihp_copy, tmp_path / "out"),
-        str(mask),
-        "id 25 on 2 pixels, id 200 on 1 pixel",
-        "void label 255",
-    )
+    argv = run_args(cihp_copy, tmp_path / "out")
+    phrases = "id 25 on 2 pixels, id 200 on 1 pixel", "void label 255"
+    fails_with(capsys, argv, str(mask), *phrases)
 
 
 def test_a_mask_is_read_at_its_images_size_by_nearest_neighbour(tmp_path):
@@ -155,9 +140,7 @@ def test_jpeg_saved_as_a_mask_png_gets_a_warning(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_a_tiff_named_jpg_stops_training_with_exactly_one_line_on_stderr(
-    cihp_copy, tmp_path
-):
+def test_a_tiff_named_jpg_stops_training_with_one_stderr_line(cihp_copy, tmp_path):
     image = nth_file(cihp_copy, "Images", 1)
     Image.open(image).save(image, format="TIFF")
     argv = run_args(cihp_copy, tmp_path / "out")

@@ -22,8 +22,8 @@ CASES = [
 ]
 
 
+# Each fake makes its backend report one device of this kind and capability.
 def fake_jax(monkeypatch, kind, capability):
-    """Make JAX report one device of this kind."""
     import jax
 
     device = SimpleNamespace(platform=kind)
@@ -33,7 +33,6 @@ def fake_jax(monkeypatch, kind, capability):
 
 
 def fake_torch(monkeypatch, kind, capability):
-    """Make PyTorch report a CUDA device of this capability, or none."""
     import torch
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: kind == "gpu")
@@ -41,7 +40,6 @@ def fake_torch(monkeypatch, kind, capability):
 
 
 def fake_tensorflow(monkeypatch, kind, capability):
-    """Make TensorFlow list one GPU of this capability, or none."""
     from tensorflow import config as tf_config
 
     found = {"GPU": ["gpu:0"] if kind == "gpu" else []}
@@ -50,14 +48,12 @@ def fake_tensorflow(monkeypatch, kind, capability):
     monkeypatch.setattr(tf_config.experimental, "get_device_details", lambda d: details)
 
 
-@pytest.mark.parametrize(
-    "backend, fake",
-    [("jax", fake_jax), ("torch", fake_torch), ("tensorflow", fake_tensorflow)],
-)
+@pytest.mark.parametrize("fake", [fake_jax, fake_torch, fake_tensorflow])
 @pytest.mark.parametrize("kind, capability, cpu_flag, expected", CASES)
 def test_auto_precision_follows_the_device(
-    monkeypatch, backend, fake, kind, capability, cpu_flag, expected
+    monkeypatch, fake, kind, capability, cpu_flag, expected
 ):
+    backend = fake.__name__.removeprefix("fake_")
     monkeypatch.setattr(keras.backend, "backend", lambda: backend)
     fake(monkeypatch, kind, capability)
     monkeypatch.setattr(devices, "cpu_bfloat16", lambda: cpu_flag)
@@ -123,9 +119,7 @@ def test_steps_per_execution_is_one_on_a_cpu_and_more_on_an_accelerator(
 
 
 @pytest.mark.slow
-def test_more_steps_per_execution_change_no_number_of_the_run(
-    tiny_run, toy_root, tmp_path
-):
+def test_more_steps_per_call_change_no_number_of_the_run(tiny_run, toy_root, tmp_path):
     run_tutorial(*run_args(toy_root, tmp_path, "--steps-per-execution", "2"))
     history = (tmp_path / "history.csv").read_text()
     assert history == (tiny_run / "history.csv").read_text()  # one step per call
@@ -188,18 +182,14 @@ def test_padding_copies_are_void_and_every_image_counts(monkeypatch):
     images = np.arange(6, dtype="float32")[:, None, None, None] * np.ones((6, 2, 2, 3))
     weights = np.ones((6, 2, 2), "float32")
     weights[5, 0, 0] = 0  # a void pixel stays void
-    dataset = tf_data.Dataset.from_tensor_slices(
-        (images, np.ones((6, 2, 2, 1), "int32"), weights)
-    )
-    padded = devices.pad_batches(dataset.batch(4), True, void=255)
-    batches = list(padded.as_numpy_iterator())
+    masks = np.ones((6, 2, 2, 1), "int32")
+    dataset = tf_data.Dataset.from_tensor_slices((images, masks, weights)).batch(4)
+    batches = list(devices.pad_batches(dataset, True, void=255).as_numpy_iterator())
     assert [len(b[0]) for b in batches] == [4, 4]
-    masks = np.concatenate([b[1] for b in batches])
+    images, masks, weights = (np.concatenate(part) for part in zip(*batches))
     assert (masks[:6] == 1).all() and (masks[6:] == 255).all()  # copies: void
-    weights = np.concatenate([b[2] for b in batches])
     assert weights.shape == (8, 2, 2) and weights.sum() == 6 * 4 - 1  # 6 images
-    seen = np.concatenate([b[0] for b in batches])[weights[:, 1, 1] > 0, 0, 0, 0]
-    assert seen.tolist() == [0, 1, 2, 3, 4, 5]
+    assert images[weights[:, 1, 1] > 0, 0, 0, 0].tolist() == [0, 1, 2, 3, 4, 5]
 
 
 @pytest.mark.slow
@@ -214,31 +204,28 @@ def test_distribute_splits_each_training_batch_over_the_devices(toy_root):
     assert all(devices == 2 for _, devices in report["shard_shapes"])
 
 
-@pytest.mark.slow
-def test_distributed_validation_scores_every_image_on_any_device_count(
-    toy_root, tmp_path
-):
-    argv = run_args(toy_root, tmp_path / "out", "--distribute")
-    argv[argv.index("--num-val-images") + 1] = "6"  # batches of 4, then 2 over 4
-    flags = "--xla_force_host_platform_device_count=4"
-    result = run_python(
-        ROOT / "deeplabv3_plus.py", *argv, KERAS_BACKEND="jax", XLA_FLAGS=flags
-    )
-    assert "over 4 device(s)" in result.stdout
-    summary = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert 0 <= summary["val_accuracy"] <= 1 and np.isfinite(summary["val_loss"])
+MIRRORED = "over 2 device(s) (MirroredStrategy)"
 
 
 @pytest.mark.slow
-def test_distribute_on_tensorflow_mirrors_the_model_over_two_devices(
-    toy_root, tmp_path
+@pytest.mark.parametrize(
+    "backend, script, validation, said",  # jax: batches of 4, then 2 over 4 devices
+    [
+        ("jax", "deeplabv3_plus.py", "6", "over 4 device(s)"),
+        ("tensorflow", "tests/scripts/two_cpus.py", "4", MIRRORED),
+    ],
+)
+def test_distributed_training_scores_every_validation_image_over_the_devices(
+    toy_root, tmp_path, backend, script, validation, said
 ):
     argv = run_args(toy_root, tmp_path / "out", "--distribute")
-    script = ROOT / "tests" / "scripts" / "two_cpus.py"
-    result = run_python(script, *argv, KERAS_BACKEND="tensorflow")
-    assert "over 2 device(s) (MirroredStrategy)" in result.stdout
-    summary = json.loads((tmp_path / "out" / "metrics.json").read_text())
-    assert 0 <= summary["val_mean_iou"] <= 1 and np.isfinite(summary["val_loss"])
+    argv[argv.index("--num-val-images") + 1] = validation
+    xla = "--xla_force_host_platform_device_count=4" if backend == "jax" else None
+    result = run_python(ROOT / script, *argv, KERAS_BACKEND=backend, XLA_FLAGS=xla)
+    assert said in result.stdout
+    scores = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert np.isfinite(scores["val_loss"]), scores
+    assert 0 <= scores["val_mean_iou"] <= 1 and 0 <= scores["val_accuracy"] <= 1
 
 
 @pytest.mark.slow

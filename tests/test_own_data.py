@@ -15,15 +15,13 @@ from data import make_toy_people
 from deeplab_support import UserError, cli, datasets, files, metrics, runs
 from deeplab_support.classes import VOC, VOID, mirror_classes, with_void
 
-LISTS = ["train", "val"]
 SIZES = dict(num_images=12, num_val_images=4, min_size=64, max_size=96)
 
 
 def generated(tmp_path_factory, layout):
     """A synthetic data set in this layout: `voc`, `cvat` or `folder`."""
-    return make_toy_people.generate(
-        tmp_path_factory.mktemp(layout) / layout, layout=layout, **SIZES
-    )
+    root = tmp_path_factory.mktemp(layout) / layout
+    return make_toy_people.generate(root, layout=layout, **SIZES)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +38,7 @@ def folder_root(tmp_path_factory):
 
 def train_tiny(data_dir, output_dir, *extra):
     """Train one tiny epoch in this process; return the lines it printed."""
-    printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
         run_tutorial(*run_args(data_dir, output_dir, *extra))
     return printed.getvalue().splitlines()
 
@@ -53,8 +50,7 @@ def voc_run(voc_root, tmp_path_factory):
     return output_dir, train_tiny(voc_root, output_dir)
 
 
-def voc_lists(root):
-    """VOC's folder of train.txt and val.txt."""
+def voc_lists(root):  # the folder of train.txt and val.txt
     return datasets.find(root).root / "ImageSets" / "Segmentation"
 
 
@@ -63,17 +59,17 @@ def test_voc_is_found_nested_with_its_21_built_in_classes(voc_root):
     assert data.layout == "Pascal VOC layout"
     assert data.root == voc_root / "VOCdevkit" / "VOC2012"
     assert data.classes.num_classes == 21 and data.classes.void == VOID
-    assert data.classes.names[15] == "person"
-    assert data.classes.colors[15] == (192, 128, 128)  # VOC's own palette
+    person = (data.classes.names[15], data.classes.colors[15])
+    assert person == ("person", (192, 128, 128))  # VOC's own palette
 
 
 def test_voc_val_txt_is_the_official_split_and_train_tail_reads_train_txt(voc_root):
     lists = voc_lists(voc_root)
-    listed = {name: (lists / f"{name}.txt").read_text().split() for name in LISTS}
+    train, val = ((lists / f"{n}.txt").read_text().split() for n in ["train", "val"])
     _, official = split(voc_root, 8, 4, "official")
     _, tail = split(voc_root, 8, 4, "train-tail")
-    assert [image.stem for image, _ in official] == listed["val"]
-    assert [image.stem for image, _ in tail] == listed["train"][8:12]
+    assert [image.stem for image, _ in official] == val
+    assert [image.stem for image, _ in tail] == train[8:12]
 
 
 @pytest.mark.parametrize("val_split", ["train-tail", "official"])
@@ -109,9 +105,8 @@ def test_a_labelmap_export_brings_its_names_and_colour_masks(tmp_path_factory):
 def test_a_folder_of_your_own_is_paired_by_stem_with_its_val_folder(folder_root):
     data = datasets.find(folder_root)
     assert data.layout == "images/ and masks/ layout"
-    assert [(i.stem, m.stem) for i, m in data.val] == [
-        (f"{n:07d}", f"{n:07d}") for n in range(1_000_000, 1_000_004)
-    ]
+    stems = [(f"{n:07d}",) * 2 for n in range(1_000_000, 1_000_004)]
+    assert [(image.stem, mask.stem) for image, mask in data.val] == stems
     assert data.classes.num_classes == 9
 
 
@@ -165,9 +160,7 @@ def test_a_folder_of_no_known_layout_says_what_each_expects(capsys, tmp_path):
     fails_with(capsys, argv, "Training/Images", "JPEGImages", "images/, masks/")
 
 
-def test_an_unknown_colour_names_the_file_the_colour_and_its_pixels(
-    folder_root, tmp_path
-):
+def test_an_unknown_colour_names_its_file_colour_and_pixels(folder_root, tmp_path):
     data = datasets.find(folder_root)
     pixels = np.asarray(Image.open(data.train[0][1])).copy()
     pixels[0, :3] = (1, 2, 3)
@@ -234,9 +227,7 @@ def test_a_model_of_another_class_count_loads_all_but_its_classifier(tmp_path, c
 
 
 @pytest.mark.slow
-def test_the_first_lines_name_the_precision_the_layout_its_counts_and_classes(
-    voc_run,
-):
+def test_the_first_lines_name_the_precision_the_layout_its_counts_and_classes(voc_run):
     _, lines = voc_run
     assert lines[0] == "Precision: float32, since --precision asked for it."
     assert lines[1].startswith("Pascal VOC layout in ")
@@ -253,9 +244,7 @@ def test_a_saved_model_keeps_its_class_table_and_scores_those_classes(voc_run):
 
 
 @pytest.mark.slow
-def test_predict_with_a_model_copied_away_uses_its_own_classes(
-    voc_run, voc_root, tmp_path, capsys
-):
+def test_a_copied_model_predicts_its_own_classes(voc_run, voc_root, tmp_path, capsys):
     shutil.copy(voc_run[0] / "model.keras", tmp_path / "model.keras")
     photo = datasets.find(voc_root).val[0][0]
     capsys.readouterr()
@@ -270,7 +259,7 @@ def test_predict_with_a_model_copied_away_uses_its_own_classes(
 
 
 @pytest.mark.slow
-def test_evaluating_a_model_on_another_class_set_is_an_error(
+def test_evaluating_on_another_class_set_is_an_error(
     capsys, voc_run, toy_root, tmp_path
 ):
     argv = ["--evaluate", voc_run[0] / "model.keras", "--data-dir", toy_root]

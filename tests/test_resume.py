@@ -14,17 +14,8 @@ import pytest
 from tensorflow.errors import ResourceExhaustedError
 
 import deeplabv3_plus as dl
-from conftest import (
-    ROOT,
-    fails_with,
-    fake_run,
-    resume_args,
-    run_args,
-    optimizer_steps,
-    run_python,
-    run_tutorial,
-    subprocess_env,
-)
+from conftest import ROOT, fails_with, fake_run, optimizer_steps, resume_args
+from conftest import run_args, run_python, run_tutorial, subprocess_env
 from deeplab_support import UserError, cli, runs
 from deeplab_support.classes import CIHP
 
@@ -36,10 +27,15 @@ WRAPPER = ROOT / "tests" / "scripts" / "without_posix.py"
 
 def command(toy_root, output_dir, *extra):
     """The tiny training run as a command line, run as on Windows."""
-    sizes = ["--image-size", 64, "--batch-size", BATCH, "--epochs", EPOCHS]
-    sizes += ["--num-train-images", TRAIN_IMAGES, "--num-val-images", 4]
-    folders = ["--data-dir", toy_root, "--output-dir", output_dir]
-    flags = folders + sizes + ["--weights", "none", *extra]
+    sizes = (
+        "--epochs",
+        EPOCHS,
+        "--batch-size",
+        BATCH,
+        "--num-train-images",
+        TRAIN_IMAGES,
+    )
+    flags = run_args(toy_root, output_dir, *sizes, *extra)
     return [str(a) for a in [sys.executable, WRAPPER, *flags]]
 
 
@@ -112,25 +108,36 @@ def test_sigterm_in_the_first_epoch_says_nothing_was_saved(toy_root, tmp_path):
 
 
 def test_resume_takes_the_run_s_settings_and_says_which(tmp_path, capsys):
-    settings = dict(image_size=96, learning_rate=0.002, freeze_backbone=True)
-    chosen = dict(class_map="map.txt", loss="dice", keep_aspect=True)
-    output_dir = fake_run(tmp_path / "run", 1, **chosen, **settings)
+    taken = dict(image_size=96, learning_rate=0.002, freeze_backbone=True)
+    taken |= dict(class_map="map.txt", loss="dice", keep_aspect=True)
+    output_dir = fake_run(tmp_path / "run", 1, **taken)
     args = resume_args(output_dir, "--image-size", "96")  # the same: no conflict
     runs.prepare_resume(args)
-    assert (args.image_size, args.learning_rate, args.epochs) == (96, 0.002, 3)
-    assert (args.freeze_backbone, args.class_map) == (True, "map.txt")
-    assert (args.loss, args.keep_aspect) == ("dice", True)
+    assert {name: vars(args)[name] for name in taken} == taken and args.epochs == 3
     said = capsys.readouterr().out
     assert "after epoch 1 of 3, with image_size 96, learning_rate 0.002" in said
 
 
-def test_resume_refuses_a_flag_that_conflicts_with_the_run(tmp_path):
-    output_dir = fake_run(tmp_path / "run", 1, image_size=96)
-    with pytest.raises(UserError) as error:
-        runs.prepare_resume(resume_args(output_dir, "--image-size", "128"))
-    message = str(error.value)
-    assert "--image-size 128 conflicts" in message and "--image-size 96" in message
-    assert "--overwrite" in message
+CONFLICT = "--image-size 128 conflicts .*has --image-size 96; .*--overwrite"
+
+
+@pytest.mark.parametrize(
+    "damage, flags, phrase",
+    [
+        ("", ["--image-size", "128"], CONFLICT),
+        ("", ["--overwrite"], "pass one of them"),
+        ("", ["--epochs", "1"], "already completed 2 epochs"),
+        ("record", [], "backup record .* is damaged.*--overwrite"),
+        ("weights", [], "model.weights.h5 is missing"),
+    ],
+    ids=["conflicting-flag", "and-overwrite", "fewer-epochs", "record", "weights"],
+)
+def test_resume_refuses_what_it_cannot_go_on_with(tmp_path, damage, flags, phrase):
+    out = fake_run(tmp_path / "out", 2, weights=damage != "weights", image_size=96)
+    if damage == "record":
+        (out / runs.BACKUP_FILE).write_text('{"epo')  # truncated
+    with pytest.raises(UserError, match=phrase):
+        runs.prepare_resume(resume_args(out, *flags))
 
 
 def test_resume_may_extend_the_run_with_more_epochs(tmp_path):
@@ -218,27 +225,6 @@ def test_a_failed_run_says_why_which_epoch_it_kept_and_how_to_go_on(
         assert "nothing is kept" in err and "last good" not in err
 
 
-def test_resume_and_overwrite_together_are_refused(tmp_path):
-    output_dir = fake_run(tmp_path / "out", epochs_done=1)
-    with pytest.raises(UserError, match="pass one of them"):
-        runs.prepare_resume(resume_args(output_dir, "--overwrite"))
-
-
-@pytest.mark.parametrize(
-    "damage, phrase",
-    [
-        ("record", "backup record .* is damaged.*--overwrite"),
-        ("weights", "model.weights.h5 is missing"),
-    ],
-)
-def test_a_damaged_backup_stops_resume_saying_what_is_wrong(tmp_path, damage, phrase):
-    output_dir = fake_run(tmp_path / "out", epochs_done=1, weights=damage != "weights")
-    if damage == "record":
-        (output_dir / runs.BACKUP_FILE).write_text('{"epo')  # truncated
-    with pytest.raises(UserError, match=phrase):
-        runs.prepare_resume(resume_args(output_dir))
-
-
 def test_overwrite_recovers_from_a_damaged_backup(tmp_path):
     output_dir = fake_run(tmp_path / "out", epochs_done=1, weights=False)
     (output_dir / runs.BACKUP_FILE).write_text("{")
@@ -257,9 +243,3 @@ def test_a_resume_cleans_what_a_killed_run_left_and_nothing_else(tmp_path):
     runs.open_run(resume_args(output_dir))
     kept = {".tmp-999-notes.txt", "backup-001", runs.BACKUP_FILE, runs.RUN_FILE}
     assert {p.name for p in output_dir.iterdir()} == kept
-
-
-def test_resume_with_fewer_epochs_than_done_is_an_error(tmp_path):
-    output_dir = fake_run(tmp_path / "out", epochs_done=3)
-    with pytest.raises(UserError, match="already completed 3 epochs"):
-        runs.prepare_resume(resume_args(output_dir, epochs=2))

@@ -8,13 +8,15 @@ in private folders; one run at a time holds a folder.
 
 import errno
 import json
+import multiprocessing
 import os
 import signal
 import stat
 import subprocess
 import sys
-import threading
+import tempfile
 from argparse import Namespace
+from multiprocessing.pool import ThreadPool
 
 import filelock
 import numpy as np
@@ -23,17 +25,8 @@ from PIL import Image
 
 import deeplabv3_plus as dl
 import demo
-from conftest import (
-    ROOT,
-    fails_with,
-    fake_run,
-    raise_exit,
-    resume_args,
-    run_args,
-    run_python,
-    split,
-    subprocess_env,
-)
+from conftest import ROOT, fails_with, fake_run, raise_exit, resume_args, run_args
+from conftest import run_python, split, subprocess_env
 from data import make_toy_people
 from deeplab_support import UserError, cli, datasets, export, files, metrics
 from deeplab_support import notebook, runs
@@ -41,31 +34,39 @@ from deeplab_support.classes import CIHP
 
 
 def args_for(output_dir, *flags):
-    """Parsed training flags for a run folder."""
     return cli.parse_args(dl.DEFAULTS, ["--output-dir", str(output_dir), *flags])
 
 
-def test_a_run_never_deletes_lookalike_names_of_the_user(tmp_path):
+def test_a_new_run_deletes_only_the_earlier_runs_own_files(tmp_path):
     (tmp_path / "backup-2019").mkdir()
     planted = ["backup-2019/index.txt", "backup-plan.txt", ".tmp-notes.txt", "my.txt"]
-    for name in planted:
+    for name in planted:  # the user's, at names like a run's
         (tmp_path / name).write_text("mine")
+    runs.claim(tmp_path, ["model.onnx"], "--export")  # as --export did earlier
+    (tmp_path / "model.onnx").write_text("exported")
+    fake_predict([photo_folder(tmp_path / "photos")], tmp_path)
     runs.open_run(args_for(tmp_path))
     runs.open_run(args_for(tmp_path, "--overwrite"))  # and a second run over it
     assert all((tmp_path / name).read_text() == "mine" for name in planted)
+    assert (tmp_path / "model.onnx").read_text() == "exported"
+    assert (tmp_path / "photo_mask.png").is_file()
 
 
-@pytest.mark.parametrize(
-    "name",  # backup-003: the folder that epoch 3 of 3 writes
-    ["model.keras", "history.csv", "backup.json", "README.md", "backup-003/mine.txt"],
-)
-def test_overwrite_refuses_a_users_file_where_a_run_writes(
+# backup-003: the folder that epoch 3 of 3 writes
+OURS = ["model.keras", "history.csv", "backup.json", "README.md", "backup-003/mine.txt"]
+
+
+@pytest.mark.parametrize("name", OURS + ["evaluation.json"])
+def test_overwrite_and_evaluate_refuse_a_users_file_where_they_write(
     capsys, toy_root, tmp_path, name
 ):
     (tmp_path / name).parent.mkdir(exist_ok=True)
     (tmp_path / name).write_text("mine")
     argv = run_args(toy_root, tmp_path, "--overwrite", "--epochs", "3")
-    fails_with(capsys, argv, f"{tmp_path / name.split('/')[0]} was not made by this")
+    if name == "evaluation.json":  # checked before any work: the model is not read
+        argv = ["--evaluate", tmp_path / "not_loaded.keras", "--output-dir", tmp_path]
+    mine = tmp_path / name.split("/")[0]
+    fails_with(capsys, argv, f"{mine} was not made by this project")
     assert (tmp_path / name).read_text() == "mine"
 
 
@@ -101,37 +102,19 @@ def test_export_never_replaces_a_users_folder(tiny_run, tmp_path):
     assert (tmp_path / "saved_model" / "my_notes.txt").read_text() == "mine"
 
 
-def test_evaluate_checks_its_output_folder_before_any_work(tmp_path, capsys):
-    (tmp_path / "evaluation.json").write_text("my notes")
-    argv = ["--evaluate", tmp_path / "not_loaded_yet.keras", "--output-dir", tmp_path]
-    fails_with(capsys, argv, "evaluation.json was not made by this project")
-    assert (tmp_path / "evaluation.json").read_text() == "my notes"
-
-
 def test_evaluate_replaces_its_own_outputs(tmp_path, capsys):
     scores = {"mean_iou": 0.5, "per_class_iou": {"a": 0.4, "b": 0.6}}
     per_image, ids = metrics.PerImage(CIHP), np.zeros((4, 4), np.uint8)
-    photo = np.zeros((4, 4, 3), np.uint8)
-    per_image.add("x.png", np.array([[5, 1], [2, 8]]), photo, ids, ids)
+    matrix = np.array([[5, 1], [2, 8]])
+    per_image.add("x.png", matrix, np.zeros((4, 4, 3), np.uint8), ids, ids)
     runs.claim(tmp_path, cli.EVALUATION_NAMES, "--evaluate")
     for _ in range(2):  # a first and a second --evaluate
-        cli.print_scores(scores, np.array([[5, 1], [2, 8]]), per_image, tmp_path)
+        cli.print_scores(scores, matrix, per_image, tmp_path)
     assert json.loads((tmp_path / "evaluation.json").read_text())["mean_iou"] == 0.5
-    owned = runs.read_run_file(tmp_path)["files"]
-    assert set(cli.EVALUATION_NAMES) <= set(owned)
-
-
-def test_a_new_run_keeps_the_folders_exports_and_predictions(tmp_path):
-    runs.claim(tmp_path, ["model.onnx"], "--export")  # as --export did earlier
-    (tmp_path / "model.onnx").write_text("exported")
-    fake_predict([photo_folder(tmp_path / "photos")], tmp_path)
-    runs.open_run(args_for(tmp_path))
-    assert (tmp_path / "model.onnx").read_text() == "exported"
-    assert (tmp_path / "photo_mask.png").is_file()
+    assert set(cli.EVALUATION_NAMES) <= set(runs.read_run_file(tmp_path)["files"])
 
 
 def photo_folder(folder, names=("photo.png", "other.jpg")):
-    """A folder of small photos."""
     folder.mkdir(parents=True, exist_ok=True)
     for name in names:
         Image.new("RGB", (8, 8), (200, 10, 10)).save(folder / name)
@@ -142,7 +125,8 @@ def fake_predict(photos, output_dir):
     """What the --predict loop does, with a fixed prediction instead of a model."""
     colored = np.zeros((8, 8, 3), np.uint8)
     pictures, predicted = dict(mask=colored, overlay=colored), colored[..., 0]
-    for _, prefix in cli.read_photos([str(p) for p in photos], output_dir):
+    inputs = cli.claim_predictions([str(p) for p in photos], output_dir)
+    for _, prefix in cli.read_photos(inputs):
         cli.save_prediction(prefix, pictures, predicted, CIHP)
 
 
@@ -162,21 +146,13 @@ def test_predict_keeps_the_users_files_and_never_reads_its_outputs(tmp_path, whe
 
 def run_briefly(function, seconds=60):
     """Run function in a thread; fail the test if it has not returned in time."""
-    outcome = {}
-
-    def target():
-        try:
-            outcome["value"] = function()
-        except BaseException as error:  # handed back to the test below
-            outcome["error"] = error
-
-    worker = threading.Thread(target=target, daemon=True)
-    worker.start()
-    worker.join(timeout=seconds)
-    assert not worker.is_alive(), f"{function} hung on a special file"
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
+    pool = ThreadPool(1)  # daemon threads: a hung one does not hold up the exit
+    try:
+        return pool.apply_async(function).get(timeout=seconds)
+    except multiprocessing.TimeoutError:
+        pytest.fail(f"{function} hung on a special file")
+    finally:
+        pool.terminate()
 
 
 def test_predict_skips_a_fifo_a_folder_and_broken_links(tmp_path, capsys):
@@ -186,34 +162,31 @@ def test_predict_skips_a_fifo_a_folder_and_broken_links(tmp_path, capsys):
     os.symlink(folder / "gone.png", folder / "dangling.png")
     os.symlink(folder / "loop.png", folder / "loop.png")
     run_briefly(lambda: fake_predict([folder], tmp_path / "out"))
-    out = capsys.readouterr().out
-    assert out.count("warning: skipping") == 4
-    assert (tmp_path / "out" / "photo_mask.png").is_file()
-    assert (tmp_path / "out" / "other_mask.png").is_file()
+    assert capsys.readouterr().out.count("warning: skipping") == 4
+    assert all(
+        (tmp_path / "out" / f"{n}_mask.png").is_file() for n in ["photo", "other"]
+    )
     assert stat.S_ISFIFO(os.stat(folder / "fifo.png").st_mode)
 
 
 @pytest.mark.parametrize("mode", ["training", "predict"])
 def test_a_second_run_is_refused_while_another_holds_the_folder(tmp_path, mode):
     photos, out = [photo_folder(tmp_path / "in")], tmp_path / "out"
-    start = {
-        "training": lambda: runs.open_run(args_for(out)),
-        "predict": lambda: fake_predict(photos, out),
-    }
     held = filelock.FileLock(runs.lock_file(out), thread_local=False)
-    held.acquire(timeout=0)  # as a run in that folder holds it
-    try:
+    with held.acquire(timeout=0):  # as a run in that folder holds it
         with pytest.raises(UserError, match="another run of this project is using"):
-            start[mode]()
-    finally:
-        held.release()
+            if mode == "training":
+                runs.open_run(args_for(out))
+            else:
+                fake_predict(photos, out)
     assert not list(out.iterdir())  # the lock leaves no file in the folder
 
 
 def test_a_failed_predict_leaves_the_names_it_never_wrote_to_the_user(tmp_path):
     out, blank = tmp_path / "out", np.zeros((8, 8, 3), np.uint8)
+    inputs = cli.claim_predictions([photo_folder(tmp_path / "in")], out)
     with pytest.raises(OSError):  # the disk fills up after the first photo
-        for _, prefix in cli.read_photos([photo_folder(tmp_path / "in")], out):
+        for _, prefix in cli.read_photos(inputs):
             cli.save_prediction(prefix, dict(mask=blank), blank[..., 0], CIHP)
             raise OSError(errno.ENOSPC, "No space left on device")
     runs.release_unwritten()  # as the process's exit does
@@ -239,9 +212,7 @@ def test_predict_skips_a_named_output_of_its_own(tmp_path, capsys):
         ("model.keras", lambda fifo: cli.load_model(fifo, "--model")),
     ],
 )
-def test_a_fifo_is_named_as_not_a_regular_file_not_hung_on(
-    cihp_copy, capsys, name, read
-):
+def test_a_fifo_is_named_not_a_regular_file_not_hung_on(cihp_copy, capsys, name, read):
     fifo = cihp_copy / name
     fifo.unlink(missing_ok=True)
     os.mkfifo(fifo)
@@ -261,8 +232,6 @@ def test_plain_copies_are_written_in_the_private_folder(tmp_path):
 
 
 def test_an_unwritable_temp_location_is_one_error(monkeypatch, tmp_path):
-    import tempfile
-
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
     monkeypatch.setattr(files, "_private_dirs", {})
     with pytest.raises(UserError, match="cannot create a temporary folder.*TMPDIR"):
@@ -333,7 +302,7 @@ def test_an_edited_notebook_is_kept(tmp_path):
 def test_the_toy_set_never_replaces_a_users_folder(tmp_path):
     (tmp_path / "toy").mkdir()
     (tmp_path / "toy" / "mine.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match="is not a toy-people data set"):
+    with pytest.raises(UserError, match="toy was not made by this project"):
         make_toy_people.generate(tmp_path / "toy", num_images=2, num_val_images=0)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["toy"]
     assert (tmp_path / "toy" / "mine.txt").read_text() == "mine"
@@ -354,8 +323,7 @@ def test_a_second_run_refuses_to_overwrite(capsys, tiny_run, toy_root):
 def test_a_run_keeps_one_committed_backup_and_the_users_files(tiny_run):
     assert json.loads((tiny_run / "run.json").read_text())["config"]["epochs"] == 1
     assert runs.completed_epochs(tiny_run) == 1
-    backups = sorted(p.name for p in tiny_run.glob("backup-*"))
-    assert backups == ["backup-001"]
+    assert [p.name for p in tiny_run.glob("backup-*")] == ["backup-001"]
     assert (tiny_run / "my_notes.txt").read_text() == "the user's"
     assert runs.read_backup(tiny_run)["folder"] == "backup-001"
 
@@ -365,8 +333,8 @@ def test_failed_write_of_run_file_is_one_line(capsys, toy_root, tmp_path, monkey
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
     monkeypatch.setattr(runs, "write_json", full)
-    err = fails_with(capsys, run_args(toy_root, tmp_path / "out"), "is full")
-    assert "nothing is kept" in err
+    argv = run_args(toy_root, tmp_path / "out")
+    fails_with(capsys, argv, "is full", "nothing is kept")
 
 
 def test_a_failed_write_of_ours_names_the_full_disk_or_the_file(capsys, tmp_path):
@@ -383,14 +351,11 @@ def test_a_failed_write_of_ours_names_the_full_disk_or_the_file(capsys, tmp_path
 
 @pytest.mark.slow
 def test_the_lock_of_a_killed_run_is_released(tmp_path):
-    code = (
-        "import sys; from deeplab_support import runs; "
-        f"runs.lock({str(tmp_path)!r}); print('held', flush=True); sys.stdin.read()"
-    )
+    code = "import sys; from deeplab_support import runs; runs.lock(sys.argv[1]); "
+    code += "print('held', flush=True); sys.stdin.read()"
     pipes = dict(stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", code], cwd=ROOT, env=subprocess_env(), **pipes
-    )
+    argv = [sys.executable, "-c", code, tmp_path]
+    holder = subprocess.Popen(argv, cwd=ROOT, env=subprocess_env(), **pipes)
     assert holder.stdout.readline().strip() == "held"
     with pytest.raises(UserError, match="another run of this project"):
         runs.lock(tmp_path)
