@@ -29,8 +29,7 @@ def test_a_saved_model_predicts_the_same_in_plain_keras_on_each_backend(
 ):
     # A fresh Python outside the project folder, which cannot import this project.
     script = ROOT / "tests" / "scripts" / "predict_classes.py"
-    found = tmp_path / "logits.npy"
-    env = dict(KERAS_BACKEND=backend, PYTHONPATH=None)
+    found, env = tmp_path / "logits.npy", dict(KERAS_BACKEND=backend, PYTHONPATH=None)
     run_python(script, tiny_run / "model.keras", found, cwd=tmp_path, **env)
     model = keras.saving.load_model(tiny_run / "model.keras")  # on TensorFlow
     images = np.random.default_rng(0).uniform(0, 255, (2, 64, 64, 3)).astype("float32")
@@ -68,8 +67,6 @@ def test_predict_with_a_class_map_masks_and_a_video_matches_tensorflow(
     written = [f"{photo.stem}_{kind}.png" for kind in ["ids", "class-head+arms"]]
     written += [f"{photo.stem}_cutout-head+arms.png", "clip_ids/000002.png"]
     for name in written:
-        found, expected = (
-            np.asarray(Image.open(tmp_path / folder / name))
-            for folder in [backend, "tensorflow"]
-        )
+        found = np.asarray(Image.open(tmp_path / backend / name))
+        expected = np.asarray(Image.open(tmp_path / "tensorflow" / name))
         assert (found == expected).mean() > 0.999, name

@@ -1,33 +1,20 @@
 """The benchmarks run end to end and report sane, complete numbers (never how fast)."""
 
-import importlib.util
 import json
 import math
 import os
 
 import keras
 import pytest
-from conftest import ROOT, run_python
 
-SCRIPT = ROOT / "benchmarks" / "train_throughput.py"
-KEYS = {"backend", "device", "image_size", "batch_size", "precision", "order"}
-KEYS |= {"jit_compile", "compile_seconds", "images_per_second", "step_ms"}
-KEYS |= {"forward_gflop_per_image", "train_gflop_per_image", "tflops"}
-KEYS |= {"pipeline_first_epoch_images_per_second", "input_bound"}
-KEYS |= {"pipeline_cached_images_per_second"}
+from benchmarks import gpu_check, train_throughput
+from conftest import ROOT, TINY, run_python
+
 TIMED = ["compile_seconds", "images_per_second", "step_ms", "tflops"]
-PIPELINE = [
-    "pipeline_first_epoch_images_per_second",
-    "pipeline_cached_images_per_second",
-]
-
-
-def load(name):
-    """Import a script of benchmarks/ from its path (benchmarks/ is no package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+PIPELINE = [f"pipeline_{n}_images_per_second" for n in ["first_epoch", "cached"]]
+KEYS = {"backend", "device", "image_size", "batch_size", "precision", "order"}
+KEYS |= {"jit_compile", "forward_gflop_per_image", "train_gflop_per_image"}
+KEYS |= {*TIMED, *PIPELINE, "input_bound"}
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +23,8 @@ def records():
     flags = "--image-size 64 --batch-size 2 --order both --warmup-steps 1 "
     flags += "--steps 1 --windows 2 --pipeline-images 8"
     # As the README writes it: no --data-dir.
-    done = run_python(SCRIPT, *flags.split(), timeout=600, KERAS_BACKEND="torch")
+    script = ROOT / "benchmarks" / "train_throughput.py"
+    done = run_python(script, *flags.split(), timeout=600, KERAS_BACKEND="torch")
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
@@ -71,12 +59,12 @@ def test_flop_counter_counts_each_convolution_once_nested_or_dilated():
     pooled = keras.layers.MaxPooling2D()(inner(inputs))  # 4x4x4, not counted
     model = keras.Model(inputs, keras.layers.Conv2D(5, 1)(pooled))
     expected = 2 * 8 * 8 * 3 * 3 * 2 * 4 + 2 * 4 * 4 * 1 * 1 * 4 * 5
-    assert load("train_throughput.py").conv_flops(model) == expected
+    assert train_throughput.conv_flops(model) == expected
 
 
 def test_bad_flags_exit_with_a_usage_error(capsys):
     with pytest.raises(SystemExit) as raised:
-        load("train_throughput.py").parse_args(["--image-size", "100"])
+        train_throughput.parse_args(["--image-size", "100"])
     assert raised.value.code == 2
     assert "multiple of 16" in capsys.readouterr().err
 
@@ -84,7 +72,7 @@ def test_bad_flags_exit_with_a_usage_error(capsys):
 def test_refuses_a_data_dir_that_holds_other_files(tmp_path, capsys):
     (tmp_path / "thesis.txt").write_text("not toy images")
     with pytest.raises(SystemExit):
-        load("train_throughput.py").parse_args(["--data-dir", str(tmp_path)])
+        train_throughput.parse_args(["--data-dir", str(tmp_path)])
     assert "choose an empty or new folder" in capsys.readouterr().err
     assert (tmp_path / "thesis.txt").exists()
 
@@ -111,7 +99,6 @@ def test_a_gpu_check_training_line_carries_the_benchmark_s_figures(
     monkeypatch, tmp_path, capsys
 ):
     # On the CPU, as if PyTorch saw a GPU: one small configuration.
-    gpu_check = load("gpu_check.py")
     monkeypatch.setattr(gpu_check, "IMAGE_SIZE", 64)
     monkeypatch.setattr(gpu_check, "PIPELINE_IMAGES", 8)
     monkeypatch.setattr(gpu_check, "TRAIN", [("torch", 2, "float32", "rewrite")])
@@ -132,3 +119,16 @@ def test_the_mean_iou_benchmark_counts_every_pixel_and_times_both_metrics():
     assert ours["count_of_16781312"] == 16781312 and ours["pixels"] == 16 * 512 * 512
     assert theirs["pixels"] == 65536  # Keras's loops in Python on PyTorch
     assert ours["seconds"] > 0 and theirs["seconds"] > 0
+
+
+@pytest.mark.slow
+def test_the_quick_start_benchmark_prints_a_line_and_a_table_row_per_seed(tmp_path):
+    # As the README writes it (`--layout voc`), with the run cut to a tiny one.
+    command = [ROOT / "benchmarks" / "quick_start.py"]
+    command += ["--layout", "voc", "--seeds", "7", "--loss", "dice", "--aspect", "2"]
+    done = run_python(*command, *TINY, TMPDIR=str(tmp_path))  # its set goes there
+    row = json.loads(done.stdout.splitlines()[0])
+    assert row["seed"] == 7 and row["wall_s"] >= row["first_epoch_line_s"] > 0
+    assert row["loss"] == "dice" and 0 <= row["val_mean_iou"] <= 1
+    assert "| dice | 7 | " in done.stdout
+    assert "synthetic voc set of aspect 2" in done.stdout

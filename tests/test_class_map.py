@@ -12,14 +12,15 @@ from PIL import Image
 import deeplabv3_plus as tutorial
 import demo
 from conftest import ROOT, fails_with, run_args, run_tutorial
-from data import make_toy_people
 from deeplab_support import UserError, cli, files, metrics
 from deeplab_support.classes import CIHP, VOID, ClassTable, read_class_map
+from test_export import person
 
 FOUR = ClassTable(
     ["Background", "Left-arm", "Right-arm", "Glove"],
     [(0, 0, 0), (1, 1, 1), (2, 2, 2), (3, 3, 3)],
 )
+COARSE, PERSON = (ROOT / "class_maps" / f"cihp_{n}.txt" for n in ["coarse", "person"])
 
 
 def read(tmp_path, text, source=FOUR):
@@ -38,11 +39,8 @@ def test_each_shipped_map_maps_every_cihp_class_once(name):
 
 
 def test_the_map_gives_targets_ids_colours_and_void_in_its_own_order(tmp_path):
-    class_map = read(
-        tmp_path,
-        "# a comment\nbody (9, 8, 7): Left-arm, Right-arm\n\nrest: Background\n"
-        "void (1,2,3): Glove\n",
-    )
+    text = "# a comment\nbody (9, 8, 7): Left-arm, Right-arm\n\nrest: Background\n"
+    class_map = read(tmp_path, text + "void (1,2,3): Glove\n")
     target = class_map.target
     assert target.names == ("body", "rest")
     assert target.colors == ((9, 8, 7), (0, 0, 0))  # else the first source's
@@ -77,10 +75,8 @@ def test_a_malformed_map_is_one_error_naming_the_file(tmp_path, text, message):
 
 def test_a_target_class_is_the_argmax_of_its_sources_summed_probabilities():
     logits = np.random.default_rng(0).normal(size=(12, 9, CIHP.num_classes)) * 3
-    class_map = read_class_map(ROOT / "class_maps" / "cihp_coarse.txt", CIHP)
-    found = metrics.upsample_argmax(
-        logits.astype(np.float32), (12, 9), class_map.matrix
-    )
+    class_map = read_class_map(COARSE, CIHP)
+    found = metrics.upsample_argmax(np.float32(logits), (12, 9), class_map.matrix)
     probabilities = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
     sources = [np.flatnonzero(class_map.lookup[:20] == t) for t in range(7)]
     summed = np.stack([probabilities[..., ids].sum(-1) for ids in sources], -1)
@@ -100,17 +96,15 @@ class Constant:
 
 
 def test_evaluate_with_a_map_scores_the_mapped_masks_in_the_target_set(tmp_path):
-    class_map = read(
-        tmp_path, "body: Left-arm, Right-arm\nrest: Background\nvoid: Glove"
-    )
+    text = "body: Left-arm, Right-arm\nrest: Background\nvoid: Glove"
+    class_map = read(tmp_path, text)
     mask = np.array([[0, 0, 0, 1, 1], [3, 3, VOID, 2, 0]], np.uint8)  # ids of FOUR
     Image.fromarray(mask).save(tmp_path / "mask.png")
     Image.new("RGB", (5, 2)).save(tmp_path / "photo.png")
     pairs = files.check_pairs([(tmp_path / "photo.png", tmp_path / "mask.png")], FOUR)
     mapped = files.check_pairs(pairs, FOUR, class_map)
     # The most likely class is Background, but the two arms together outweigh it.
-    model = Constant([1.0, 0.8, 0.8, 0.0])
-    target = class_map.target
+    model, target = Constant([1.0, 0.8, 0.8, 0.0]), class_map.target
     scores, matrix, _ = tutorial.evaluate(
         [model], mapped, target, None, class_map.matrix
     )
@@ -123,11 +117,10 @@ def test_evaluate_with_a_map_scores_the_mapped_masks_in_the_target_set(tmp_path)
 @pytest.mark.slow
 def test_predict_with_a_map_writes_target_ids_colours_and_masks(tiny_run, tmp_path):
     photo = Path(demo.write_examples(tmp_path)[0])
-    coarse = ROOT / "class_maps" / "cihp_coarse.txt"
     argv = ["--predict", photo, "--model", tiny_run / "model.keras", "--class-map"]
-    run_tutorial(*argv, coarse, "--mask-classes", "head", "--output-dir", tmp_path)
+    run_tutorial(*argv, COARSE, "--mask-classes", "head", "--output-dir", tmp_path)
     ids = Image.open(tmp_path / f"{photo.stem}_ids.png")
-    target = read_class_map(coarse, CIHP).target
+    target = read_class_map(COARSE, CIHP).target
     assert ids.getpalette()[: 3 * 7] == list(np.ravel(target.colors))
     assert np.asarray(ids).max() < 7
     head = np.asarray(Image.open(tmp_path / f"{photo.stem}_class-head.png"))
@@ -138,30 +131,22 @@ def test_predict_with_a_map_writes_target_ids_colours_and_masks(tiny_run, tmp_pa
 def test_a_parser_with_a_map_agrees_with_predict_and_carries_the_targets(
     tiny_run, tmp_path
 ):
-    coarse = ROOT / "class_maps" / "cihp_coarse.txt"
-    flags = ["--model", tiny_run / "model.keras", "--class-map", coarse]
+    flags = ["--model", tiny_run / "model.keras", "--class-map", COARSE]
     run_tutorial("--export", "onnx_parser", *flags, "--output-dir", tmp_path)
-    image, _ = make_toy_people.render_sample(5, 0, 160, 160)
-    Image.fromarray(image).resize((480, 640)).save(tmp_path / "photo.png")
-    run_tutorial("--predict", tmp_path / "photo.png", *flags, "--output-dir", tmp_path)
+    photo = person(tmp_path / "photo.png", 640, 480)
+    run_tutorial("--predict", photo, *flags, "--output-dir", tmp_path)
     expected = np.asarray(Image.open(tmp_path / "photo_ids.png"))
     graph = onnx.load(tmp_path / "parser.onnx")
     names = {p.key: p.value for p in graph.metadata_props}["class_names"]
     assert json.loads(names)[1:3] == ["head", "upper-body"]
     session = onnxruntime.InferenceSession(str(tmp_path / "parser.onnx"))
-    ids = session.run(None, {"photo": np.asarray(image_of(tmp_path / "photo.png"))})
-    assert (ids[0][0] == expected).mean() >= 0.999
-
-
-def image_of(path):
-    """A photo as a batch of one uint8 RGB image."""
-    return np.asarray(Image.open(path).convert("RGB"))[None]
+    rgb = np.asarray(Image.open(photo).convert("RGB"))[None]
+    assert (session.run(None, {"photo": rgb})[0][0] == expected).mean() >= 0.999
 
 
 @pytest.mark.slow
 def test_training_with_a_map_learns_the_target_classes(toy_root, tmp_path):
-    person = ROOT / "class_maps" / "cihp_person.txt"
-    run_tutorial(*run_args(toy_root, tmp_path, "--class-map", person))
+    run_tutorial(*run_args(toy_root, tmp_path, "--class-map", PERSON))
     model, classes = cli.load_model(tmp_path / "model.keras", "--model")
     assert classes.names == ("background", "person")
     assert model.output_shape[-1] == 2
@@ -169,14 +154,12 @@ def test_training_with_a_map_learns_the_target_classes(toy_root, tmp_path):
 
 
 def test_a_logits_export_with_a_map_is_refused(capsys, tmp_path):
-    person = ROOT / "class_maps" / "cihp_person.txt"
-    argv = ["--export", "onnx", "--class-map", person, "--model", tmp_path / "m.keras"]
+    argv = ["--export", "onnx", "--class-map", PERSON, "--model", tmp_path / "m.keras"]
     fails_with(capsys, argv, "--class-map goes into the parser exports")
 
 
 def test_the_demo_shows_the_target_classes(tiny_run, tmp_path):
-    person = ROOT / "class_maps" / "cihp_person.txt"
-    segmenter = demo.Segmenter(tiny_run / "model.keras", class_map=person)
+    segmenter = demo.Segmenter(tiny_run / "model.keras", class_map=PERSON)
     assert segmenter.classes.names == ("background", "person")
     photo = demo.write_examples(tmp_path)[0]
     overlay, _, legend, _, download = segmenter(photo, ["person"])

@@ -1,6 +1,5 @@
 """demo.py: the prediction behind the page, and the page served on loopback."""
 
-import os
 import re
 import socket
 import subprocess
@@ -13,7 +12,7 @@ import pytest
 from PIL import Image
 
 import demo
-from conftest import ROOT, png_header, run_tutorial
+from conftest import ROOT, png_header, run_tutorial, subprocess_env
 from deeplab_support import UserError
 
 
@@ -96,14 +95,9 @@ def test_the_served_page_predicts_what_predict_writes(tiny_run, example, tmp_pat
     command = [sys.executable, "demo.py", "--model", str(model), "--port", str(port)]
     temp = tmp_path / "temp"  # the demo's temporary folders go here, then go
     temp.mkdir()
-    process = subprocess.Popen(
-        command,
-        cwd=ROOT,
-        env={**os.environ, "TMPDIR": str(temp)},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    pipes = dict(stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env = subprocess_env(TMPDIR=str(temp))
+    process = subprocess.Popen(command, cwd=ROOT, env=env, **pipes)
     try:
         url = f"http://127.0.0.1:{port}/"
         wait_for_page(process, url)

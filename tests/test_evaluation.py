@@ -14,8 +14,7 @@ from deeplab_support.classes import CIHP
 
 
 def test_banded_upsampling_matches_a_whole_image_resize():
-    logits = np.random.default_rng(0).normal(size=(16, 12, CIHP.num_classes))
-    logits = logits.astype(np.float32)
+    logits = np.random.default_rng(0).normal(size=(16, 12, 20)).astype(np.float32)
     expected = np.argmax(cv2.resize(logits, (701, 997)), axis=-1)
     found = metrics.upsample_argmax(logits, (997, 701), band=64)
     assert (found == expected).mean() >= 0.9999
@@ -75,13 +74,7 @@ def test_the_five_worst_images_are_kept_lowest_first():
     for name, right in zip("abcdefg", [5, 1, 4, 0, 6, 2, 3]):
         counts = np.array([[right, 6 - right], [0, 0]])
         per_image.add(f"{name}.png", counts, photo, ids, ids)
-    assert [worst[2] for worst in per_image.worst] == [
-        "d.png",
-        "b.png",
-        "f.png",
-        "g.png",
-        "c.png",
-    ]
+    assert [worst[2] for worst in per_image.worst] == [f"{n}.png" for n in "dbfgc"]
 
 
 def test_evaluate_a_missing_model(capsys, toy_root, tmp_path):

@@ -1,9 +1,9 @@
-"""--export: ONNX, SavedModel and LiteRT files that match the Keras model."""
+"""--export: ONNX, SavedModel and LiteRT files that match the Keras model, and the
+parsers (onnx_parser, litert_parser): one file from a photo to its class ids."""
 
 import json
 import re
 import shutil
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from conftest import ROOT, fails_with, run_python, run_tutorial
+from data import make_toy_people
 from deeplab_support import UserError, cli, export
 from deeplab_support.classes import CIHP
 
@@ -45,11 +46,11 @@ def agree(logits, reference):
 
 
 @pytest.fixture(scope="module")
-def onnx_file(tiny_run, tmp_path_factory):
+def onnx_dir(tiny_run, tmp_path_factory):
     """The tiny trained model exported to ONNX (--image-size is not the model's)."""
     folder = tmp_path_factory.mktemp("onnx")
     export_to(folder, tiny_run, "onnx", "--image-size", "512")
-    return folder / "model.onnx"
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -61,20 +62,29 @@ def litert_dir(tiny_run, tmp_path_factory):
     return folder
 
 
+@pytest.fixture(scope="module", params=["none", "flip"])
+def parsers(request, tiny_run, tmp_path_factory):
+    """The folder of both parsers of the tiny model, and their --tta."""
+    folder = tmp_path_factory.mktemp("parsers")
+    for fmt in ["onnx_parser", "litert_parser"]:
+        export_to(folder, tiny_run, fmt, "--tta", request.param)
+    return folder, request.param
+
+
 @pytest.mark.slow
 def test_onnx_has_one_input_of_the_model_s_size_and_matches_keras(
-    onnx_file, photos, keras_logits
+    onnx_dir, photos, keras_logits
 ):
-    (image,) = onnx.load(onnx_file).graph.input
+    (image,) = onnx.load(onnx_dir / "model.onnx").graph.input
     shape = [d.dim_value for d in image.type.tensor_type.shape.dim]
     assert image.name == "image" and shape[1:] == [64, 64, 3]  # not --image-size
-    session = onnxruntime.InferenceSession(str(onnx_file))
+    session = onnxruntime.InferenceSession(str(onnx_dir / "model.onnx"))
     agree(session.run(None, {"image": photos})[0], keras_logits)
 
 
 @pytest.mark.slow
-def test_onnx_metadata_names_the_classes_of_its_outputs(onnx_file):
-    session = onnxruntime.InferenceSession(str(onnx_file))
+def test_onnx_metadata_names_the_classes_of_its_outputs(onnx_dir):
+    session = onnxruntime.InferenceSession(str(onnx_dir / "model.onnx"))
     metadata = session.get_modelmeta().custom_metadata_map
     assert json.loads(metadata["class_names"]) == list(CIHP.names)
     assert json.loads(metadata["class_colors"])[13] == [0, 0, 255]
@@ -157,32 +167,71 @@ def test_the_latency_benchmark_reports_every_format(tmp_path):
     assert rows["litert_quantized"]["size_mb"] < rows["litert"]["size_mb"] / 3
 
 
-def readme_example(marker):
-    """The README's Python example that contains this text."""
-    readme = (ROOT / "README.md").read_text()
-    return next(
-        b for b in re.findall(r"```python\n(.*?)```", readme, re.S) if marker in b
-    )
+def run_readme_example(marker, exported, tmp_path):
+    """Run the README's Python example that contains marker as a user would paste
+    it, in a fresh Python, beside a photo and a copy of exported as exported/."""
+    shutil.copytree(exported, tmp_path / "exported")
+    Image.new("RGB", (90, 70), (200, 120, 90)).save(tmp_path / "photo.jpg")
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.S)
+    example = next(block for block in blocks if marker in block)
+    return run_python("-c", example, cwd=tmp_path, PYTHONPATH=None).stdout
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "exported, marker, says",
-    [
-        ("onnx_file", "onnxruntime.InferenceSession", ""),
-        ("litert_dir", "Interpreter(", "%"),
-    ],
+    "exported, marker",
+    [("onnx_dir", "onnxruntime.InferenceSession"), ("litert_dir", "Interpreter(")],
 )
-def test_the_readme_s_example_runs_the_export(
-    request, tmp_path, exported, marker, says
-):
-    folder = Path(request.getfixturevalue(exported))  # the README's exported/
-    shutil.copytree(
-        folder.parent if folder.is_file() else folder, tmp_path / "exported"
-    )
-    Image.new("RGB", (90, 70), (200, 120, 90)).save(tmp_path / "photo.jpg")
-    # As a user would paste it, in a fresh Python.
-    done = run_python("-c", readme_example(marker), cwd=tmp_path, PYTHONPATH=None)
-    assert says in done.stdout
-    if exported == "onnx_file":  # it writes the class ids at the photo's size
+def test_the_readme_s_example_runs_the_export(request, tmp_path, exported, marker):
+    said = run_readme_example(marker, request.getfixturevalue(exported), tmp_path)
+    if exported == "onnx_dir":  # it writes the class ids at the photo's size
         assert Image.open(tmp_path / "photo_ids.png").size == (90, 70)
+    else:
+        assert "%" in said
+
+
+@pytest.mark.slow
+def test_the_readme_s_parser_example_runs_with_onnxruntime_alone(parsers, tmp_path):
+    run_readme_example("parser.onnx", parsers[0], tmp_path)
+    assert Image.open(tmp_path / "photo_ids.png").size == (90, 70)
+
+
+def person(path, height, width):
+    """A synthetic photo of people at this size."""
+    image, _ = make_toy_people.render_sample(5, 0, 160, 160)
+    Image.fromarray(image).resize((width, height), Image.BILINEAR).save(path)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("height, width", [(97, 203), (640, 480), (1024, 768)])
+def test_a_parser_gives_the_ids_that_predict_writes(
+    parsers, tiny_run, tmp_path, height, width
+):
+    from ai_edge_litert.interpreter import Interpreter
+
+    (folder, tta), photo = parsers, person(tmp_path / "photo.png", height, width)
+    argv = ["--predict", photo, "--model", tiny_run / "model.keras", "--tta", tta]
+    run_tutorial(*argv, "--output-dir", tmp_path)
+    expected = np.asarray(Image.open(tmp_path / "photo_ids.png"))
+    rgb = np.asarray(Image.open(photo).convert("RGB"))[None]
+    session = onnxruntime.InferenceSession(str(folder / "parser.onnx"))
+    lite = Interpreter(model_path=str(folder / "parser.tflite")).get_signature_runner()
+    found = {"onnx": session.run(None, {"photo": rgb})[0][0]}
+    found["litert"] = next(iter(lite(photo=rgb).values()))[0]
+    for runtime, ids in found.items():
+        assert ids.shape == (height, width) and ids.dtype == np.uint8, runtime
+        assert (ids == expected).mean() >= 0.999, runtime
+
+
+@pytest.mark.slow
+def test_the_parsers_carry_the_class_table(parsers):
+    graph = onnx.load(parsers[0] / "parser.onnx")
+    metadata = {p.key: p.value for p in graph.metadata_props}
+    assert json.loads(metadata["class_names"])[13] == "Face"
+    assert (parsers[0] / "labels.txt").read_text().splitlines()[13] == "Face"
+
+
+def test_tta_scales_are_refused_for_an_export(capsys, tiny_run):
+    argv = ["--export", "onnx_parser", "--model", tiny_run / "model.keras"]
+    fails_with(capsys, [*argv, "--tta-scales", "1,1.25"], "drop it")

@@ -1,11 +1,13 @@
 """--keep-aspect: photos fitted into the square unsquashed, the padding void, and
 the prediction cropped back to the photo, wherever a model meets a photo."""
 
+import keras
 import numpy as np
 import pytest
 from PIL import Image
 
 import deeplabv3_plus as dl
+import demo
 from conftest import run_args, run_tutorial
 from deeplab_support import cli, export
 from deeplab_support.classes import CIHP, model_classes
@@ -20,8 +22,6 @@ IDS = np.where(np.arange(32) < 16, 1, 2).astype(np.uint8)[None].repeat(64, 0)
 def colour_model(size):
     """A stand-in model whose logits are the pixels' red, green and blue: class 0
     where a pixel is reddest, 1 greenest, 2 bluest."""
-    import keras
-
     inputs = keras.Input((size, size, 3))
     rolled = keras.layers.Lambda(lambda x: keras.ops.roll(x, 1, axis=-1))(inputs)
     return keras.Model(inputs, rolled)  # red -> class 1, green -> class 2
@@ -50,8 +50,6 @@ def test_a_tall_photo_s_ids_come_back_at_its_own_size():
 
 
 def test_a_video_s_frames_are_fitted_as_photos_are():
-    import keras
-
     keras.utils.set_random_seed(1)  # weights whose fitted and squashed ids differ
     models = [dl.DeeplabV3Plus(32, 3)]
     (frame, predicted), *_ = dl.predict_video(models, [HALVES], keep_aspect=True)
@@ -76,19 +74,12 @@ def test_a_model_trained_with_keep_aspect_predicts_with_it(toy_root, tmp_path):
     path = tmp_path / "model.keras"
     assert model_classes(path, 20).keep_aspect
     assert "aspect ratio kept" in (tmp_path / "README.md").read_text()
-    Image.fromarray(HALVES).save(tmp_path / "tall.png")
-    out = tmp_path / "predicted"
-    run_tutorial(
-        "--predict", tmp_path / "tall.png", "--model", path, "--output-dir", out
-    )
-    ids = np.asarray(Image.open(out / "tall_ids.png"))
+    Image.fromarray(HALVES).save(tall := tmp_path / "tall.png")
+    run_tutorial("--predict", tall, "--model", path, "--output-dir", tmp_path / "out")
+    ids = np.asarray(Image.open(tmp_path / "out" / "tall_ids.png"))
     model, classes = cli.load_model(path, "--model")
     expected = dl.predict_full_resolution([model], HALVES, keep_aspect=True)
     np.testing.assert_array_equal(ids, expected)  # fitted, as trained
-    import demo
-
-    segmenter = demo.Segmenter(path)
-    colored = segmenter(str(tmp_path / "tall.png"))[1]
-    np.testing.assert_array_equal(
-        colored, dl.decode_segmentation_masks(expected, classes.palette())
-    )
+    colored = demo.Segmenter(path)(str(tall))[1]
+    shown = dl.decode_segmentation_masks(expected, classes.palette())
+    np.testing.assert_array_equal(colored, shown)

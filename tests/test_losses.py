@@ -1,4 +1,5 @@
-"""--loss: cross-entropy, focal, Dice, cross-entropy + Dice; void left out of each."""
+"""--loss: cross-entropy, focal, Dice, cross-entropy + Dice; void left out of each;
+--class-weights: rare classes weigh more in each loss, never in the scores."""
 
 import csv
 import functools
@@ -9,13 +10,10 @@ import pytest
 
 from conftest import ROOT, run_args, run_python, run_tutorial
 from deeplab_support import cli, metrics
+from deeplab_support.classes import ClassTable
 
 SLOW = pytest.mark.slow
-BACKENDS = [
-    "tensorflow",
-    pytest.param("jax", marks=SLOW),
-    pytest.param("torch", marks=SLOW),
-]
+BACKENDS = ["tensorflow", *(pytest.param(b, marks=SLOW) for b in ["jax", "torch"])]
 CLASS_WEIGHTS = np.array([0.5, 2.0, 1.0])  # as tests/scripts/losses.py uses them
 
 
@@ -85,3 +83,16 @@ def test_a_model_trained_with_our_loss_loads_in_plain_keras(kind, toy_root, tmp_
     expected = np.asarray(model.predict_on_batch(images))  # as the script's images
     np.testing.assert_allclose(np.load(found), expected, atol=1e-5)
     assert 'load_model("model.keras")' in (tmp_path / "README.md").read_text()
+
+
+def test_class_weights_are_the_inverse_square_root_of_each_class_share(capsys):
+    # Class 0: 12 pixels, class 1: 3, class 2: none; 4 void pixels are not counted.
+    three = ClassTable(["a", "b", "c"], [(0, 0, 0), (1, 1, 1), (2, 2, 2)])
+    mask = np.array([0] * 12 + [1] * 3 + [255] * 4)
+    batches = [(None, mask, (mask != 255).astype("float32"))]  # as the pipeline's
+    found = metrics.class_weights(batches, three)
+    expected = np.array([1 / np.sqrt(12), 1 / np.sqrt(3), 0])
+    expected *= 15 / (12 * expected[0] + 3 * expected[1])  # mean pixel weight 1
+    assert np.allclose(found, expected)
+    printed = f"a {expected[0]:.2f}, b {expected[1]:.2f}, c 0.00"
+    assert printed in capsys.readouterr().out

@@ -1,6 +1,5 @@
 """Test-time augmentation: flip (left and right classes swap back) and scales."""
 
-import importlib.util
 import json
 
 import keras
@@ -9,7 +8,8 @@ import pytest
 from PIL import Image
 
 import deeplabv3_plus as tutorial
-from conftest import ROOT, fails_with, run_args, run_tutorial
+from benchmarks import tta as benchmark
+from conftest import fails_with, run_args, run_tutorial
 from deeplab_support import files
 from deeplab_support.classes import CIHP
 
@@ -20,7 +20,6 @@ class LeftArmOnTheLeft:
     """A stub model: every pixel in the image's left half scores Left-arm."""
 
     def predict_on_batch(self, images):
-        """Logits that light Left-arm on the left half, nothing elsewhere."""
         batch, height, width = images.shape[:3]
         logits = np.zeros((batch, height, width, 20), dtype=np.float32)
         logits[:, :, : width // 2, LEFT_ARM] = 1.0
@@ -109,18 +108,11 @@ def test_predict_evaluate_and_the_demo_use_the_scales(tiny_run, toy_root, tmp_pa
 
 @pytest.mark.slow
 def test_the_tta_benchmark_scores_four_ways(tiny_run, toy_root, capsys):
-    spec = importlib.util.spec_from_file_location("tta", ROOT / "benchmarks/tta.py")
-    benchmark = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(benchmark)
     flags = ["--data-dir", toy_root, "--num-train-images", 12, "--num-val-images", 4]
     argv = ["--evaluate", tiny_run / "model.keras", *flags, "--tta-scales", "0.5,1"]
     benchmark.main([str(a) for a in argv])
-    lines = [x for x in capsys.readouterr().out.splitlines() if x.startswith("{")]
-    rows = [json.loads(line) for line in lines]
-    assert [(row["scales"], row["flip"]) for row in rows] == [
-        ("1", False),
-        ("1", True),
-        ("0.5,1", False),
-        ("0.5,1", True),
-    ]
+    out = capsys.readouterr().out.splitlines()
+    rows = [json.loads(line) for line in out if line.startswith("{")]
+    ways = [(row["scales"], row["flip"]) for row in rows]
+    assert ways == [("1", False), ("1", True), ("0.5,1", False), ("0.5,1", True)]
     assert all(0 <= row["mean_iou"] <= 1 and row["ms_per_image"] > 0 for row in rows)

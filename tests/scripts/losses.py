@@ -44,8 +44,5 @@ for kind in metrics.LOSSES:  # the model's output: its input
         model.evaluate(x, labels, sample_weight=weights, return_dict=True, verbose=0)
         for x in (logits, on_void, on_valid)
     ]
-scores = {
-    k: [{n: float(v) for n, v in s.items()} for s in r] for k, r in scores.items()
-}
 inputs = {"masks": masks.tolist(), "logits": logits.tolist()}
-print(json.dumps({"values": values, "scores": scores, **inputs}))
+print(json.dumps({"values": values, "scores": scores, **inputs}, default=float))
