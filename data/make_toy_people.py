@@ -584,6 +584,7 @@ def generate(
     runs.claim(root.parent, [root.name], "the synthetic data set", fix=fix)
     with runs.atomic_path(root, folder=True) as staging:  # never a half-written set
         _write_set(staging, params, progress)
+    runs.release(root.parent)  # done: a training run may go on for hours
     return root
 
 

@@ -115,6 +115,7 @@ def download_cihp(data_dir):
             "or download the zip by hand (see README) and pass --data-dir"
         ) from None
     os.replace(extracted, data_dir)  # so only a whole extraction is ever found
+    runs.release(parent)  # done: the training that follows may take hours
 
 
 def pair_by_stem(image_dir, mask_dir):

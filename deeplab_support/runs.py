@@ -138,6 +138,13 @@ def lock(output_dir):
         _held_locks[key] = held
 
 
+def release(output_dir):
+    """Let go of a folder's lock before the process ends: its writer is done."""
+    held = _held_locks.pop(Path(output_dir).resolve(), None)
+    if held:
+        held.release()
+
+
 def lock_file(output_dir):
     """A folder's lock file, in the user's cache: the folder holds outputs only."""
     name = hashlib.sha256(os.fsencode(Path(output_dir).resolve())).hexdigest()[:32]

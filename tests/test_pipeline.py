@@ -5,6 +5,7 @@ import os
 import shutil
 import zipfile
 
+import filelock
 import numpy as np
 import pytest
 from PIL import Image
@@ -164,6 +165,16 @@ def test_download_extracts_the_official_nested_layout(toy_root, tmp_path, monkey
     left = sorted(path.name for path in (tmp_path / "data").iterdir())
     assert left == sorted([datasets.CIHP_ZIP, "cihp", runs.RUN_FILE])
     assert runs.owned_names(tmp_path / "data") >= {datasets.CIHP_ZIP, "cihp"}
+
+
+def test_its_folder_is_free_for_other_writers_once_downloaded(
+    toy_root, tmp_path, monkeypatch
+):
+    serve_cihp(monkeypatch, tmp_path, toy_root)
+    datasets.download_cihp(tmp_path / "data" / "cihp")
+    other = filelock.FileLock(runs.lock_file(tmp_path / "data"), thread_local=False)
+    other.acquire(timeout=0)  # as another process's claim would: the training's
+    other.release()
 
 
 def test_a_second_download_extracts_nothing(toy_root, tmp_path, monkeypatch):

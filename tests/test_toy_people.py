@@ -7,12 +7,13 @@ from argparse import Namespace
 from concurrent.futures import ThreadPoolExecutor
 
 import cv2
+import filelock
 import numpy as np
 import pytest
 import scipy.io
 
 from data import make_toy_people as toy_people
-from deeplab_support import datasets
+from deeplab_support import datasets, runs
 
 SMALL = 12
 
@@ -157,3 +158,10 @@ def test_two_first_runs_at_once_write_the_set_one_after_the_other(toy_root):
         found = [pool.submit(datasets.get_dataset, args, ensure) for _ in range(2)]
         assert [run.result().root for run in found] == [toy_root, toy_root]
     assert overlaps == [False, False]
+
+
+def test_its_folder_is_free_for_other_writers_once_the_set_is_written(tmp_path):
+    toy_people.generate(tmp_path / "cihp", 2, num_val_images=0)
+    other = filelock.FileLock(runs.lock_file(tmp_path), thread_local=False)
+    other.acquire(timeout=0)  # as another process's claim would, say --download
+    other.release()
