@@ -428,7 +428,8 @@ def find_inputs(paths):
         elif files.is_regular_file(path):
             found.append(path)
     if not found:
-        raise UserError(f"no .jpg or .png images in {' '.join(paths)}; check --predict")
+        named = " ".join(map(str, paths))
+        raise UserError(f"no .jpg or .png images in {named}; check --predict")
     return found
 
 
