@@ -96,8 +96,7 @@ def download_cihp(data_dir):
     if data_dir.is_dir() and any(data_dir.iterdir()):  # ours, but emptied of CIHP
         raise UserError(f"{data_dir} holds no CIHP; {fix}, or move it away")
     try:
-        with warnings.catch_warnings():  # a zip that Keras cannot open: see below
-            warnings.simplefilter("ignore")
+        with warnings.catch_warnings(action="ignore"):  # a zip Keras can't open: below
             keras.utils.get_file(
                 CIHP_ZIP, CIHP_URL, cache_subdir=str(parent), extract=True
             )
@@ -150,17 +149,15 @@ def by_stem(paths):
 
 def read_cihp(root):
     """CIHP: Training/ and Validation/ folders and human_colormap.mat."""
-    if not (root / "Training" / "Images").is_dir():
+    images = root / "Training" / "Images"
+    if not images.is_dir():
         return None
     train, val = [
         pair_by_stem(root / part / "Images", root / part / "Category_ids")
         for part in ("Training", "Validation")
     ]
     if not train:
-        raise UserError(
-            f"{root / 'Training' / 'Images'} holds no .jpg or .png images; check "
-            "--data-dir"
-        )
+        raise UserError(f"{images} holds no .jpg or .png images; check --data-dir")
     classes = ClassTable(CIHP_NAMES, cihp_colors(root / "human_colormap.mat"))
     return DataSet("CIHP layout", root, train, val, classes)
 
@@ -281,8 +278,9 @@ def read_labelmap(path):
 def get_dataset(args, make_synthetic):
     """The data set to use: --data-dir, else CIHP in data/, else the synthetic set
     in the folder that `make_synthetic(folder, num_images, progress)` returns."""
+    root = Path(args.data_dir or DATA_DIR)
     if args.download:
-        download_cihp(Path(args.data_dir or DATA_DIR))
+        download_cihp(root)
     quick = args.quick and not args.download  # --quick trains on synthetic data
     if args.data_dir is None and (quick or not DATA_DIR.exists()):
         print(
@@ -294,8 +292,7 @@ def get_dataset(args, make_synthetic):
         lock = filelock.FileLock(files.user_cache_dir("locks") / "toy_people.lock")
         with lock:  # two first runs at once: one writes, the other waits
             root = make_synthetic(TOY_DATA_DIR, wanted, progress=lambda: bar.add(1))
-        return find(root, args.ignore_index)
-    return find(args.data_dir or DATA_DIR, args.ignore_index)
+    return find(root, args.ignore_index)
 
 
 def split(dataset, args):
@@ -334,13 +331,10 @@ def split(dataset, args):
 
 
 def get_pairs(dataset, args):
-    """Say what was found; return the checked training and validation pairs.
-
-    With --class-map, the masks are mapped to its classes, and so is the data set.
-    """
+    """Say what was found; return the checked training and validation pairs."""
     train, val = split(dataset, args)
     classes = dataset.classes
-    class_map = read_class_map(args.class_map, classes)
+    class_map = read_class_map(args.class_map, classes)  # masks and classes follow it
     dataset.classes = replace(class_map.target, keep_aspect=args.keep_aspect)
     mapped = f", mapped to {class_map.target.num_classes}" if args.class_map else ""
     print(

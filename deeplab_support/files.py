@@ -253,8 +253,7 @@ def counted(what, values, counts):
 
 
 def is_utf8(path):
-    """Whether TensorFlow can take this path as a string."""
-    # A name's undecodable bytes become surrogates, which UTF-8 cannot encode.
+    """Whether TensorFlow takes path as a string (undecodable bytes are surrogates)."""
     return not any("\ud800" <= c <= "\udfff" for c in str(path))
 
 
@@ -285,9 +284,8 @@ def backbone_weights(weights):
         return None
     cache_dir = Path(os.environ.get("KERAS_HOME", Path.home() / ".keras"))
     try:
-        return keras.utils.get_file(
-            RESNET50_WEIGHTS,
-            RESNET50_URL + RESNET50_WEIGHTS,
+        return keras.utils.get_file(  # named as the URL's file
+            origin=RESNET50_URL + RESNET50_WEIGHTS,
             cache_dir=cache_dir,
             cache_subdir="models",
             file_hash="4d473c1dd8becc155b73f8504c6f6626",
