@@ -397,17 +397,17 @@ def load_model(path, flag):
 def claim_predictions(paths, output_dir, kinds=PREDICTION_KINDS):
     """(input, output prefix) of each photo and video of --predict, all their output
     names claimed at once; a prefix gets -2, -3... where its outputs would replace
-    an input or a file not ours."""
-    inputs, owned, chosen = find_inputs(paths), runs.owned_names(output_dir), []
-    resolved = {path.resolve() for path in inputs}
+    an input, another input's outputs or a file not ours."""
+    inputs, owned = find_inputs(paths), runs.owned_names(output_dir)
+    resolved, found, names = {path.resolve() for path in inputs}, [], {}
     for path in inputs:  # two photos called x.jpg must not share x_mask.png
         outputs = functools.partial(output_paths, path, kinds=kinds)
-        chosen.append(
-            runs.free_prefix(output_dir, path.stem, outputs, owned, chosen, resolved)
+        prefix = runs.free_prefix(
+            output_dir, path.stem, outputs, owned, names, resolved
         )
-    found = list(zip(inputs, chosen))
-    names = [out.name for path, pre in found for out in output_paths(path, pre, kinds)]
-    runs.claim(output_dir, names, "--predict")  # those never written: released
+        names.update(dict.fromkeys(out.name for out in outputs(prefix)))  # in order
+        found.append((path, prefix))
+    runs.claim(output_dir, list(names), "--predict")  # those never written: released
     return found
 
 

@@ -199,12 +199,14 @@ def refuse_strangers(output_dir, owned, names, writer="a training run", fix=FIX)
         )
 
 
-def free_prefix(output_dir, stem, paths, owned, chosen, inputs=frozenset()):
-    """output_dir/stem, else stem-2, stem-3...: the first prefix not chosen already
-    whose output files (`paths(prefix)`) are neither inputs nor files not ours."""
+def free_prefix(output_dir, stem, paths, owned, taken, inputs=frozenset()):
+    """output_dir/stem, else stem-2, stem-3...: the first prefix whose output files
+    (`paths(prefix)`) are neither names taken already, inputs, nor files not ours."""
     prefix, n = Path(output_dir) / stem, 1
-    while prefix in chosen or any(
-        path.resolve() in inputs or (lexists(path) and path.name not in owned)
+    while any(
+        path.name in taken
+        or path.resolve() in inputs
+        or (lexists(path) and path.name not in owned)
         for path in paths(prefix)
     ):
         n += 1

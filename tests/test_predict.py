@@ -81,3 +81,11 @@ def test_predict_claims_the_outputs_of_its_photos_and_videos_at_once(
     assert len(claims) == 1
     outputs = {"photo_mask.png", "photo_ids.png", "clip_overlay.mp4", "clip_ids"}
     assert outputs <= runs.owned_names(tmp_path / "out")
+
+
+def test_a_photo_and_a_video_of_one_name_both_keep_it(tmp_path):
+    Image.new("RGB", (8, 8)).save(tmp_path / "walk.jpg")
+    (tmp_path / "walk.mp4").write_bytes(b"frames")  # walk_ids/ is not walk_ids.png
+    inputs = [tmp_path / "walk.jpg", tmp_path / "walk.mp4"]
+    found = cli.claim_predictions(inputs, tmp_path / "out")
+    assert [prefix.name for _, prefix in found] == ["walk", "walk"]
