@@ -53,7 +53,7 @@ _claimed = {}  # absolute folder -> the names this process listed in its manifes
 def atomic_path(path, folder=False):
     """Yield a fresh temporary file (or folder) beside `path`; move it into place
     on success."""
-    tmp = temp_name(path, reserve="folder" if folder else True)
+    tmp = temp_name(path, folder)
     try:
         yield tmp
         if folder:  # os.replace cannot replace a folder: the claimed one goes first
@@ -63,13 +63,13 @@ def atomic_path(path, folder=False):
         remove(tmp)
 
 
-def temp_name(path, reserve=True):
-    """Create this process's temporary file beside `path` (a folder if reserve is
-    "folder"), exclusively: nothing is written through a name or link put there."""
+def temp_name(path, folder=False):
+    """Create this process's temporary file (or folder) beside `path`, exclusively:
+    nothing is written through a name or link put there."""
     refuse_unclaimed(path)
     tmp = Path(path).with_name(f".tmp-{os.getpid()}-{Path(path).name}")
     try:
-        if reserve == "folder":
+        if folder:
             os.mkdir(tmp)
         else:
             flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)

@@ -77,7 +77,7 @@ class ClipWriter:
         self.total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
         self.classes, self.every, self.writer = classes, every, None
         self.tmp_video = runs.temp_name(self.video)  # ends in .mp4, as OpenCV wants
-        self.tmp_ids = runs.temp_name(self.ids, reserve="folder")
+        self.tmp_ids = runs.temp_name(self.ids, folder=True)
         self.done, self.changed, self.previous = 0, 0.0, None
         self.start = self.last = time.monotonic()
 
