@@ -352,8 +352,9 @@ def tta_sizes(scales, size):
     """The input sizes of --tta-scales (a comma-separated list) for a model's size."""
     sizes = []
     for text in scales.split(","):
-        scale = float(text) if re.fullmatch(r"\s*(\d+\.?\d*|\.\d+)\s*", text) else 0
-        if not scale > 0:
+        number = re.fullmatch(r"\s*(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*", text, re.I)
+        scale = float(text) if number else 0  # not nan, inf or -1
+        if not 0 < scale < math.inf:
             raise UserError(
                 f"--tta-scales takes positive numbers separated by commas, got "
                 f"{text.strip()!r} in {scales!r}; for example --tta-scales 0.75,1,1.25"

@@ -31,6 +31,7 @@ MAX_PIXELS = Image.MAX_IMAGE_PIXELS  # Pillow's own bomb limit, ~9,400 x 9,400 p
 EXIF_ORIENTATION = ExifTags.Base.Orientation  # how the camera was held
 COUNT_CHECKS_FROM = 1000  # checking this many pairs or more shows a count (~7 s)
 _private_dirs = {}  # purpose -> this process's own temporary folder
+_originals = {}  # a private copy -> the user's file it copies, named in reports
 
 
 def list_images(folder, extensions=IMAGE_EXTENSIONS):
@@ -139,8 +140,13 @@ def check_pairs(pairs, classes, class_map=None):
 
 
 def warn(message):
-    """Print a one-line warning; a name that is not UTF-8 is shown escaped."""
-    print("warning: " + message.encode("utf-8", "backslashreplace").decode())
+    """Print a one-line warning."""
+    print("warning: " + printable(message))
+
+
+def printable(text):
+    """Text with the bytes of a name that is not UTF-8 shown escaped (\\xff)."""
+    return os.fsencode(str(text)).decode("utf-8", "backslashreplace")
 
 
 def open_checked(path, what, max_pixels=MAX_PIXELS, formats=None):
@@ -264,7 +270,13 @@ def plain_copy(path, image, salt=b""):
     if not os.path.lexists(copy):  # the folder is this process's alone (mkdtemp)
         with open(copy, "xb") as f:  # created here, never through an existing name
             image.save(f, format="PNG")
+    _originals[str(copy)] = path
     return str(copy)
+
+
+def original(path):
+    """The user's file of which path is a private copy; else path itself."""
+    return _originals.get(str(path), path)
 
 
 def read_photo(path, max_pixels=MAX_PIXELS):

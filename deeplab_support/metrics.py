@@ -12,6 +12,8 @@ import numpy as np
 from keras import ops
 from matplotlib.patches import Patch
 
+from deeplab_support import files
+
 CHUNK = 1 << 22  # pixels handled at once, so huge images need bounded memory
 
 
@@ -225,12 +227,13 @@ class PerImage:
 
     def add(self, path, counts, image, predicted, truth):
         """Score one image from its confusion matrix; keep it if among the worst."""
+        path = files.printable(files.original(path))  # the user's name, not a copy's
         both, truths = np.diag(counts), counts.sum(axis=1)
         union = truths + counts.sum(axis=0) - both
         seen = truths > 0  # an image of void alone has no score
         iou = float(np.mean(both[seen] / union[seen])) if seen.any() else None
         accuracy = float(both.sum() / truths.sum()) if seen.any() else None
-        self.scores.append(dict(image=str(path), pixel_accuracy=accuracy, mean_iou=iou))
+        self.scores.append(dict(image=path, pixel_accuracy=accuracy, mean_iou=iou))
         if iou is not None:  # (score, order): never compares the pictures
             found = (iou, len(self.scores), Path(path).name, image, predicted, truth)
             self.worst = sorted(self.worst + [found])[: self.keep]

@@ -2,6 +2,7 @@
 in bounded memory, and --evaluate on a saved model."""
 
 import json
+import os
 
 import cv2
 import numpy as np
@@ -9,7 +10,7 @@ import pytest
 from PIL import Image
 
 from conftest import fails_with, run_tutorial
-from deeplab_support import metrics
+from deeplab_support import files, metrics
 from deeplab_support.classes import CIHP
 
 
@@ -42,11 +43,22 @@ def test_metrics_match_a_hand_computed_confusion_matrix():
     assert scores["frequency_weighted_iou"] == pytest.approx(weighted)
 
 
-def test_evaluate_scores_a_saved_model_at_full_resolution(tiny_run, toy_root, tmp_path):
-    argv = ["--evaluate", tiny_run / "model.keras", "--data-dir", toy_root]
+def test_evaluate_scores_a_saved_model_at_full_resolution(
+    tiny_run, cihp_copy, tmp_path
+):
+    images = sorted((cihp_copy / "Training" / "Images").glob("*.jpg"))[8:12]
+    exif = Image.Exif()
+    exif[files.EXIF_ORIENTATION] = 2  # mirrored: read through a private copy
+    Image.open(images[0]).save(images[0], exif=exif)
+    for folder, end in [("Images", ".jpg"), ("Category_ids", ".png")]:  # not UTF-8
+        path = cihp_copy / "Training" / folder / f"{images[1].stem}{end}"
+        path.rename(path.with_name(os.fsdecode(os.fsencode(path.stem) + b"\xff") + end))
+    images[1] = images[1].with_name(images[1].stem + "\\xff.jpg")  # shown escaped
+    argv = ["--evaluate", tiny_run / "model.keras", "--data-dir", cihp_copy]
     argv += ["--output-dir", tmp_path, "--num-train-images", 8, "--num-val-images", 4]
     run_tutorial(*argv)
     scores = json.loads((tmp_path / "evaluation.json").read_text())
+    assert [s["image"] for s in scores["per_image"]] == list(map(str, images))
     keys = {"pixel_accuracy", "mean_accuracy", "mean_iou", "frequency_weighted_iou"}
     assert keys <= set(scores) and 0 <= scores["pixel_accuracy"] <= 1
     assert list(scores["per_class_iou"]) == list(CIHP.names)

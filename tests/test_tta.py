@@ -63,7 +63,7 @@ def test_each_scale_sees_the_photo_at_its_own_input_size_and_the_logits_add():
 def test_the_model_is_rebuilt_at_each_scale_with_its_own_weights():
     keras.utils.set_random_seed(1)
     model = tutorial.DeeplabV3Plus(64, 3)
-    models = tutorial.at_scales(model, "0.5,1,1.25")
+    models = tutorial.at_scales(model, "0.5,1e0,1.25")  # any way to write a number
     assert models[1] is model
     assert [m.input_shape[1:3] for m in models] == [(32, 32), (64, 64), (80, 80)]
     for scaled in models:
@@ -77,6 +77,7 @@ def test_the_model_is_rebuilt_at_each_scale_with_its_own_weights():
         ("1,big", ["positive numbers", "'big'"]),
         ("0,1", ["positive numbers", "'0'"]),
         ("1,nan", ["positive numbers", "'nan'"]),
+        ("1,1e999", ["positive numbers", "'1e999'"]),
         ("0.2,1", ["64 px model", "under the 32 px", "at least 0.50"]),
     ],
 )
