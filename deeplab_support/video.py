@@ -1,7 +1,8 @@
 """Video for `--predict clip.mp4`: frames in; an overlay video and ids out.
 
-For each clip, `<name>_overlay.mp4` has the clip's frame count, rate and size, and
-`<name>_ids/` one palette PNG of class ids per frame (`000000.png`, ...; a lossy
+For each clip, `<name>_overlay.mp4` has the clip's frame count, rate and size (an
+odd side one pixel less: MPEG-4 takes even sides), and `<name>_ids/` one palette
+PNG of class ids per frame at the clip's size (`000000.png`, ...; a lossy
 video would blur the ids), both claimed like every output and moved into place
 when the clip is done. The *flicker* printed is the share of pixels whose class
 changes from one frame to the next.
