@@ -8,6 +8,8 @@ import json
 
 import keras
 
+from deeplab_support import files
+
 CARD = "README.md"
 PADDED = """ It was trained on photos scaled to fit the
 square with their aspect ratio kept and padded at the bottom and right with black
@@ -18,7 +20,7 @@ def model_card(args, data, num_pairs, summary, scores):
     """The text of README.md for a finished run."""
     size, (num_train, num_val), classes = args.image_size, num_pairs, data.classes
     aspect = ", photos fitted with their aspect ratio kept" * args.keep_aspect
-    trained_on = f"{data.root.name} ({data.layout})"
+    trained_on = f"{files.printable(data.root.name)} ({data.layout})"
     if (data.root / "toy_people.json").is_file():  # data/make_toy_people.py's marker
         trained_on = f"synthetic toy people ({data.layout})"
     kind = data.layout.removesuffix(" layout").lower().replace(" ", "-")

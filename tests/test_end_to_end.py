@@ -3,8 +3,10 @@ included; and the quick preset, the first command a newcomer runs."""
 
 import csv
 import json
+import os
 import runpy
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,7 +14,9 @@ from huggingface_hub import ModelCard
 from PIL import Image
 
 from conftest import ROOT, run_args, run_python, run_tutorial
+from deeplab_support import card, cli, datasets
 from deeplab_support.classes import CIHP
+from deeplabv3_plus import DEFAULTS
 
 OUTPUTS = "run.json model.keras best_model.keras history.csv metrics.json".split()
 OUTPUTS += "training_curves.png predictions_train.png predictions_val.png".split()
@@ -92,6 +96,16 @@ def test_a_run_writes_a_card_with_its_scores_classes_and_settings(tiny_run):
     assert "| input size | 64 x 64 px |" in card.text and "| epochs | 1 |" in card.text
     # predictions_val.png, which the card shows, is among OUTPUTS above.
     assert "![Predictions on validation images](predictions_val.png)" in card.text
+
+
+def test_a_card_names_a_data_folder_whose_name_is_not_utf8(tiny_run):
+    args = cli.parse_args(DEFAULTS, [])
+    root = Path(os.fsdecode(b"/data/people\xff"))
+    data = datasets.DataSet("CIHP layout", root, [], [], CIHP)
+    summary = json.loads((tiny_run / "metrics.json").read_text())
+    scores = json.loads((tiny_run / "evaluation.json").read_text())
+    text = card.model_card(args, data, (8, 4), summary, scores).encode("utf-8")
+    assert b"# DeepLabV3+ (ResNet50) for people\\xff (CIHP layout)" in text
 
 
 @pytest.mark.slow

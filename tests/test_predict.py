@@ -1,5 +1,6 @@
 """--predict: your own photos in; colour masks, overlays and class ids out."""
 
+import os
 import warnings
 
 import pytest
@@ -15,12 +16,13 @@ def test_predict_writes_mask_and_overlay_at_the_photos_size(
     photos = sorted((toy_root / "Training" / "Images").glob("*.jpg"))[:3]
     folder = tmp_path / "album"
     folder.mkdir()
-    Image.open(photos[2]).convert("L").save(folder / "grey.png")
-    capsys.readouterr()
+    grey = folder / os.fsdecode(b"grey\xff.png")  # a name that is not UTF-8
+    Image.open(photos[2]).convert("L").save(grey)
+    capsys.readouterr()  # its stdout, as many a terminal's, takes UTF-8 alone
     argv = ["--predict", photos[0], photos[1], folder]
     argv += ["--model", tiny_run / "model.keras", "--output-dir", tmp_path / "out"]
     run_tutorial(*argv)
-    for stem, source in [(photos[0].stem, photos[0]), ("grey", folder / "grey.png")]:
+    for stem, source in [(photos[0].stem, photos[0]), (grey.stem, grey)]:
         for kind in ["mask", "overlay"]:
             written = Image.open(tmp_path / "out" / f"{stem}_{kind}.png")
             assert written.size == Image.open(source).size and written.mode == "RGB"
