@@ -14,7 +14,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from PIL import Image
 
-from deeplab_support import UserError
+from deeplab_support import UserError, files
 
 VOID = 255  # the void label of VOC and most segmentation tools: never scored
 VOID_COLOR = (224, 224, 192)  # VOC's colour for it, in colour masks and figures
@@ -170,10 +170,7 @@ def read_class_map(path, source):
     """
     if path is None:
         return ClassMap(source, np.arange(256, dtype=np.uint8))
-    try:
-        lines = open(path, encoding="utf-8-sig").read().splitlines()
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"cannot read --class-map {path} ({error})") from None
+    lines = files.read_text(path, "--class-map").splitlines()
     targets, seen, void_color = {}, set(), source.void_color  # name: (colour, ids)
     for number, line in enumerate(lines, 1):
         line = line.split("#")[0].strip()

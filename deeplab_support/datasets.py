@@ -203,7 +203,7 @@ def read_voc(root):
 def voc_pairs(root, list_file):
     """The (image, mask) paths of the names in one ImageSets list file."""
     pairs = []
-    for number, line in enumerate(read_text(list_file).splitlines(), 1):
+    for number, line in enumerate(files.read_text(list_file, "list").splitlines(), 1):
         if not line.split():
             continue
         name = line.split()[0]
@@ -235,18 +235,10 @@ def read_folder(root):
     return DataSet("images/ and masks/ layout", root, train, val, classes)
 
 
-def read_text(path):
-    """A small text file's contents, or one error line saying why not."""
-    try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        raise UserError(f"cannot read {path} ({error}); fix or replace it") from None
-
-
 def read_labelmap(path):
     """Read a labelmap.txt: one `name:r,g,b:parts:actions` line per class."""
     names, colors, void_color = [], [], VOID_COLOR
-    for number, line in enumerate(read_text(path).splitlines(), 1):
+    for number, line in enumerate(files.read_text(path, "labelmap").splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         match = LABELMAP_LINE.fullmatch(line.strip())

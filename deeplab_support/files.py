@@ -139,6 +139,18 @@ def check_pairs(pairs, classes, class_map=None):
     return checked
 
 
+def read_text(path, what):
+    """A small text file's contents, or one error line saying why not."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would hang the read
+            raise OSError("not a regular file")
+        return Path(path).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(
+            f"cannot read {what} {path} ({error}); fix or replace it"
+        ) from None
+
+
 def warn(message):
     """Print a one-line warning."""
     print("warning: " + printable(message))

@@ -13,7 +13,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from deeplab_support import UserError, cli
+from deeplab_support import UserError, cli, files
 
 TUTORIAL = Path(__file__).resolve().parent.parent / "deeplabv3_plus.py"
 BLOCK = re.compile(r'^"""(shell)?\n(.*?)^"""\n', re.DOTALL | re.MULTILINE)
@@ -64,10 +64,10 @@ def fingerprint(cells):
 def is_unedited(path):
     """Whether path is a notebook written here whose cells are as they were."""
     try:
-        notebook = json.loads(Path(path).read_text(encoding="utf-8"))
+        notebook = json.loads(files.read_text(path, "notebook"))
         made = notebook["metadata"]["deeplabv3_plus"]["cells_sha256"]
         return made == fingerprint(notebook["cells"])
-    except (OSError, ValueError, KeyError, TypeError):
+    except (UserError, ValueError, KeyError, TypeError):
         return False
 
 
@@ -75,14 +75,20 @@ def write_notebook(source_path=TUTORIAL, target_path=None):
     """Write the notebook next to the tutorial (atomically); return its path."""
     source_path = Path(source_path)
     target_path = Path(target_path or source_path.with_suffix(".ipynb"))
-    notebook = to_notebook(source_path.read_text(encoding="utf-8"))
+    notebook = to_notebook(files.read_text(source_path, "--source"))
     if os.path.lexists(target_path) and not is_unedited(target_path):
         raise UserError(
             f"{target_path} exists and is not an unedited notebook made from "
             f"{source_path.name}, so it is kept; move it away or pass --output"
         )
     # Written beside the target, then renamed over it: never half a notebook.
-    handle, tmp = tempfile.mkstemp(suffix=".ipynb", dir=target_path.parent)
+    try:
+        handle, tmp = tempfile.mkstemp(suffix=".ipynb", dir=target_path.parent)
+    except OSError as error:
+        raise UserError(
+            f"cannot write {target_path} ({error.strerror}); pass --output in a "
+            "writable folder"
+        ) from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(json.dumps(notebook, indent=1) + "\n")

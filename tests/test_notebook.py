@@ -10,7 +10,7 @@ from nbclient import NotebookClient
 
 import deeplabv3_plus as dl
 from conftest import ROOT
-from deeplab_support import cli, notebook
+from deeplab_support import UserError, cli, notebook
 from deeplab_support.notebook import TUTORIAL
 
 
@@ -22,6 +22,13 @@ def test_the_header_follows_the_tutobook_rules():
     description = lines[5].split(": ", 1)[1]
     assert description[0].isupper() and description.endswith(".")
     assert len(description) < 100
+
+
+@pytest.mark.parametrize("where", ["source_path", "target_path"])
+def test_a_source_it_cannot_read_or_a_target_it_cannot_write_is_named(tmp_path, where):
+    missing = tmp_path / "no-folder" / "tutorial.py"
+    with pytest.raises(UserError, match=f"cannot (read|write).* {missing}"):
+        notebook.write_notebook(**{where: missing})
 
 
 def test_the_file_is_black_clean_with_no_trailing_spaces_or_one_line_blocks():

@@ -30,7 +30,7 @@ from conftest import run_python, split, subprocess_env
 from data import make_toy_people
 from deeplab_support import UserError, cli, datasets, export, files, metrics
 from deeplab_support import notebook, runs
-from deeplab_support.classes import CIHP
+from deeplab_support.classes import CIHP, read_class_map
 
 
 def args_for(output_dir, *flags):
@@ -210,6 +210,8 @@ def test_predict_skips_a_named_output_of_its_own(tmp_path, capsys):
         ("Training/Category_ids/0000000.png", lambda fifo: split(fifo.parents[2], 8)),
         ("human_colormap.mat", datasets.cihp_colors),
         ("model.keras", lambda fifo: cli.load_model(fifo, "--model")),
+        ("labelmap.txt", datasets.read_labelmap),
+        ("map.txt", lambda fifo: read_class_map(fifo, CIHP)),
     ],
 )
 def test_a_fifo_is_named_not_a_regular_file_not_hung_on(cihp_copy, capsys, name, read):
