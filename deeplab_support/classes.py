@@ -104,9 +104,23 @@ class ClassTable:
 
     @classmethod
     def from_json(cls, text):
+        """The table that to_json wrote; a ValueError where it is damaged."""
         data = json.loads(text)
         table = data["names"], data["colors"], data["void"], data["void_color"]
-        return cls(*table, data.get("keep_aspect", False))  # older models: squashed
+        table = cls(*table, data.get("keep_aspect", False))  # older models: squashed
+        n, rgb = table.num_classes, [*table.colors, table.void_color]
+        if not (
+            n == len(set(table.names)) == len(table.colors) >= 2
+            and all(isinstance(name, str) and name for name in table.names)
+            and all(
+                len(color) == 3 and 0 <= min(color) <= max(color) < 256 for color in rgb
+            )
+            and type(table.void) is int
+            and n <= table.void < 256
+            and type(table.keep_aspect) is bool
+        ):
+            raise ValueError("a damaged class table")
+        return table
 
 
 CIHP = ClassTable(CIHP_NAMES, CIHP_COLORS)
@@ -133,11 +147,11 @@ def model_classes(path, num_outputs):
     """The class table saved in a .keras file; CIHP's for older 20-class models."""
     try:
         with zipfile.ZipFile(path) as archive:
+            older = CLASSES_ENTRY not in archive.namelist()  # saved before tables
+            if older and num_outputs == CIHP.num_classes:
+                return CIHP
             return ClassTable.from_json(archive.read(CLASSES_ENTRY))
-    except KeyError:  # saved before models carried their classes
-        if num_outputs == CIHP.num_classes:
-            return CIHP
-    except (OSError, ValueError, TypeError, zipfile.BadZipFile):
+    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile):
         pass
     raise UserError(
         f"model {path} carries no readable class table for its {num_outputs} "

@@ -4,6 +4,7 @@ import contextlib
 import io
 import json
 import shutil
+import zipfile
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ import deeplabv3_plus as dl
 from conftest import fails_with, run_args, run_tutorial, split
 from data import make_toy_people
 from deeplab_support import UserError, cli, datasets, files, metrics, runs
-from deeplab_support.classes import VOC, VOID, mirror_classes, with_void
+from deeplab_support.classes import CIHP, CLASSES_ENTRY, VOC, VOID, mirror_classes
+from deeplab_support.classes import model_classes, with_void
 
 SIZES = dict(num_images=12, num_val_images=4, min_size=64, max_size=96)
 
@@ -232,6 +234,29 @@ def test_the_first_lines_name_the_precision_the_layout_its_counts_and_classes(vo
     assert lines[0] == "Precision: float32, since --precision asked for it."
     assert lines[1].startswith("Pascal VOC layout in ")
     assert "8 training and 4 validation images, 21 classes, void label 255" in lines[1]
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        dict(void=5),  # a class id
+        dict(void=300),
+        dict(void_color=[1, 2]),
+        dict(colors=[[0, 0, 0]] * 19),
+        dict(colors=[[999, 0, 0]] * 20),
+        dict(names=["a"] * 20),
+        dict(keep_aspect="no"),
+    ],
+)
+def test_a_damaged_class_table_in_a_model_file_is_refused(tmp_path, damage):
+    path = tmp_path / "model.keras"
+    for table, fine in [(CIHP.as_dict(), True), ({**CIHP.as_dict(), **damage}, False)]:
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr(CLASSES_ENTRY, json.dumps(table))
+        if fine:
+            assert model_classes(path, 20) == CIHP
+    with pytest.raises(UserError, match="carries no readable class table"):
+        model_classes(path, 20)
 
 
 @pytest.mark.slow
