@@ -457,7 +457,7 @@ def read_photos(inputs):
             continue
         read += 1
         yield image, prefix
-    if photos and not read:
+    if photos and not read and len(photos) == len(inputs):  # all were photos
         names = " ".join(str(photo) for photo, _ in photos)
         raise UserError(f"none of the photos in {names} could be read; check --predict")
 

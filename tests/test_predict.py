@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from conftest import run_tutorial
-from deeplab_support import UserError, cli, files, runs
+from deeplab_support import UserError, cli, files, runs, video
+from deeplab_support.classes import CIHP
 
 
 def test_predict_writes_mask_and_overlay_at_the_photos_size(
@@ -51,11 +52,13 @@ def test_an_unreadable_photo_is_skipped_and_the_others_are_read(tmp_path, capsys
     assert "empty.png" in out
 
 
-def test_predict_with_no_readable_photo_is_an_error(tmp_path):
-    (tmp_path / "empty.png").write_bytes(b"")
-    with pytest.raises(UserError, match="none of the photos in .* could be read"):
-        inputs = cli.claim_predictions([tmp_path / "empty.png"], tmp_path / "out")
-        list(cli.read_photos(inputs))
+@pytest.mark.parametrize("name", ["empty.png", "empty.mp4"])
+def test_predict_with_no_readable_photo_or_video_is_an_error(tmp_path, name):
+    (tmp_path / name).write_bytes(b"")
+    kind = "videos" if name.endswith("mp4") else "photos"
+    with pytest.raises(UserError, match=f"none of the {kind} in .* could be read"):
+        inputs = cli.claim_predictions([tmp_path / name], tmp_path / "out")
+        list(cli.read_photos(inputs)) + list(video.read_clips(inputs, CIHP))
 
 
 def test_predict_outputs_of_same_named_photos_do_not_overwrite(tmp_path):
