@@ -479,7 +479,12 @@ def mask_groups(texts, classes):
                 f"not predict; its classes are {', '.join(classes.names)}"
             )
         key = re.sub(r"[^\w+-]+", "_", "+".join(names))  # a safe part of a file name
-        groups[key] = [classes.names.index(name) for name in names]
+        ids = [classes.names.index(name) for name in names]
+        if groups.setdefault(key, ids) != ids:
+            raise UserError(
+                f"--mask-classes {text!r} and an earlier group would both be written "
+                f"to *_class-{key}.png; ask for one of them at a time"
+            )
     return groups
 
 

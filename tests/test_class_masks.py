@@ -6,6 +6,8 @@ from PIL import Image
 
 import demo
 from conftest import fails_with, run_args, run_tutorial
+from deeplab_support import UserError, cli
+from deeplab_support.classes import ClassTable
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +47,13 @@ def test_an_unknown_class_is_one_error_naming_the_valid_ones(capsys, tiny_run, p
     argv = ["--predict", photo, "--model", tiny_run / "model.keras"]
     argv += ["--mask-classes", "Face,Cape"]
     fails_with(capsys, argv, "'Cape', which the model does not predict", "Left-arm")
+
+
+def test_two_groups_of_one_file_name_are_one_error():
+    classes = ClassTable(["a/b", "a_b", "c"], [(0, 0, 0), (1, 1, 1), (2, 2, 2)])
+    assert cli.mask_groups(["a/b", "a/b"], classes) == {"a_b": [0]}  # twice: once
+    with pytest.raises(UserError, match="both be written to \\*_class-a_b.png"):
+        cli.mask_groups(["a/b", "a_b"], classes)
 
 
 @pytest.mark.parametrize("flags", [["--mask-classes", "Face"], ["--cutout"]])
