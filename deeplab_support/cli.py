@@ -234,10 +234,10 @@ def check_args(args):
             "from a saved model, pass it as --weights"
         )
     size = args.image_size
-    if size % 16:
+    if size % 16 or size < 32:
         raise UserError(
-            f"--image-size must be a multiple of 16 (the encoder's output stride), "
-            f"got {size}; try {round(size / 16) * 16 or 16}"
+            f"--image-size must be a multiple of 16 (the encoder's output stride) from "
+            f"32 up, got {size}; try {max(round(size / 16) * 16, 32)}"
         )
     if args.num_train_images < args.batch_size:
         raise UserError(

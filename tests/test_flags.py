@@ -27,7 +27,7 @@ def test_quick_fills_only_the_flags_not_given():
     assert parse("--quick").class_weights and not given.class_weights
 
 
-OUT_OF_RANGE = [("--image-size", v) for v in ["100", "0", "-32"]]  # 16 divides it
+OUT_OF_RANGE = [("--image-size", v) for v in ["100", "0", "-32", "16"]]  # 32, 48...
 OUT_OF_RANGE += [(f, "0") for f in ["--batch-size", "--epochs", "--num-val-images"]]
 OUT_OF_RANGE += [("--learning-rate", v) for v in ["nan", "inf", "0", "-1"]]
 OUT_OF_RANGE += [("--steps-per-execution", "0")]
