@@ -16,6 +16,7 @@ import os
 import re
 import signal
 import sys
+import zipfile
 from pathlib import Path
 
 import keras
@@ -376,6 +377,8 @@ def load_model(path, flag):
     """Load a .keras model saved by this script and its class table."""
     files.require_file(path, "model file", flag, " (train first?)")
     try:
+        if not zipfile.is_zipfile(path):  # Keras would say "File not found"
+            raise ValueError("not a .keras file, which is a zip archive")
         model = keras.saving.load_model(path)
     except Exception as error:  # Keras raises many kinds for a wrong file
         raise UserError(

@@ -149,7 +149,7 @@ def test_an_unknown_format_names_the_formats(tmp_path):
 def test_a_model_file_that_is_not_a_model_is_named(capsys, tmp_path):
     (tmp_path / "bad.keras").write_text("not a model")
     argv = ["--export", "onnx", "--model", tmp_path / "bad.keras"]
-    fails_with(capsys, argv, "cannot load model", "--model")
+    fails_with(capsys, argv, "cannot load model", "not a .keras file", "--model")
 
 
 @pytest.mark.slow
