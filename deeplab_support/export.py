@@ -7,6 +7,7 @@ format wraps the whole prediction. `litert_quantized` stores the weights in 8 bi
 """
 
 import json
+import warnings
 from pathlib import Path
 
 import keras
@@ -22,6 +23,8 @@ FORMATS = {  # --export format: the file it writes
     "litert_parser": "parser.tflite",
 }
 LABELS = "labels.txt"  # beside a .tflite: one class name per line, as LiteRT reads
+# Keras's ONNX exporter asks NumPy for np.object, which NumPy warns about.
+warnings.filterwarnings("ignore", "In the future `np.object`", FutureWarning)
 
 
 class Parser(keras.layers.Layer):
