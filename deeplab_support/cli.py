@@ -263,6 +263,33 @@ def check_args(args):
         )
 
 
+def check_restored(args):
+    """For --resume: refuse a setting from run.json that its flag would refuse."""
+    restored = [*runs.RUN_CONFIG, "epochs"] if args.resume else []
+
+    def add(flag, kind, text, **options):
+        name = flag[2:].replace("-", "_")
+        value = getattr(args, name, None)
+        if name not in restored or value is None and name in ["data_dir", "class_map"]:
+            return
+        try:
+            if isinstance(kind, list):
+                valid = value in kind
+            elif kind in (SWITCH, BOOL):
+                valid = type(value) is bool
+            else:
+                valid = kind(str(value)) == value
+        except (argparse.ArgumentTypeError, ValueError):
+            valid = False
+        if not valid:
+            raise UserError(
+                f"{Path(args.output_dir, runs.RUN_FILE)} holds {flag} {value!r}, which "
+                f"{flag} refuses; start the run again with --overwrite"
+            )
+
+    add_flags(add)
+
+
 def start(args):
     """Check the flags, seed everything, pick the precision; read --resume."""
     if not in_notebook():  # a notebook shows errors and figures in its cells
@@ -274,6 +301,7 @@ def start(args):
             matplotlib.use("Agg")
     if args.train:  # --resume takes the earlier run's settings first
         runs.prepare_resume(args)
+        check_restored(args)
     check_args(args)  # then all of them are checked once
     if args.evaluate:  # a bad output folder stops it now, not after hours
         runs.claim(args.output_dir, EVALUATION_NAMES, "--evaluate")

@@ -478,7 +478,7 @@ def save_model(model, path, classes):
             config["dtype"] = "float32"
         return type(layer).from_config(config)
 
-    network = keras.Model(model.input, model.output)  # the same, uncompiled
+    network = keras.Model(model.inputs[0], model.outputs[0])  # the same, uncompiled
     network = keras.models.clone_model(network, clone_function=in_float32)
     network.set_weights(model.get_weights())  # float32 in mixed precision too
     with atomic_path(path) as tmp:  # tmp ends in .keras, as save() wants

@@ -143,7 +143,7 @@ def subprocess_env(**extra):
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **extra}
 
 
-def fake_run(output_dir, epochs_done, epochs=3, weights=True, **config):
+def fake_run(output_dir, epochs_done, epochs=3, saved_weights=True, **config):
     """A run folder as training leaves it, without training: run.json and backup;
     `config`, the run's settings that differ from None."""
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +153,7 @@ def fake_run(output_dir, epochs_done, epochs=3, weights=True, **config):
     if epochs_done:
         backup = output_dir / f"backup-{epochs_done:03d}"
         backup.mkdir()
-        if weights:
+        if saved_weights:
             (backup / runs.BACKUP_WEIGHTS).write_bytes(b"weights")
         record = {"epoch": epochs_done, "folder": backup.name}
         (output_dir / runs.BACKUP_FILE).write_text(json.dumps(record))

@@ -133,11 +133,38 @@ CONFLICT = "--image-size 128 conflicts .*has --image-size 96; .*--overwrite"
     ids=["conflicting-flag", "and-overwrite", "fewer-epochs", "record", "weights"],
 )
 def test_resume_refuses_what_it_cannot_go_on_with(tmp_path, damage, flags, phrase):
-    out = fake_run(tmp_path / "out", 2, weights=damage != "weights", image_size=96)
+    out = fake_run(
+        tmp_path / "out", 2, saved_weights=damage != "weights", image_size=96
+    )
     if damage == "record":
         (out / runs.BACKUP_FILE).write_text('{"epo')  # truncated
     with pytest.raises(UserError, match=phrase):
         runs.prepare_resume(resume_args(out, *flags))
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        dict(image_size="64"),
+        dict(batch_size=-4),
+        dict(learning_rate="fast"),
+        dict(lr_schedule="bogus"),
+        dict(seed=None),
+        dict(augment="yes"),
+    ],
+    ids=str,
+)
+def test_resume_refuses_a_setting_of_run_json_that_its_flag_refuses(
+    capsys, tmp_path, setting
+):
+    config = {k: v for k, v in dl.DEFAULTS.items() if k in runs.RUN_CONFIG}
+    config |= dict(quick=False, tensorboard=False)
+    args = resume_args(fake_run(tmp_path / "run", 1, **config))
+    runs.prepare_resume(args)
+    cli.check_restored(args)  # what a run writes, its flags take
+    out = fake_run(tmp_path / "out", 1, **config | setting)
+    flag = "--" + next(iter(setting)).replace("_", "-")
+    fails_with(capsys, ["--resume", "--output-dir", out], f"run.json holds {flag}")
 
 
 def test_resume_may_extend_the_run_with_more_epochs(tmp_path):
@@ -226,7 +253,7 @@ def test_a_failed_run_says_why_which_epoch_it_kept_and_how_to_go_on(
 
 
 def test_overwrite_recovers_from_a_damaged_backup(tmp_path):
-    output_dir = fake_run(tmp_path / "out", epochs_done=1, weights=False)
+    output_dir = fake_run(tmp_path / "out", epochs_done=1, saved_weights=False)
     (output_dir / runs.BACKUP_FILE).write_text("{")
     args = resume_args(output_dir, resume=False, overwrite=True)
     runs.prepare_resume(args)
