@@ -63,6 +63,14 @@ def open_clip(path):
             "to MP4 or remove it"
         )
     capture.set(cv2.CAP_PROP_POS_FRAMES, 0)  # back to the first frame
+    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
+    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    if min(width, height) < 2:  # MPEG-4 would round a side of 1 down to nothing
+        capture.release()
+        raise UserError(
+            f"video {path} is {width}x{height} pixels; an overlay video needs 2x2 or "
+            "more: remove it"
+        )
     return capture
 
 

@@ -83,14 +83,17 @@ def test_an_unreadable_video_is_one_warning_and_the_photos_go_on(
     tiny_run, tmp_path, capsys
 ):
     (tmp_path / "broken.mp4").write_text("not a video")
+    write_clip(tmp_path / "line.avi", size=(1, 70))  # no overlay video could hold it
     photo = tmp_path / "photo.png"
     Image.new("RGB", (40, 30), (90, 60, 30)).save(photo)
-    argv = ["--predict", tmp_path / "broken.mp4", photo, "--output-dir", tmp_path]
+    argv = ["--predict", tmp_path / "broken.mp4", tmp_path / "line.avi", photo]
+    argv += ["--output-dir", tmp_path]
     run_tutorial(*argv, "--model", tiny_run / "model.keras")
     out = capsys.readouterr().out
     assert f"warning: skipped: video {tmp_path / 'broken.mp4'} cannot be read" in out
+    assert f"warning: skipped: video {tmp_path / 'line.avi'} is 1x70 pixels" in out
     assert (tmp_path / "photo_ids.png").is_file()
-    assert not any(Path(tmp_path).glob("broken_*"))
+    assert not any(Path(tmp_path).glob("broken_*")) and not any(tmp_path.glob("line_*"))
 
 
 @pytest.mark.parametrize("value", ["1", "-0.1", "nan"])
