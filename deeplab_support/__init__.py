@@ -36,7 +36,14 @@ def _leave_the_gpu_to_the_backend():
             tf_config.set_visible_devices([], "GPU")
 
 
-_import_tensorflow_quietly()
+try:
+    _import_tensorflow_quietly()  # and Keras, which TensorFlow imports
+except ValueError as error:  # KERAS_BACKEND names no backend: one line, as every error
+    print(
+        f"error: {error}; set KERAS_BACKEND to jax, tensorflow or torch",
+        file=sys.stderr,
+    )
+    raise SystemExit(2) from None
 _leave_the_gpu_to_the_backend()
 # JAX (32-bit unless JAX_ENABLE_X64) warns at each 64-bit step counter of Keras.
 warnings.filterwarnings("ignore", "Explicitly requested dtype (int|float)64")

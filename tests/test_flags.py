@@ -97,6 +97,13 @@ def test_the_demo_s_error_is_exit_code_2_and_one_line(tmp_path):
     assert result.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
+def test_an_unknown_backend_is_one_error_line(tmp_path):
+    result = run_python(ROOT / "deeplabv3_plus.py", exit_code=2, KERAS_BACKEND="jx")
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "KERAS_BACKEND to jax, tensorflow or torch" in result.stderr
+
+
 def test_tensorboard_without_its_package_says_how_to_install_it(
     capsys, toy_root, tmp_path, monkeypatch
 ):
