@@ -92,6 +92,9 @@ def write_notebook(source_path=TUTORIAL, target_path=None):
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as file:
             file.write(json.dumps(notebook, indent=1) + "\n")
+        umask = os.umask(0o022)  # read back: mkstemp's file is the owner's alone
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as open() would have made it
         os.replace(tmp, target_path)
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -1,6 +1,8 @@
 """The tutorial as keras.io publishes it: a notebook that runs cell by cell."""
 
 import base64
+import os
+import stat
 import sys
 
 import black
@@ -29,6 +31,13 @@ def test_a_source_it_cannot_read_or_a_target_it_cannot_write_is_named(tmp_path, 
     missing = tmp_path / "no-folder" / "tutorial.py"
     with pytest.raises(UserError, match=f"cannot (read|write).* {missing}"):
         notebook.write_notebook(**{where: missing})
+
+
+def test_the_notebook_gets_the_permissions_of_any_new_file(tmp_path):
+    target = notebook.write_notebook(target_path=tmp_path / "tutorial.ipynb")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o666 & ~umask  # as open() makes
 
 
 def test_the_file_is_black_clean_with_no_trailing_spaces_or_one_line_blocks():
