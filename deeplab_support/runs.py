@@ -98,8 +98,8 @@ def write_json(path, data):
 def read_backup(output_dir):
     """The committed backup: {"epoch": epochs done, "folder": "backup-NNN"}."""
     path = Path(output_dir) / BACKUP_FILE
-    with contextlib.suppress(ValueError, KeyError, TypeError):
-        backup = json.loads(path.read_text()) if path.exists() else {}
+    with contextlib.suppress(UserError, ValueError, KeyError, TypeError):
+        backup = json.loads(files.read_text(path, "run record")) if lexists(path) else {}
         folder = backup and backup["folder"]
         if backup == {} or int(backup["epoch"]) > 0 and Path(folder).name == folder:
             return backup
@@ -154,12 +154,10 @@ def lock_file(output_dir):
 def read_run_file(output_dir):
     """The manifest (run.json) in output_dir; an empty one where there is none."""
     path = Path(output_dir) / RUN_FILE
-    try:
-        data = json.loads(path.read_text())
-    except (FileNotFoundError, NotADirectoryError):
-        data = {"made_by": MADE_BY, "config": {}}
-    except (ValueError, OSError):
-        data = None
+    try:  # through files.read_text: a FIFO is damaged, not hung on
+        data = json.loads(files.read_text(path, "run record"))
+    except (UserError, ValueError):  # none yet, or damaged
+        data = None if lexists(path) else {"made_by": MADE_BY, "config": {}}
     data = {"files": [], "pids": [], **data} if isinstance(data, dict) else {}
     names, pids = data.get("files"), data.get("pids")  # bare names, numeric pids
     bare = isinstance(names, list) and all(

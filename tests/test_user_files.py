@@ -224,6 +224,13 @@ def test_a_fifo_is_named_not_a_regular_file_not_hung_on(cihp_copy, capsys, name,
     assert str(fifo) in said and "not a regular file" in said, said
 
 
+@pytest.mark.parametrize("name", [runs.RUN_FILE, runs.BACKUP_FILE])
+def test_a_fifo_at_a_run_record_is_damaged_not_hung_on(tmp_path, name):
+    os.mkfifo(tmp_path / name)
+    with pytest.raises(UserError, match=f"{name} is damaged"):
+        run_briefly(lambda: (runs.read_backup(tmp_path), runs.read_run_file(tmp_path)))
+
+
 def test_plain_copies_are_written_in_the_private_folder(tmp_path):
     image = tmp_path / "rotated.jpg"
     exif = Image.Exif()
