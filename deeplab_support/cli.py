@@ -265,12 +265,13 @@ def check_args(args):
 
 def check_restored(args):
     """For --resume: refuse a setting from run.json that its flag would refuse."""
-    restored = [*runs.RUN_CONFIG, "epochs"] if args.resume else []
+    restored = [*runs.RUN_CONFIG, "epochs"]
+    optional = ["data_dir", "class_map"]  # None: the flag was not given
 
     def add(flag, kind, text, **options):
         name = flag[2:].replace("-", "_")
         value = getattr(args, name, None)
-        if name not in restored or value is None and name in ["data_dir", "class_map"]:
+        if name not in restored or value is None and name in optional:
             return
         try:
             if isinstance(kind, list):
@@ -301,7 +302,8 @@ def start(args):
             matplotlib.use("Agg")
     if args.train:  # --resume takes the earlier run's settings first
         runs.prepare_resume(args)
-        check_restored(args)
+        if args.resume:
+            check_restored(args)
     check_args(args)  # then all of them are checked once
     if args.evaluate:  # a bad output folder stops it now, not after hours
         runs.claim(args.output_dir, EVALUATION_NAMES, "--evaluate")

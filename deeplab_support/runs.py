@@ -99,7 +99,9 @@ def read_backup(output_dir):
     """The committed backup: {"epoch": epochs done, "folder": "backup-NNN"}."""
     path = Path(output_dir) / BACKUP_FILE
     with contextlib.suppress(UserError, ValueError, KeyError, TypeError):
-        backup = json.loads(files.read_text(path, "run record")) if lexists(path) else {}
+        backup = (
+            json.loads(files.read_text(path, "run record")) if lexists(path) else {}
+        )
         folder = backup and backup["folder"]
         if backup == {} or int(backup["epoch"]) > 0 and Path(folder).name == folder:
             return backup
