@@ -111,13 +111,14 @@ def user_cache_dir(purpose):
 def check_pairs(pairs, classes, class_map=None):
     """Decode every image and mask once; return paths that tf.data reads right
     (with a --class-map, masks of its target ids)."""
-    checked, scaled = [], []
+    checked, scaled, labelled = [], [], False
     many = len(pairs) >= COUNT_CHECKS_FROM  # all of CIHP takes minutes: say so
     bar = progress_bar(len(pairs), "checked pair") if many else None
     for image_path, mask_path in pairs:
         image, mask = check_image(image_path), check_mask(mask_path, classes, class_map)
         with Image.open(image) as upright, Image.open(mask) as labels:
             (width, height), (mask_width, mask_height) = upright.size, labels.size
+            labelled = labelled or (np.asarray(labels) != classes.void).any()
         # A uniformly scaled mask keeps the aspect ratio, up to a pixel of rounding.
         if abs(mask_height * width / mask_width - height) > 1:
             raise UserError(
@@ -135,6 +136,12 @@ def check_pairs(pairs, classes, class_map=None):
         warn(
             f"{len(scaled)} mask(s) differ in size from their images by a uniform "
             f"scale (first: {scaled[0]}); they are resized by nearest neighbour"
+        )
+    if pairs and not labelled:  # nothing to learn from, or to score
+        raise UserError(
+            f"the {len(pairs)} masks from {pairs[0][1]} on hold the void label "
+            f"{classes.void} alone; label them, or pass their void label as "
+            "--ignore-index"
         )
     return checked
 

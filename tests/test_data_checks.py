@@ -80,6 +80,17 @@ def test_a_broken_image_or_mask_is_named_before_training(
     assert not (tmp_path / "out").exists()  # nothing half-written
 
 
+def test_masks_of_void_alone_are_refused_before_any_work(cihp_copy):
+    train, _ = split(cihp_copy, 4)
+    files.check_pairs(train, CIHP)  # as generated: labelled
+    for _, mask in train:  # nothing to learn from, or to score
+        Image.new("L", Image.open(mask).size, 255).save(mask)
+    with pytest.raises(
+        UserError, match="4 masks from .* hold the void label 255 alone"
+    ):
+        files.check_pairs(train, CIHP)
+
+
 def test_mask_ids_outside_the_classes_are_listed(capsys, cihp_copy, tmp_path):
     mask = nth_file(cihp_copy, "Category_ids", 3)
     pixels = np.asarray(Image.open(mask)).copy()
