@@ -317,7 +317,8 @@ def prepare_resume(args):
                 f"the backup in {output_dir} says {done} epoch(s) are done but its "
                 f"weights file {weights} is missing; start again with --overwrite"
             )
-        if done >= args.epochs:
+        finished = (output_dir / card.CARD).exists()  # the report is written last
+        if done > args.epochs or done == args.epochs and finished:
             raise UserError(
                 f"the run in {output_dir} has already completed {done} epochs; pass "
                 f"--epochs larger than {done} to train it further"

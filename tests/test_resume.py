@@ -16,7 +16,7 @@ from tensorflow.errors import ResourceExhaustedError
 import deeplabv3_plus as dl
 from conftest import ROOT, fails_with, fake_run, optimizer_steps, resume_args
 from conftest import run_args, run_python, run_tutorial, subprocess_env
-from deeplab_support import UserError, cli, runs
+from deeplab_support import UserError, card, cli, runs
 from deeplab_support.classes import CIHP
 
 EPOCHS = 3
@@ -165,6 +165,14 @@ def test_resume_refuses_a_setting_of_run_json_that_its_flag_refuses(
     out = fake_run(tmp_path / "out", 1, **config | setting)
     flag = "--" + next(iter(setting)).replace("_", "-")
     fails_with(capsys, ["--resume", "--output-dir", out], f"run.json holds {flag}")
+
+
+def test_resume_finishes_a_run_stopped_after_its_last_epoch(tmp_path):
+    out = fake_run(tmp_path / "out", 3, epochs=3)
+    runs.prepare_resume(resume_args(out))  # no report yet: it writes the model and it
+    (out / card.CARD).write_text("the report, written last")
+    with pytest.raises(UserError, match="already completed 3 epochs"):
+        runs.prepare_resume(resume_args(out))
 
 
 def test_resume_may_extend_the_run_with_more_epochs(tmp_path):
