@@ -188,7 +188,7 @@ def read_class_map(path, source):
     targets, seen, void_color = {}, set(), source.void_color  # name: (colour, ids)
     for number, line in enumerate(lines, 1):
         line = line.split("#")[0].strip()
-        match = re.fullmatch(r"([^:(]+?) *(?:\((\d+), *(\d+), *(\d+)\))? *:(.*)", line)
+        match = re.fullmatch(r"([^:(,]+?) *(?:\((\d+), *(\d+), *(\d+)\))? *:(.*)", line)
         rgb = tuple(int(v) for v in match.groups()[1:4] if v) if match else ()
         if not line:
             continue

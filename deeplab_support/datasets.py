@@ -244,10 +244,10 @@ def read_labelmap(path):
         match = LABELMAP_LINE.fullmatch(line.strip())
         name = match[1].strip() if match else ""
         color = tuple(int(v) for v in match.groups()[1:4]) if match else ()
-        if not name or max(color) > 255:
+        if not name or "," in name or max(color) > 255:  # --mask-classes splits at ,
             raise UserError(
                 f"{path} line {number} is {line.strip()!r}; expected 'name:r,g,b::' "
-                "with a name and three numbers 0..255"
+                "with a name (no comma in it) and three numbers 0..255"
             )
         if name.lower() == "void":
             void_color = color

@@ -62,6 +62,7 @@ def test_sided_target_names_still_swap_in_a_mirror(tmp_path):
         ("a: Background\nb: Left-arm, Right-arm\n", "maps no target to Glove"),
         ("a: Background\na: Left-arm, Right-arm, Glove\n", "each target named once"),
         ("a Background\nb: Left-arm, Right-arm, Glove\n", "line 1 is 'a Background'"),
+        ("a,b: Background\nc: Left-arm, Right-arm, Glove\n", "line 1 is 'a,b: Back"),
         ("a (1,2,300): Background\nb: Left-arm, Right-arm, Glove\n", "line 1"),
         ("a: Background, Left-arm, Right-arm, Glove\nb:\n", "maps no class to 'b'"),
         ("a: Background, Left-arm, Right-arm, Glove\n", "fewer than 2 target"),

@@ -142,7 +142,8 @@ def test_a_folder_without_a_labelmap_says_what_to_write(folder_root, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "line", ["head:300,0,0::", "head:1,2::", ":1,2,3::", "head", "hair:0,0,0::"]
+    "line",
+    ["head:300,0,0::", "head:1,2::", ":1,2,3::", "head", "hair:0,0,0::", "a,b:1,1,1::"],
 )
 def test_a_malformed_labelmap_line_is_named_with_its_number(tmp_path, line):
     (tmp_path / "labelmap.txt").write_text(f"# a comment\nbackground:0,0,0::\n{line}\n")
