@@ -15,7 +15,7 @@ from PIL import Image
 
 from conftest import ROOT, run_args, run_python, run_tutorial
 from deeplab_support import card, cli, datasets
-from deeplab_support.classes import CIHP
+from deeplab_support.classes import CIHP, ClassTable
 from deeplabv3_plus import DEFAULTS
 
 OUTPUTS = "run.json model.keras best_model.keras history.csv metrics.json".split()
@@ -98,14 +98,16 @@ def test_a_run_writes_a_card_with_its_scores_classes_and_settings(tiny_run):
     assert "![Predictions on validation images](predictions_val.png)" in card.text
 
 
-def test_a_card_names_a_data_folder_whose_name_is_not_utf8(tiny_run):
+def test_a_card_escapes_a_folder_name_not_in_utf8_and_a_bar_in_a_class_name(tiny_run):
     args = cli.parse_args(DEFAULTS, [])
     root = Path(os.fsdecode(b"/data/people\xff"))
-    data = datasets.DataSet("CIHP layout", root, [], [], CIHP)
+    classes = ClassTable(["back|ground", "person"], [(0, 0, 0), (9, 9, 9)])
+    data = datasets.DataSet("CIHP layout", root, [], [], classes)
     summary = json.loads((tiny_run / "metrics.json").read_text())
     scores = json.loads((tiny_run / "evaluation.json").read_text())
     text = card.model_card(args, data, (8, 4), summary, scores).encode("utf-8")
     assert b"# DeepLabV3+ (ResNet50) for people\\xff (CIHP layout)" in text
+    assert b"| 0 | back&#124;ground | (0, 0, 0) | n/a |" in text  # four cells
 
 
 @pytest.mark.slow
