@@ -295,7 +295,8 @@ def start(args):
     """Check the flags, seed everything, pick the precision; read --resume."""
     if not in_notebook():  # a notebook shows errors and figures in its cells
         for stream in [sys.stdout, sys.stderr]:  # a file name that is not UTF-8
-            stream.reconfigure(errors="backslashreplace")
+            if hasattr(stream, "reconfigure"):  # not a StringIO, which takes it
+                stream.reconfigure(errors="backslashreplace")
         sys.excepthook = functools.partial(excepthook, args)
         signal.signal(signal.SIGTERM, interrupt)  # schedulers stop jobs this way
         if not args.show:  # write PNGs only; never wait on a window
