@@ -136,8 +136,18 @@ multiplies each pixel's loss by it, and the scores leave out the pixels it zeroe
 def fit(image, size, keep_aspect=False, method="bilinear", fill=0):
     """Resize to size x size: squashed, or scaled to fit with its aspect ratio kept
     and padded with `fill` at the bottom and right (--keep-aspect)."""
-    image = tf_image.resize(image, [size, size], method, keep_aspect)
+    image = tf_image.resize(image, fitted_shape(image, size, keep_aspect), method)
     return pad_square(image, size, fill)
+
+
+def fitted_shape(image, size, keep_aspect=False):
+    """size x size, or the image's height and width scaled to fit in it (rounded,
+    as TensorFlow does, but never to 0: a 1x5000 strip stays a pixel wide)."""
+    if not keep_aspect:
+        return [size, size]
+    shape = tf_dtypes.cast(tf_shape(image)[-3:-1], "float32")
+    fitted = tf_math.round(size / tf_math.reduce_max(shape) * shape)
+    return tf_dtypes.cast(tf_math.maximum(fitted, 1), "int32")
 
 
 def pad_square(image, size, fill=0):
@@ -558,7 +568,7 @@ def logits_at_sizes(models, image, flip_classes=None, keep_aspect=False):
     logits = []
     for model in models:
         size = model.input_shape[1]
-        fitted = tf_image.resize(image, [size, size], "bilinear", keep_aspect)
+        fitted = tf_image.resize(image, fitted_shape(image, size, keep_aspect))
         height, width = fitted.shape[:2]  # size x size unless keep_aspect
         batch = np.asarray(pad_square(fitted, size))[None]  # black, as fit() pads
         logits.append(predict_logits(model, batch, flip_classes)[0, :height, :width])

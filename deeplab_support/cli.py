@@ -445,7 +445,7 @@ def claim_predictions(paths, output_dir, kinds=PREDICTION_KINDS):
         names.update(dict.fromkeys(out.name for out in outputs(prefix)))  # in order
         found.append((path, prefix))
     runs.claim(output_dir, list(names), "--predict")  # those never written: released
-    return found
+    return Inputs(found)
 
 
 def find_inputs(paths):
@@ -482,18 +482,31 @@ def output_paths(path, prefix, kinds=PREDICTION_KINDS):
 def read_photos(inputs):
     """(RGB image, output prefix) of each photo of claim_predictions' inputs; a photo
     that cannot be read is skipped."""
-    photos, read = [(p, prefix) for p, prefix in inputs if not video.is_video(p)], 0
-    for photo, prefix in photos:
-        try:
-            image = files.read_photo(photo)
-        except UserError as error:  # one broken photo must not stop the others
-            files.warn(f"skipped: {error}")
-            continue
-        read += 1
-        yield image, prefix
-    if photos and not read and len(photos) == len(inputs):  # all were photos
-        names = " ".join(str(photo) for photo, _ in photos)
-        raise UserError(f"none of the photos in {names} could be read; check --predict")
+    for photo, prefix in inputs:
+        if not video.is_video(photo):
+            try:
+                image = files.read_photo(photo)
+            except UserError as error:  # one broken photo must not stop the others
+                inputs.skip(photo, error)
+                continue
+            yield image, prefix
+
+
+class Inputs(list):
+    """--predict's (photo or video, output prefix) pairs; an error once none reads."""
+
+    skipped = frozenset()  # the inputs that could not be read
+
+    def skip(self, path, error):
+        """Warn that an input cannot be read; stop if it was the last one left."""
+        files.warn(f"skipped: {error}")
+        self.skipped = self.skipped | {path}
+        if self.skipped == {path for path, _ in self}:
+            names = " ".join(str(path) for path, _ in self)
+            raise UserError(
+                f"none of the photos and videos in {names} could be read; check "
+                "--predict"
+            )
 
 
 def prediction_paths(prefix, kinds=PREDICTION_KINDS):

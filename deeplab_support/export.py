@@ -39,12 +39,15 @@ class Parser(keras.layers.Layer):
         self.keep_aspect = keep_aspect
 
     def call(self, photo):
-        from tensorflow import argmax, cast, exp, gather, image, reduce_max, shape
+        from tensorflow import argmax, cast, exp, gather, image, math, shape
 
         size = self.model.input_shape[1]
-        photo = cast(photo, "float32")
-        small = image.resize(photo, [size, size], "bilinear", self.keep_aspect)
-        fitted = shape(small)[1:3]  # size x size unless keep_aspect
+        photo, fitted = cast(photo, "float32"), [size, size]
+        if self.keep_aspect:  # as the tutorial's fitted_shape: no side under 1 px
+            sides = cast(shape(photo)[1:3], "float32")
+            scaled = math.round(size / math.reduce_max(sides) * sides)
+            fitted = cast(math.maximum(scaled, 1), "int32")
+        small = image.resize(photo, fitted)  # bilinear
         small = image.pad_to_bounding_box(small, 0, 0, size, size)  # black, as fit()
         logits = self.model(small)
         if self.flip_classes is not None:  # the mirror's left arm is a right arm
@@ -53,7 +56,7 @@ class Parser(keras.layers.Layer):
         logits = logits[:, : fitted[0], : fitted[1]]  # the padding's cropped off
         logits = image.resize(logits, shape(photo)[1:3])  # bilinear, photo's size
         if self.matrix is not None:  # as metrics.upsample_argmax
-            logits = exp(logits - reduce_max(logits, -1, keepdims=True)) @ self.matrix
+            logits = exp(logits - math.reduce_max(logits, -1, True)) @ self.matrix
         return cast(argmax(logits, axis=-1), "uint8")
 
 

@@ -33,14 +33,12 @@ def outputs(prefix):
 def read_clips(inputs, classes):
     """(frames, add) per readable video of cli.claim_predictions' inputs: add(overlay,
     ids) takes a frame's pictures; the outputs go into place when the frames end."""
-    clips, read = [(path, pre) for path, pre in inputs if is_video(path)], 0
-    for clip, prefix in clips:
+    for clip, prefix in [(path, pre) for path, pre in inputs if is_video(path)]:
         try:
             capture = open_clip(clip)
         except UserError as error:  # as for photos: the other inputs go on
-            files.warn(f"skipped: {error}")
+            inputs.skip(clip, error)
             continue
-        read += 1
         writer = ClipWriter(prefix, capture, classes)
         try:
             yield frames(capture), writer.add
@@ -48,9 +46,6 @@ def read_clips(inputs, classes):
         finally:
             capture.release()
             writer.discard()
-    if clips and not read and len(clips) == len(inputs):  # all were videos
-        names = " ".join(str(clip) for clip, _ in clips)
-        raise UserError(f"none of the videos in {names} could be read; check --predict")
 
 
 def open_clip(path):

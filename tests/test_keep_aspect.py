@@ -68,6 +68,20 @@ def test_the_parser_export_fits_photos_as_predict_does():
     assert np.mean(parsed == expected) > 0.99  # bilinear in TF and OpenCV
 
 
+def test_a_strip_thinner_than_the_square_allows_keeps_a_pixel(tmp_path):
+    strip = np.full((1, 100, 3), 255, np.uint8)  # at 32 px, 0.32 of a row: 1, not 0
+    Image.fromarray(strip).save(image := tmp_path / "strip.png")
+    Image.fromarray(np.ones((1, 100), np.uint8)).save(mask := tmp_path / "mask.png")
+    batch = dl.data_generator([(str(image), str(mask))], 32, 1, KEPT, cache=False)
+    masks = np.asarray(next(iter(batch))[1])[0, ..., 0]
+    assert (masks[0] == 1).all() and (masks[1:] == CIHP.void).all()
+    model = colour_model(32)
+    predicted = dl.predict_full_resolution([model], strip, keep_aspect=True)
+    graph, _ = export.parser_graph(model, keep_aspect=True)
+    np.testing.assert_array_equal(np.asarray(graph(strip[None]))[0], predicted)
+    assert predicted.shape == (1, 100)
+
+
 @pytest.mark.slow
 def test_a_model_trained_with_keep_aspect_predicts_with_it(toy_root, tmp_path):
     run_tutorial(*run_args(toy_root, tmp_path, "--keep-aspect"))

@@ -52,12 +52,12 @@ def test_an_unreadable_photo_is_skipped_and_the_others_are_read(tmp_path, capsys
     assert "empty.png" in out
 
 
-@pytest.mark.parametrize("name", ["empty.png", "empty.mp4"])
-def test_predict_with_no_readable_photo_or_video_is_an_error(tmp_path, name):
-    (tmp_path / name).write_bytes(b"")
-    kind = "videos" if name.endswith("mp4") else "photos"
-    with pytest.raises(UserError, match=f"none of the {kind} in .* could be read"):
-        inputs = cli.claim_predictions([tmp_path / name], tmp_path / "out")
+@pytest.mark.parametrize("names", [["a.png"], ["a.mp4"], ["a.png", "b.mp4"]])
+def test_predict_with_no_readable_photo_or_video_is_an_error(tmp_path, names):
+    for name in names:
+        (tmp_path / name).write_bytes(b"")
+    inputs = cli.claim_predictions([tmp_path / name for name in names], tmp_path)
+    with pytest.raises(UserError, match="none of the photos and videos in .* read"):
         list(cli.read_photos(inputs)) + list(video.read_clips(inputs, CIHP))
 
 
