@@ -4,6 +4,7 @@ A YAML header (library, task, tags, data set, scores; strings as JSON strings,
 which YAML reads as they are), then what the model is, its data, scores and use.
 """
 
+import html
 import json
 
 import keras
@@ -16,6 +17,11 @@ square with their aspect ratio kept and padded at the bottom and right with blac
 (0): give it photos that way and crop the logits back to the photo."""
 
 
+def markdown(text):
+    """Text shown as it is in Markdown: no HTML tag, no table cell break."""
+    return html.escape(text).replace("|", "&#124;")
+
+
 def model_card(args, data, num_pairs, summary, scores):
     """The text of README.md for a finished run."""
     size, (num_train, num_val), classes = args.image_size, num_pairs, data.classes
@@ -26,7 +32,7 @@ def model_card(args, data, num_pairs, summary, scores):
     kind = data.layout.removesuffix(" layout").lower().replace(" ", "-")
     ious = {k: f"{v:.3f}" for k, v in scores["per_class_iou"].items() if v is not None}
     class_rows = "\n".join(
-        f"| {index} | {name.replace('|', '&#124;')} | {tuple(color)} | "
+        f"| {index} | {markdown(name)} | {tuple(color)} | "
         f"{ious.get(name, 'n/a')} |"
         for index, (name, color) in enumerate(zip(classes.names, classes.colors))
     )
@@ -56,7 +62,7 @@ model-index:
       name: Pixel accuracy at {size} px
 ---
 
-# DeepLabV3+ (ResNet50) for {trained_on}
+# DeepLabV3+ (ResNet50) for {markdown(trained_on)}
 
 A [DeepLabV3+](https://arxiv.org/abs/1802.02611) semantic-segmentation model
 trained by `deeplabv3_plus.py`. It takes raw 0..255 RGB pixels at

@@ -98,16 +98,18 @@ def test_a_run_writes_a_card_with_its_scores_classes_and_settings(tiny_run):
     assert "![Predictions on validation images](predictions_val.png)" in card.text
 
 
-def test_a_card_escapes_a_folder_name_not_in_utf8_and_a_bar_in_a_class_name(tiny_run):
+def test_a_card_escapes_odd_folder_and_class_names(tiny_run):
     args = cli.parse_args(DEFAULTS, [])
-    root = Path(os.fsdecode(b"/data/people\xff"))
-    classes = ClassTable(["back|ground", "person"], [(0, 0, 0), (9, 9, 9)])
+    root = Path(os.fsdecode(b"/data/<b>people\xff"))  # not UTF-8, and HTML
+    classes = ClassTable(["back|ground", "<i>person"], [(0, 0, 0), (9, 9, 9)])
     data = datasets.DataSet("CIHP layout", root, [], [], classes)
     summary = json.loads((tiny_run / "metrics.json").read_text())
     scores = json.loads((tiny_run / "evaluation.json").read_text())
     text = card.model_card(args, data, (8, 4), summary, scores).encode("utf-8")
-    assert b"# DeepLabV3+ (ResNet50) for people\\xff (CIHP layout)" in text
+    assert b"# DeepLabV3+ (ResNet50) for &lt;b&gt;people\\xff (CIHP layout)" in text
     assert b"| 0 | back&#124;ground | (0, 0, 0) | n/a |" in text  # four cells
+    assert b"| 1 | &lt;i&gt;person |" in text and b"<i>" not in text
+    assert b"<b>" not in text.split(b"\n---\n")[1]  # the YAML header keeps the name
 
 
 @pytest.mark.slow
