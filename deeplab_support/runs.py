@@ -415,6 +415,16 @@ class Run:
             ax.legend()
         self.save_figure(figure, "training_curves.png")
 
+    def timing(self, num_train):
+        """Seconds spent in training steps, and images per second, in the epochs
+        this process trained (None where a resumed run only wrote its report)."""
+        steady = self.seconds[1:] or self.seconds  # the first epoch compiles
+        if not steady:
+            return dict(train_seconds=None, images_per_second=None)
+        images = num_train // self.args.batch_size * self.args.batch_size
+        seconds, rate = sum(self.seconds), images / statistics.median(steady)
+        return dict(train_seconds=round(seconds, 2), images_per_second=round(rate, 2))
+
     def report(self, model, val_dataset, scores, matrix, per_image, data, num_pairs):
         """Write metrics.json, evaluation.json, their plots and the model card;
         num_pairs: how many (image, mask) pairs were trained and validated on."""
@@ -423,11 +433,7 @@ class Run:
         summary["full_resolution_mean_iou"] = scores["mean_iou"]
         precision, reason = devices.choose_precision(self.args.precision)
         summary.update(precision=precision, precision_reason=reason)
-        steady = self.seconds[1:] or self.seconds  # the first epoch compiles
-        images = num_pairs[0] // self.args.batch_size * self.args.batch_size
-        rate = images / statistics.median(steady) if steady else 0.0
-        summary["train_seconds"] = round(sum(self.seconds), 2)
-        summary["images_per_second"] = round(rate, 2)
+        summary.update(self.timing(num_pairs[0]))
         write_json(self.dir / "metrics.json", summary)
         write_json(self.dir / "evaluation.json", scores)
         save_evaluation_plots(scores, matrix, per_image, self.dir, self.args.show)

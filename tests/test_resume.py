@@ -175,6 +175,13 @@ def test_resume_finishes_a_run_stopped_after_its_last_epoch(tmp_path):
         runs.prepare_resume(resume_args(out))
 
 
+def test_a_resume_that_trains_no_epoch_reports_no_speed(tmp_path):
+    run = runs.Run(resume_args(out := fake_run(tmp_path / "out", 3)), out)  # batch 4
+    assert run.timing(10) == dict(train_seconds=None, images_per_second=None)
+    run.seconds = [9.0, 2.0, 4.0]  # the first epoch compiles: its time is left out
+    assert run.timing(10) == dict(train_seconds=15.0, images_per_second=2.67)
+
+
 def test_resume_may_extend_the_run_with_more_epochs(tmp_path):
     args = resume_args(fake_run(tmp_path / "run", 1), epochs=5)
     runs.prepare_resume(args)
