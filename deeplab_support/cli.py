@@ -438,10 +438,11 @@ def claim_predictions(paths, output_dir, kinds=PREDICTION_KINDS):
     inputs, owned = find_inputs(paths), runs.owned_names(output_dir)
     resolved, found, names = {path.resolve() for path in inputs}, [], {}
     for path in inputs:  # two photos called x.jpg must not share x_mask.png
+        stem = path.stem  # cut to leave its outputs' names room in 255 bytes
+        while len(os.fsencode(stem)) > 160:
+            stem = stem[:-1]
         outputs = functools.partial(output_paths, path, kinds=kinds)
-        prefix = runs.free_prefix(
-            output_dir, path.stem, outputs, owned, names, resolved
-        )
+        prefix = runs.free_prefix(output_dir, stem, outputs, owned, names, resolved)
         names.update(dict.fromkeys(out.name for out in outputs(prefix)))  # in order
         found.append((path, prefix))
     runs.claim(output_dir, list(names), "--predict")  # those never written: released
