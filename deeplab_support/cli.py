@@ -422,6 +422,9 @@ def load_model(path, flag):
             f"script takes (None, size, size, 3). Check {flag}"
         )
     classes = model_classes(path, out[-1])
+    # Models saved by earlier releases take a list of one input; Keras warns on
+    # every call of those: the same model takes the input itself.
+    model = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
     if len(out) != 4 or out[1:] != (*shape[1:3], classes.num_classes):
         raise UserError(
             f"model {path} outputs shape {out}, not one score per class for every "

@@ -1,6 +1,8 @@
 """Loading weights and models: files that are not what their names say; and
 --freeze-backbone: the ResNet50 stays as loaded, the encoder and decoder learn."""
 
+import warnings
+
 import keras
 import numpy as np
 import pytest
@@ -56,6 +58,18 @@ def test_a_model_that_is_not_a_segmenter_says_what_is_wrong(
     model.save(tmp_path / "other.keras")
     with pytest.raises(UserError, match=phrase):
         cli.load_model(tmp_path / "other.keras", "--evaluate")
+
+
+def test_a_model_saved_to_take_a_list_of_one_input_predicts_without_a_warning(
+    tmp_path,
+):
+    inputs = keras.Input((32, 32, 3))  # as earlier releases saved models
+    keras.Model([inputs], layers.Dense(20)(inputs)).save(tmp_path / "old.keras")
+    model, _ = cli.load_model(tmp_path / "old.keras", "--model")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Keras's "structure of `inputs`" warning
+        model(np.zeros((1, 32, 32, 3)))  # as a parser export calls it
+        model.predict_on_batch(np.zeros((1, 32, 32, 3)))  # as --predict on PyTorch
 
 
 def weights_by_layer(path):
