@@ -317,7 +317,8 @@ def prepare_resume(args):
                 f"the backup in {output_dir} says {done} epoch(s) are done but its "
                 f"weights file {weights} is missing; start again with --overwrite"
             )
-        finished = (output_dir / card.CARD).exists()  # the report is written last
+        # The report is written last; a README.md of the user's says nothing.
+        finished = card.CARD in data["files"] and (output_dir / card.CARD).exists()
         if done > args.epochs or done == args.epochs and finished:
             raise UserError(
                 f"the run in {output_dir} has already completed {done} epochs; pass "

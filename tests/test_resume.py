@@ -175,6 +175,18 @@ def test_resume_finishes_a_run_stopped_after_its_last_epoch(tmp_path):
         runs.prepare_resume(resume_args(out))
 
 
+def test_resume_names_a_readme_of_the_user_s_in_a_run_stopped_before_its_report(
+    tmp_path,
+):
+    out = fake_run(tmp_path / "out", 3, epochs=3)
+    data = runs.read_run_file(out)
+    data["files"].remove(card.CARD)  # unlisted: the run stopped before writing it
+    runs.write_run_file(out, data)
+    (out / card.CARD).write_text("the user's notes")
+    with pytest.raises(UserError, match="README.md was not made by this project"):
+        runs.prepare_resume(resume_args(out))
+
+
 def test_a_resume_that_trains_no_epoch_reports_no_speed(tmp_path):
     run = runs.Run(resume_args(out := fake_run(tmp_path / "out", 3)), out)  # batch 4
     assert run.timing(10) == dict(train_seconds=None, images_per_second=None)
