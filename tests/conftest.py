@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny synthetic CIHP folder and one tiny end-to-end run."""
+"""Shared fixtures and helpers: tiny synthetic data, runs of the tutorial, and one
+tiny end-to-end run."""
 
 import argparse
 import atexit
@@ -13,7 +14,10 @@ import tempfile
 import zlib
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
+from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -184,4 +188,23 @@ def png_header(path, width, height):
         + chunk(b"IDAT", zlib.compress(b""))
         + chunk(b"IEND", b"")
     )
+    return path
+
+
+def person(path, height, width):
+    """A synthetic photo of people at this size."""
+    image, _ = make_toy_people.render_sample(5, 0, 160, 160)
+    Image.fromarray(image).resize((width, height), Image.BILINEAR).save(path)
+    return path
+
+
+def write_clip(path, count=5, noise=20, size=(96, 70), fourcc="MJPG", fps=12.0):
+    """A still synthetic person with fresh noise in every frame, as a video file."""
+    image = cv2.resize(make_toy_people.render_sample(3, 0)[0], size).astype(float)
+    rng = np.random.default_rng(0)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+    for _ in range(count):
+        noisy = image + rng.normal(0, noise, image.shape)
+        writer.write(cv2.cvtColor(noisy.clip(0, 255).astype(np.uint8), 4))  # to BGR
+    writer.release()
     return path

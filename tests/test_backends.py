@@ -9,8 +9,7 @@ import pytest
 from PIL import Image
 
 import demo
-from conftest import ROOT, run_args, run_python
-from test_video import write_clip
+from conftest import ROOT, run_args, run_python, write_clip
 
 pytestmark = pytest.mark.slow
 

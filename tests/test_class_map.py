@@ -11,10 +11,9 @@ from PIL import Image
 
 import deeplabv3_plus as tutorial
 import demo
-from conftest import ROOT, fails_with, run_args, run_tutorial
+from conftest import fails_with, person, ROOT, run_args, run_tutorial
 from deeplab_support import UserError, cli, files, metrics
 from deeplab_support.classes import CIHP, VOID, ClassTable, read_class_map
-from test_export import person
 
 FOUR = ClassTable(
     ["Background", "Left-arm", "Right-arm", "Glove"],

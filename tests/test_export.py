@@ -11,8 +11,7 @@ import onnxruntime
 import pytest
 from PIL import Image
 
-from conftest import ROOT, fails_with, run_python, run_tutorial
-from data import make_toy_people
+from conftest import fails_with, person, ROOT, run_python, run_tutorial
 from deeplab_support import UserError, cli, export
 from deeplab_support.classes import CIHP
 
@@ -197,13 +196,6 @@ def test_the_readme_s_example_runs_the_export(request, tmp_path, exported, marke
 def test_the_readme_s_parser_example_runs_with_onnxruntime_alone(parsers, tmp_path):
     run_readme_example("parser.onnx", parsers[0], tmp_path)
     assert Image.open(tmp_path / "photo_ids.png").size == (90, 70)
-
-
-def person(path, height, width):
-    """A synthetic photo of people at this size."""
-    image, _ = make_toy_people.render_sample(5, 0, 160, 160)
-    Image.fromarray(image).resize((width, height), Image.BILINEAR).save(path)
-    return path
 
 
 @pytest.mark.slow

@@ -9,20 +9,7 @@ import pytest
 from PIL import Image
 
 import deeplabv3_plus as tutorial
-from conftest import fails_with, run_tutorial
-from data import make_toy_people
-
-
-def write_clip(path, count=5, noise=20, size=(96, 70), fourcc="MJPG", fps=12.0):
-    """A still synthetic person with fresh noise in every frame, as a video file."""
-    image = cv2.resize(make_toy_people.render_sample(3, 0)[0], size).astype(float)
-    rng = np.random.default_rng(0)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
-    for _ in range(count):
-        noisy = image + rng.normal(0, noise, image.shape)
-        writer.write(cv2.cvtColor(noisy.clip(0, 255).astype(np.uint8), 4))  # to BGR
-    writer.release()
-    return path
+from conftest import fails_with, run_tutorial, write_clip
 
 
 def decoded(path):
