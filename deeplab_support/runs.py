@@ -125,7 +125,7 @@ def read_history(output_dir):
         return [row for row in csv.DictReader(f) if None not in row.values()]
 
 
-def lock(output_dir):
+def lock(output_dir, fix=FIX):
     """Hold the folder's lock for the rest of the process, or refuse."""
     key = Path(output_dir).resolve()
     if key not in _held_locks:  # a notebook may run its training cell again
@@ -135,7 +135,7 @@ def lock(output_dir):
         except filelock.Timeout:
             raise UserError(
                 f"another run of this project is using {output_dir}; wait for it "
-                "to finish or choose another --output-dir"
+                f"to finish or {fix}"
             ) from None
         _held_locks[key] = held
 
@@ -237,7 +237,7 @@ def claim(output_dir, names, writer="a training run", drop=None, config=None, fi
         raise UserError(
             f"--output-dir {output_dir} is not writable; choose a writable folder"
         )
-    lock(output_dir)
+    lock(output_dir, fix)
     data = read_run_file(output_dir)
     refuse_strangers(output_dir, data["files"], names, writer, fix)
     _claimed.setdefault(Path(os.path.abspath(output_dir)), set()).update(names)

@@ -169,16 +169,26 @@ def test_predict_skips_a_fifo_a_folder_and_broken_links(tmp_path, capsys):
     assert stat.S_ISFIFO(os.stat(folder / "fifo.png").st_mode)
 
 
-@pytest.mark.parametrize("mode", ["training", "predict"])
-def test_a_second_run_is_refused_while_another_holds_the_folder(tmp_path, mode):
+@pytest.mark.parametrize(
+    "mode, fix",
+    [
+        ("training", "choose another --output-dir"),
+        ("predict", "choose another --output-dir"),
+        ("download", "as --data-dir without --download"),
+    ],
+)
+def test_a_second_run_is_refused_while_another_holds_the_folder(tmp_path, mode, fix):
     photos, out = [photo_folder(tmp_path / "in")], tmp_path / "out"
+    out.mkdir()
     held = filelock.FileLock(runs.lock_file(out), thread_local=False)
     with held.acquire(timeout=0):  # as a run in that folder holds it
-        with pytest.raises(UserError, match="another run of this project is using"):
+        with pytest.raises(UserError, match=f"another run of .* finish or .*{fix}"):
             if mode == "training":
                 runs.open_run(args_for(out))
-            else:
+            elif mode == "predict":
                 fake_predict(photos, out)
+            else:
+                datasets.download_cihp(out / "instance-level_human_parsing")
     assert not list(out.iterdir())  # the lock leaves no file in the folder
 
 
