@@ -202,12 +202,12 @@ def read_voc(root):
 
 def voc_pairs(root, list_file):
     """The (image, mask) paths of the names in one ImageSets list file."""
-    pairs = []
+    pairs, endings = [], [e for x in files.IMAGE_EXTENSIONS for e in (x, x.upper())]
     for number, line in enumerate(files.read_text(list_file, "list").splitlines(), 1):
-        if not line.split():
+        name = line.strip()  # CVAT's names may hold spaces
+        if not name:
             continue
-        name = line.split()[0]
-        candidates = [root / "JPEGImages" / (name + e) for e in files.IMAGE_EXTENSIONS]
+        candidates = [root / "JPEGImages" / (name + e) for e in endings]
         image = next((p for p in candidates if p.exists()), candidates[0])
         mask = root / "SegmentationClass" / f"{name}.png"
         missing = [p for p in (image, mask) if not files.is_regular_file(p, quiet=True)]
@@ -230,6 +230,11 @@ def read_folder(root):
             "'name:r,g,b::' line per class, in id order (see the README)"
         )
     train = pair_by_stem(root / "images", root / "masks")
+    if not train:
+        raise UserError(
+            f"{root / 'images'} holds no .jpg or .png images (its subfolders are not "
+            "read); put the images in it directly"
+        )
     val = pair_by_stem(root / "val" / "images", root / "val" / "masks")  # [] if none
     classes = read_labelmap(root / "labelmap.txt")
     return DataSet("images/ and masks/ layout", root, train, val, classes)
@@ -237,7 +242,7 @@ def read_folder(root):
 
 def read_labelmap(path):
     """Read a labelmap.txt: one `name:r,g,b:parts:actions` line per class."""
-    names, colors, void_color = [], [], VOID_COLOR
+    names, colors, void_color, given_void = [], [], VOID_COLOR, False
     for number, line in enumerate(files.read_text(path, "labelmap").splitlines(), 1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -249,13 +254,15 @@ def read_labelmap(path):
                 f"{path} line {number} is {line.strip()!r}; expected 'name:r,g,b::' "
                 "with a name (no comma in it) and three numbers 0..255"
             )
-        if name.lower() == "void":
-            void_color = color
-        elif name in names or color in colors:
+        void = name.lower() == "void"
+        taken = colors + ([void_color] if given_void and not void else [])
+        if name in names or color in taken:
             raise UserError(
                 f"{path} line {number} repeats the name or colour of an earlier "
-                "class; give each class its own name and colour"
+                "class (or void); give each class its own name and colour"
             )
+        if void:
+            void_color, given_void = color, True
         else:
             names.append(name)
             colors.append(color)
@@ -311,7 +318,8 @@ def split(dataset, args):
     train = dataset.train[:num_train]
     val = dataset.val[:num_val] if official else dataset.train[num_train:wanted]
     # An image listed twice could be scored by validation after training on it.
-    twice = [p for p, n in Counter(p for p, _ in train + val).items() if n > 1]
+    resolved = (Path(p).resolve() for p, _ in train + val)  # a linked val/ too
+    twice = [p for p, n in Counter(resolved).items() if n > 1]
     if twice:
         raise UserError(
             f"image {twice[0]} is listed twice for this run (in training, or in "
@@ -334,7 +342,8 @@ def get_pairs(dataset, args):
         f"{len(val)} validation images, {classes.num_classes} classes{mapped}, void "
         f"label {classes.void}."
     )
-    return tuple(files.check_pairs(pairs, classes, class_map) for pairs in [train, val])
+    train = files.check_pairs(train, classes, class_map, training=True)
+    return train, files.check_pairs(val, classes, class_map)
 
 
 def validation_pairs(dataset, args, classes):

@@ -108,17 +108,18 @@ def user_cache_dir(purpose):
     return folder
 
 
-def check_pairs(pairs, classes, class_map=None):
+def check_pairs(pairs, classes, class_map=None, training=False):
     """Decode every image and mask once; return paths that tf.data reads right
-    (with a --class-map, masks of its target ids)."""
-    checked, scaled, labelled = [], [], False
+    (with a --class-map, masks of its target ids). Say which classes no training
+    mask holds."""
+    checked, scaled, present = [], [], set()
     many = len(pairs) >= COUNT_CHECKS_FROM  # all of CIHP takes minutes: say so
     bar = progress_bar(len(pairs), "checked pair") if many else None
     for image_path, mask_path in pairs:
         image, mask = check_image(image_path), check_mask(mask_path, classes, class_map)
         with Image.open(image) as upright, Image.open(mask) as labels:
             (width, height), (mask_width, mask_height) = upright.size, labels.size
-            labelled = labelled or (np.asarray(labels) != classes.void).any()
+            present.update(np.unique(np.asarray(labels)).tolist())
         # A uniformly scaled mask keeps the aspect ratio, up to a pixel of rounding.
         if abs(mask_height * width / mask_width - height) > 1:
             raise UserError(
@@ -137,11 +138,20 @@ def check_pairs(pairs, classes, class_map=None):
             f"{len(scaled)} mask(s) differ in size from their images by a uniform "
             f"scale (first: {scaled[0]}); they are resized by nearest neighbour"
         )
-    if pairs and not labelled:  # nothing to learn from, or to score
+    if pairs and not present - {classes.void}:  # nothing to learn from, or to score
         raise UserError(
             f"the {len(pairs)} masks from {pairs[0][1]} on hold the void label "
             f"{classes.void} alone; label them, or pass their void label as "
             "--ignore-index"
+        )
+    names = (class_map.target if class_map else classes).names
+    missing = [name for i, name in enumerate(names) if i not in present]
+    if training and missing:
+        warn(
+            f"{len(missing)} of the {len(names)} classes occur in none of the "
+            f"{len(pairs)} training masks, so the model cannot learn them: "
+            f"{', '.join(missing)}. Check that the masks hold the class table's ids "
+            f"or colours (in a grey mask, {classes.void} is the void label)"
         )
     return checked
 
@@ -237,6 +247,12 @@ def check_mask(path, classes, class_map=None):
 
 def mask_ids(mask, path, classes):
     """The class ids of a decoded mask: grey ids, palette indices or colours."""
+    if mask.mode == "1":  # two-level: ids 0 and 1
+        mask = Image.fromarray(np.asarray(mask, np.uint8))
+    if mask.mode == "LA":  # grey ids and an alpha channel
+        mask = mask.convert("L")
+    if mask.mode == "P" and colour_coded(mask, classes):
+        mask = mask.convert("RGBA")  # not RGB: Pillow warns of a transparent colour
     if mask.mode in ("RGB", "RGBA"):  # look each colour up in the class table
         pixels = np.asarray(mask.convert("RGB"), np.int32) @ np.int32([65536, 256, 1])
         codes, inverse, n = np.unique(pixels, return_inverse=True, return_counts=True)
@@ -268,6 +284,21 @@ def mask_ids(mask, path, classes):
             "the mask, or pass the void label as --ignore-index"
         )
     return ids.astype(np.uint8)
+
+
+def colour_coded(mask, classes):
+    """Whether a palette mask's colours, not its indices, are its classes: a colour
+    mask saved with a palette of its own (an "indexed" PNG, as GIMP saves one)."""
+    palette = np.zeros((256, 3), np.uint8)
+    colours = np.asarray(mask.getpalette("RGB") or [], np.uint8).reshape(-1, 3)
+    palette[: len(colours)] = colours
+    used = np.unique(np.asarray(mask))
+    colours = {tuple(colour) for colour in palette[used].tolist()}
+    return (
+        (palette[used] != classes.palette()[used]).any()  # not the table's own
+        and len(colours) == len(used)  # a colour an index, each a class's
+        and colours <= {*classes.colors, classes.void_color}
+    )
 
 
 def counted(what, values, counts):

@@ -86,6 +86,30 @@ def test_an_image_listed_twice_is_an_error_not_a_scored_training_image(
         split(tmp_path / "voc", 8, 4, val_split)
 
 
+def test_a_val_folder_linked_to_the_training_folder_is_listed_twice(
+    folder_root, tmp_path
+):
+    copy = shutil.copytree(folder_root, tmp_path / "mine")
+    shutil.rmtree(copy / "val")
+    (copy / "val").mkdir()
+    for folder in ["images", "masks"]:
+        (copy / "val" / folder).symlink_to(copy / folder)
+    with pytest.raises(UserError, match="is listed twice"):
+        split(copy, 8, 4, "official")
+
+
+def test_voc_lists_name_files_with_spaces_and_upper_case_extensions(voc_root, tmp_path):
+    lists = voc_lists(shutil.copytree(voc_root, tmp_path / "voc"))
+    root, names = lists.parent.parent, (lists / "train.txt").read_text().split()
+    (root / "JPEGImages" / f"{names[0]}.jpg").rename(root / "JPEGImages" / "IMG 1.JPG")
+    (root / "SegmentationClass" / f"{names[0]}.png").rename(
+        root / "SegmentationClass" / "IMG 1.png"
+    )
+    (lists / "train.txt").write_text("\n".join(["IMG 1", *names[1:]]) + "\n")
+    image, mask = datasets.find(tmp_path / "voc").train[0]
+    assert (image.name, mask.name) == ("IMG 1.JPG", "IMG 1.png")
+
+
 def test_a_listed_name_without_its_files_is_an_error_naming_it(voc_root, tmp_path):
     train_txt = voc_lists(shutil.copytree(voc_root, tmp_path / "voc")) / "train.txt"
     train_txt.write_text(train_txt.read_text() + "2007_000999\n")
@@ -143,7 +167,8 @@ def test_a_folder_without_a_labelmap_says_what_to_write(folder_root, tmp_path):
 
 @pytest.mark.parametrize(
     "line",
-    ["head:300,0,0::", "head:1,2::", ":1,2,3::", "head", "hair:0,0,0::", "a,b:1,1,1::"],
+    ["head:300,0,0::", "head:1,2::", ":1,2,3::", "head", "hair:0,0,0::", "a,b:1,1,1::"]
+    + ["void:0,0,0::"],  # void in a class's colour
 )
 def test_a_malformed_labelmap_line_is_named_with_its_number(tmp_path, line):
     (tmp_path / "labelmap.txt").write_text(f"# a comment\nbackground:0,0,0::\n{line}\n")
@@ -155,6 +180,15 @@ def test_a_labelmap_line_named_void_sets_the_void_colour(tmp_path):
     (tmp_path / "labelmap.txt").write_text("bg:0,0,0::\ncat:9,9,9::\nvoid:1,1,1::\n")
     classes = datasets.read_labelmap(tmp_path / "labelmap.txt")
     assert classes.names == ("bg", "cat") and classes.void_color == (1, 1, 1)
+
+
+def test_images_in_subfolders_alone_are_an_error_saying_so(folder_root, tmp_path):
+    copy = shutil.copytree(folder_root, tmp_path / "mine")
+    shutil.move(copy / "images", tmp_path / "batch1")
+    (copy / "images").mkdir()
+    shutil.move(tmp_path / "batch1", copy / "images")
+    with pytest.raises(UserError, match="no .jpg or .png images .its subfolders are"):
+        datasets.find(copy)
 
 
 def test_a_folder_of_no_known_layout_says_what_each_expects(capsys, tmp_path):
@@ -170,6 +204,43 @@ def test_an_unknown_colour_names_its_file_colour_and_pixels(folder_root, tmp_pat
     Image.fromarray(pixels).save(tmp_path / "odd.png")
     with pytest.raises(UserError, match=r"odd.png holds colour \(1, 2, 3\) on 3 pix"):
         files.check_mask(tmp_path / "odd.png", data.classes)
+
+
+def test_a_colour_mask_saved_with_a_palette_of_its_own_reads_its_colours(
+    folder_root, tmp_path
+):
+    data = datasets.find(folder_root)
+    colours = Image.open(data.train[0][1])
+    colours.convert("P", palette=Image.Palette.ADAPTIVE).save(tmp_path / "indexed.png")
+    expected = files.mask_ids(colours, data.train[0][1], data.classes)
+    ids = files.mask_ids(Image.open(tmp_path / "indexed.png"), "", data.classes)
+    np.testing.assert_array_equal(ids, expected)
+
+
+@pytest.mark.parametrize("mode", ["1", "LA"])
+def test_two_level_and_grey_with_alpha_masks_read_as_ids(tmp_path, mode):
+    ids = np.zeros((4, 4), np.uint8)
+    ids[1:3, 1:3] = 1
+    grey = Image.fromarray(ids * 255 if mode == "1" else ids)  # "1" keeps 0 or 255
+    grey.convert(mode).save(tmp_path / "mask.png")
+    read = files.mask_ids(Image.open(tmp_path / "mask.png"), "", CIHP)
+    np.testing.assert_array_equal(read, ids)
+
+
+def test_classes_in_no_training_mask_are_named(tmp_path, capsys):
+    Image.new("RGB", (4, 4)).save(tmp_path / "a.png")
+    binary = np.zeros((4, 4), np.uint8)
+    binary[1:3, 1:3] = 255  # white: the object, as drawn, but 255 reads as void
+    Image.fromarray(binary).save(tmp_path / "a_mask.png")
+    classes = datasets.ClassTable(["background", "object"], [(0, 0, 0), (255,) * 3])
+    files.check_pairs([(tmp_path / "a.png", tmp_path / "a_mask.png")], classes)
+    assert capsys.readouterr().out == ""  # validation: a class may be absent
+    files.check_pairs(
+        [(tmp_path / "a.png", tmp_path / "a_mask.png")], classes, training=True
+    )
+    warning = capsys.readouterr().out
+    assert "1 of the 2 classes occur in none of the 1 training masks" in warning
+    assert "learn them: object." in warning and "255 is the void label" in warning
 
 
 def test_the_void_label_must_lie_above_the_class_ids():
