@@ -166,6 +166,10 @@ def ids_png(ids, classes):
     return image
 
 
+# A --class-map line: `target (r,g,b): source, source`, the colour optional.
+MAP_LINE = re.compile(r"([^:(,]+?) *(?:\((\d+), *(\d+), *(\d+)\))? *:(.*)")
+
+
 @dataclass(frozen=True)
 class ClassMap:
     """--class-map: a model's (source) classes merged many-to-one into targets."""
@@ -180,15 +184,17 @@ def read_class_map(path, source):
 
     The colour is optional (else the first source class's); a `void:` line names
     the classes to leave out, and every source class is mapped exactly once.
-    Without a path, the identity: each class stays itself.
+    Without a path, or with the map that trained a model of the targets, the
+    identity: each class stays itself.
     """
-    if path is None:
+    text = "" if path is None else files.read_text(path, "--class-map")
+    lines = [line.split("#")[0].strip() for line in text.splitlines()]
+    named = [m[1] for m in map(MAP_LINE.fullmatch, lines) if m and m[1] != "void"]
+    if path is None or tuple(named) == source.names:  # trained with it: the same
         return ClassMap(source, np.arange(256, dtype=np.uint8))
-    lines = files.read_text(path, "--class-map").splitlines()
     targets, seen, void_color = {}, set(), source.void_color  # name: (colour, ids)
     for number, line in enumerate(lines, 1):
-        line = line.split("#")[0].strip()
-        match = re.fullmatch(r"([^:(,]+?) *(?:\((\d+), *(\d+), *(\d+)\))? *:(.*)", line)
+        match = MAP_LINE.fullmatch(line)
         rgb = tuple(int(v) for v in match.groups()[1:4] if v) if match else ()
         if not line:
             continue

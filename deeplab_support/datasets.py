@@ -347,14 +347,18 @@ def get_pairs(dataset, args):
 
 
 def validation_pairs(dataset, args, classes):
-    """The checked validation pairs alone, for --evaluate of a model of classes."""
+    """The checked validation pairs alone, for --evaluate of a model of classes; a
+    data set of other classes mapped to them by --class-map, as in training."""
+    source, class_map = classes, read_class_map(args.class_map, classes)  # mapped
     if dataset.classes.names != classes.names:
-        theirs, ours = classes, dataset.classes
-        raise UserError(
-            f"the model predicts {theirs.num_classes} classes ({theirs.names[1]}, "
-            f"...) but the data set in {dataset.root} has {ours.num_classes} "
-            f"({ours.names[1]}, ...); evaluate it on the data set it was trained "
-            "for (--data-dir)"
-        )
-    class_map = read_class_map(args.class_map, classes)  # its masks, mapped
-    return files.check_pairs(split(dataset, args)[1], classes, class_map)
+        source = dataset.classes
+        class_map = args.class_map and read_class_map(args.class_map, source)
+        if not class_map or class_map.target.names != classes.names:
+            theirs, ours = classes, dataset.classes
+            raise UserError(
+                f"the model predicts {theirs.num_classes} classes ({theirs.names[1]}, "
+                f"...) but the data set in {dataset.root} has {ours.num_classes} "
+                f"({ours.names[1]}, ...); evaluate it on the data set it was trained "
+                "for (--data-dir), with the --class-map it was trained with, if any"
+            )
+    return files.check_pairs(split(dataset, args)[1], source, class_map)

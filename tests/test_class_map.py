@@ -151,6 +151,14 @@ def test_training_with_a_map_learns_the_target_classes(toy_root, tmp_path):
     assert classes.names == ("background", "person")
     assert model.output_shape[-1] == 2
     assert "| 1 | person |" in (tmp_path / "README.md").read_text()
+    # Scored again on its data, mapped as in training: the map is already in it.
+    assert read_class_map(PERSON, classes).matrix is None
+    flags = ["--data-dir", toy_root, "--class-map", PERSON, "--output-dir", tmp_path]
+    counts = ["--num-train-images", 8, "--num-val-images", 4]  # as run_args
+    run_tutorial("--evaluate", tmp_path / "model.keras", *flags, *counts)
+    evaluation = json.loads((tmp_path / "evaluation.json").read_text())
+    assert evaluation["classes"]["names"] == ["background", "person"]
+    assert evaluation["per_class_iou"]["person"] is not None  # its masks hold it
 
 
 def test_a_logits_export_with_a_map_is_refused(capsys, tmp_path):
