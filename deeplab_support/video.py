@@ -35,13 +35,13 @@ def read_clips(inputs, classes):
     ids) takes a frame's pictures; the outputs go into place when the frames end."""
     for clip, prefix in [(path, pre) for path, pre in inputs if is_video(path)]:
         try:
-            capture = open_clip(clip)
+            capture, first = open_clip(clip)
         except UserError as error:  # as for photos: the other inputs go on
             inputs.skip(clip, error)
             continue
         writer = ClipWriter(prefix, capture, classes)
         try:
-            yield frames(capture), writer.add
+            yield frames(capture, first), writer.add
             writer.finish()
         finally:
             capture.release()
@@ -49,29 +49,28 @@ def read_clips(inputs, classes):
 
 
 def open_clip(path):
-    """An OpenCV capture of a video that has at least one frame."""
+    """An OpenCV capture of a video, and its first frame (BGR)."""
     capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened() or not capture.grab():
+    found, first = capture.read() if capture.isOpened() else (False, None)
+    if not found:
         capture.release()
         raise UserError(
             f"video {path} cannot be read (OpenCV finds no frame in it); convert it "
             "to MP4 or remove it"
         )
-    capture.set(cv2.CAP_PROP_POS_FRAMES, 0)  # back to the first frame
-    width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH))
-    height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+    height, width = first.shape[:2]
     if min(width, height) < 2:  # MPEG-4 would round a side of 1 down to nothing
         capture.release()
         raise UserError(
             f"video {path} is {width}x{height} pixels; an overlay video needs 2x2 or "
             "more: remove it"
         )
-    return capture
+    return capture, first
 
 
-def frames(capture):
-    """The frames of a capture, as RGB arrays."""
-    found, frame = capture.read()
+def frames(capture, frame):
+    """The frames of a capture from its first, already read, on, as RGB arrays."""
+    found = True
     while found:
         yield cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
         found, frame = capture.read()

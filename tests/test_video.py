@@ -10,6 +10,8 @@ from PIL import Image
 
 import deeplabv3_plus as tutorial
 from conftest import fails_with, run_tutorial, write_clip
+from deeplab_support import cli, video
+from deeplab_support.classes import CIHP
 
 
 def decoded(path):
@@ -39,6 +41,17 @@ def test_each_frame_s_ids_are_what_predict_writes_for_that_frame(
     run_tutorial("--predict", tmp_path / "frame.png", *model, "--output-dir", tmp_path)
     expected = np.asarray(Image.open(tmp_path / "frame_ids.png"))
     np.testing.assert_array_equal(np.asarray(Image.open(ids[2])), expected)
+
+
+@pytest.mark.parametrize("fourcc, name", [("MJPG", "one.avi"), ("mp4v", "one.mp4")])
+def test_a_clip_of_one_frame_gives_its_frame(tmp_path, fourcc, name):
+    clip = write_clip(tmp_path / name, count=1, fourcc=fourcc)
+    inputs = cli.claim_predictions([clip], tmp_path / "out")
+    for frames, add in video.read_clips(inputs, CIHP):
+        found = list(frames)
+        add(found[0], np.zeros(found[0].shape[:2], np.uint8))
+    np.testing.assert_array_equal(found, decoded(clip)[0])
+    assert len(list((tmp_path / "out" / "one_ids").iterdir())) == 1
 
 
 class Brightness:
