@@ -151,7 +151,7 @@ class Segmenter:
         )
         mask = tutorial.class_mask(predicted, ids)
         folder = Path(tempfile.mkdtemp(dir=files.private_dir("masks")))
-        target = folder / f"{Path(path).stem}_class-{name}.png"
+        target = folder / f"{files.shortened(Path(path).stem, 160)}_class-{name}.png"
         Image.fromarray(mask).save(target)
         return str(target)
 

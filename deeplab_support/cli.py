@@ -441,9 +441,7 @@ def claim_predictions(paths, output_dir, kinds=PREDICTION_KINDS):
     inputs, owned = find_inputs(paths), runs.owned_names(output_dir)
     resolved, found, names = {path.resolve() for path in inputs}, [], {}
     for path in inputs:  # two photos called x.jpg must not share x_mask.png
-        stem = path.stem  # cut to leave its outputs' names room in 255 bytes
-        while len(os.fsencode(stem)) > 160:
-            stem = stem[:-1]
+        stem = files.shortened(path.stem, 160)  # and the rest of a name: 90 bytes
         outputs = functools.partial(output_paths, path, kinds=kinds)
         prefix = runs.free_prefix(output_dir, stem, outputs, owned, names, resolved)
         names.update(dict.fromkeys(out.name for out in outputs(prefix)))  # in order
@@ -530,6 +528,7 @@ def mask_groups(texts, classes):
                 f"not predict; its classes are {', '.join(classes.names)}"
             )
         key = re.sub(r"[^\w+-]+", "_", "+".join(names))  # a safe part of a file name
+        key = files.shortened(key, 64)  # its file's name holds the photo's too
         ids = [classes.names.index(name) for name in names]
         if groups.setdefault(key, ids) != ids:
             raise UserError(

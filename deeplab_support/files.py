@@ -178,6 +178,14 @@ def printable(text):
     return os.fsencode(str(text)).decode("utf-8", "backslashreplace")
 
 
+def shortened(name, limit):
+    """name cut to whole characters of at most `limit` bytes: a file system takes
+    255 for a file's name, and ours add to the names of the user's files."""
+    while len(os.fsencode(name)) > limit:
+        name = name[:-1]
+    return name
+
+
 def open_checked(path, what, max_pixels=MAX_PIXELS, formats=None):
     """Decode an image file whole, once its header shows that it is safe to."""
     require_file(path, what)

@@ -1,5 +1,8 @@
 """--mask-classes and --cutout: the masks and cut-outs of chosen classes."""
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -73,3 +76,5 @@ def test_the_demo_offers_the_mask_of_the_chosen_classes(tiny_run, photo, tmp_pat
     written = np.asarray(Image.open(tmp_path / "person_3_class-Hair+Face.png"))
     np.testing.assert_array_equal(np.asarray(Image.open(download)), written)
     assert segmenter(photo)[-1] is None  # nothing chosen, nothing to download
+    long = shutil.copy(photo, tmp_path / ("p" * 200 + ".png"))  # with a long group
+    assert Path(segmenter(long, segmenter.classes.names)[-1]).is_file()

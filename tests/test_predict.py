@@ -73,12 +73,15 @@ def test_predict_outputs_of_same_named_photos_do_not_overwrite(tmp_path):
 def test_a_photo_name_too_long_for_its_outputs_names_is_cut(tmp_path):
     photo = tmp_path / ("\u00e9" * 120 + ".jpg")  # 240 bytes: 255 take no suffix
     Image.new("RGB", (8, 8)).save(photo)
-    inputs = cli.claim_predictions([photo, photo], tmp_path)
+    groups = cli.mask_groups([",".join(CIHP.names)], CIHP)  # a 150-byte name
+    kinds = cli.prediction_kinds(groups, cutout=True)
+    inputs = cli.claim_predictions([photo, photo], tmp_path, kinds)
     cut = "\u00e9" * 80  # 160 bytes
     assert [prefix.name for _, prefix in inputs] == [cut, cut + "-2"]
     for image, prefix in cli.read_photos(inputs):
-        cli.save_prediction(prefix, {"mask": image}, image[..., 0], CIHP)
-        assert prefix.with_name(prefix.name + "_mask.png").exists()
+        pictures = {kind: image for kind in kinds if kind != "ids"}
+        cli.save_prediction(prefix, pictures, image[..., 0], CIHP)
+        assert all(path.exists() for path in cli.prediction_paths(prefix, kinds))
 
 
 def test_predict_claims_the_outputs_of_its_photos_and_videos_at_once(
