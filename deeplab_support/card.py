@@ -32,7 +32,7 @@ def model_card(args, data, num_pairs, summary, scores):
     kind = data.layout.removesuffix(" layout").lower().replace(" ", "-")
     ious = {k: f"{v:.3f}" for k, v in scores["per_class_iou"].items() if v is not None}
     class_rows = "\n".join(
-        f"| {index} | {markdown(name)} | {tuple(color)} | " f"{ious.get(name, 'n/a')} |"
+        f"| {index} | {markdown(name)} | {tuple(color)} | {ious.get(name, 'n/a')} |"
         for index, (name, color) in enumerate(zip(classes.names, classes.colors))
     )
     return f"""---
