@@ -22,7 +22,6 @@ FORMATS = {  # --export format: the file it writes
     "onnx_parser": "parser.onnx",  # any-size uint8 photo in, class ids out
     "litert_parser": "parser.tflite",
 }
-LABELS = "labels.txt"  # beside a .tflite: one class name per line, as LiteRT reads
 # Keras's ONNX exporter asks NumPy for np.object, which NumPy warns about.
 warnings.filterwarnings("ignore", "In the future `np.object`", FutureWarning)
 
@@ -86,7 +85,7 @@ def export_model(model, fmt, output_dir, classes, flip_classes=None, matrix=None
         )
     # The folder's manifest lists its exports: an earlier one of ours is replaced,
     # anything else of that name is the user's and stops the export.
-    names = [FORMATS[fmt]] + ([LABELS] if fmt.startswith("litert") else [])
+    names = [FORMATS[fmt]] + ([labels_file(fmt)] if fmt.startswith("litert") else [])
     runs.claim(output_dir, names, "--export")
     path, size = Path(output_dir) / FORMATS[fmt], model.input_shape[1]
     graph, inputs = model, f"{size}x{size} RGB in, logits out"
@@ -112,13 +111,19 @@ def export_model(model, fmt, output_dir, classes, flip_classes=None, matrix=None
     return path
 
 
+def labels_file(fmt):
+    """The class names beside a .tflite file, one a line: model_labels.txt beside
+    model.tflite, so that a parser of other classes in the folder keeps its own."""
+    return FORMATS[fmt].removesuffix(".tflite") + "_labels.txt"
+
+
 def add_classes(path, fmt, classes):
     """Store the class table with an export: `classes.json` in a SavedModel, the
-    ONNX metadata, or `labels.txt` beside a `.tflite` file, as LiteRT reads it."""
+    ONNX metadata, or the names in a labels file beside a `.tflite` file."""
     if fmt == "saved_model":
         (Path(path) / "classes.json").write_text(classes.to_json() + "\n")
     elif fmt.startswith("litert"):
-        with runs.atomic_path(Path(path).parent / LABELS) as tmp:
+        with runs.atomic_path(Path(path).parent / labels_file(fmt)) as tmp:
             Path(tmp).write_text("".join(name + "\n" for name in classes.names))
     else:
         import onnx

@@ -119,7 +119,18 @@ def litert_logits(path, photos):
 @pytest.mark.slow
 def test_litert_matches_keras_and_lists_its_classes(litert_dir, photos, keras_logits):
     agree(litert_logits(litert_dir / "model.tflite", photos), keras_logits)
-    assert (litert_dir / "labels.txt").read_text().splitlines() == list(CIHP.names)
+    labels = (litert_dir / "model_labels.txt").read_text().splitlines()
+    assert labels == list(CIHP.names)
+
+
+@pytest.mark.slow
+def test_a_litert_parser_of_other_classes_keeps_its_own_labels(litert_dir, tiny_run):
+    coarse = ROOT / "class_maps" / "cihp_coarse.txt"
+    export_to(litert_dir, tiny_run, "litert_parser", "--class-map", coarse)
+    parser_labels = (litert_dir / "parser_labels.txt").read_text().splitlines()
+    assert parser_labels[:2] == ["background", "head"] and len(parser_labels) == 7
+    labels = (litert_dir / "model_labels.txt").read_text().splitlines()
+    assert labels == list(CIHP.names)  # beside model.tflite, as it was
 
 
 @pytest.mark.slow
@@ -224,7 +235,7 @@ def test_the_parsers_carry_the_class_table(parsers):
     graph = onnx.load(parsers[0] / "parser.onnx")
     metadata = {p.key: p.value for p in graph.metadata_props}
     assert json.loads(metadata["class_names"])[13] == "Face"
-    assert (parsers[0] / "labels.txt").read_text().splitlines()[13] == "Face"
+    assert (parsers[0] / "parser_labels.txt").read_text().splitlines()[13] == "Face"
 
 
 def test_tta_scales_are_refused_for_an_export(capsys, tiny_run):
