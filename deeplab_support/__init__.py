@@ -5,6 +5,7 @@ what the user can fix; importing it keeps TensorFlow's start-up lines quiet.
 """
 
 import contextlib
+import logging
 import os
 import sys
 import time
@@ -45,6 +46,9 @@ except ValueError as error:  # KERAS_BACKEND names no backend: one line, as ever
     )
     raise SystemExit(2) from None
 _leave_the_gpu_to_the_backend()
+# Each --tta-scales size is a model of its own, its predict step traced once; from
+# the fifth, TensorFlow takes that for retracing and logs a warning.
+logging.getLogger("tensorflow").addFilter(lambda r: "retracing" not in r.getMessage())
 # JAX (32-bit unless JAX_ENABLE_X64) warns at each 64-bit step counter of Keras.
 warnings.filterwarnings("ignore", "Explicitly requested dtype (int|float)64")
 

@@ -1,6 +1,7 @@
 """Test-time augmentation: flip (left and right classes swap back) and scales."""
 
 import json
+import logging
 
 import keras
 import numpy as np
@@ -69,6 +70,20 @@ def test_the_model_is_rebuilt_at_each_scale_with_its_own_weights():
     for scaled in models:
         for ours, theirs in zip(scaled.get_weights(), model.get_weights()):
             assert np.array_equal(ours, theirs)
+
+
+@pytest.mark.slow
+def test_five_scales_predict_without_a_tensorflow_log_line():
+    logged = []
+    handler = logging.Handler()
+    handler.emit = logged.append  # whatever TensorFlow's logger passes on
+    logging.getLogger("tensorflow").addHandler(handler)
+    try:
+        models = tutorial.at_scales(tutorial.DeeplabV3Plus(32, 3), "1,1.5,2,2.5,3")
+        tutorial.logits_at_sizes(models, np.zeros((40, 30, 3), np.uint8))
+    finally:
+        logging.getLogger("tensorflow").removeHandler(handler)
+    assert logged == []
 
 
 @pytest.mark.parametrize(
