@@ -224,6 +224,11 @@ def read_class_map(path, source):
             "leave it out)"
         )
     names, colors = list(targets), [color for color, _ in targets.values()]
+    if len({*colors, void_color}) <= len(colors):  # figures tell classes by colour
+        raise UserError(
+            f"--class-map {path} gives two targets, or a target and void, one "
+            "colour; give each target a colour of its own, as '(r,g,b)' after its name"
+        )
     target = ClassTable(names, colors, source.void, void_color, source.keep_aspect)
     lookup = np.full(256, source.void, dtype=np.uint8)  # void stays void
     matrix = np.zeros((source.num_classes, len(targets)), dtype=np.float32)

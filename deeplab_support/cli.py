@@ -240,11 +240,6 @@ def check_args(args):
             f"--image-size must be a multiple of 16 (the encoder's output stride) from "
             f"32 up, got {size}; try {max(round(size / 16) * 16, 32)}"
         )
-    if args.num_train_images < args.batch_size:
-        raise UserError(
-            f"--num-train-images ({args.num_train_images}) is smaller than "
-            f"--batch-size ({args.batch_size}); no full batch could be formed"
-        )
     if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise UserError(
             "--tensorboard needs the tensorboard package; run pip install "
@@ -252,6 +247,11 @@ def check_args(args):
         )
     if not args.train:
         return
+    if args.num_train_images < args.batch_size:
+        raise UserError(
+            f"--num-train-images ({args.num_train_images}) is smaller than "
+            f"--batch-size ({args.batch_size}); no full batch could be formed"
+        )
     tta_sizes(args.tta_scales, size)  # a bad scale must not wait for the training
     count, memory = args.num_train_images + args.num_val_images, devices.memory_bytes()
     needed = count * size**2 * 4  # uint8 RGB and mask, 4 bytes a pixel
@@ -447,6 +447,11 @@ def claim_predictions(paths, output_dir, kinds=PREDICTION_KINDS):
         names.update(dict.fromkeys(out.name for out in outputs(prefix)))  # in order
         found.append((path, prefix))
     runs.claim(output_dir, list(names), "--predict")  # those never written: released
+    if kinds != PREDICTION_KINDS and any(video.is_video(path) for path in inputs):
+        files.warn(
+            "--mask-classes and --cutout shape what --predict writes for a photo; "
+            "a video gets its overlay video and ids alone"
+        )
     return Inputs(found)
 
 

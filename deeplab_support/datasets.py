@@ -354,11 +354,15 @@ def validation_pairs(dataset, args, classes):
         source = dataset.classes
         class_map = args.class_map and read_class_map(args.class_map, source)
         if not class_map or class_map.target.names != classes.names:
-            theirs, ours = classes, dataset.classes
+            pairs = zip([*classes.names, "none"], [*dataset.classes.names, "none"])
+            index, (theirs, ours) = next(
+                (i, pair) for i, pair in enumerate(pairs) if len(set(pair)) > 1
+            )
             raise UserError(
-                f"the model predicts {theirs.num_classes} classes ({theirs.names[1]}, "
-                f"...) but the data set in {dataset.root} has {ours.num_classes} "
-                f"({ours.names[1]}, ...); evaluate it on the data set it was trained "
-                "for (--data-dir), with the --class-map it was trained with, if any"
+                f"the model predicts {classes.num_classes} classes, the data set in "
+                f"{dataset.root} has {dataset.classes.num_classes}, and class {index} "
+                f"is {theirs!r} in the model but {ours!r} in the data; evaluate it on "
+                "the data set it was trained for (--data-dir), with the --class-map "
+                "it was trained with, if any"
             )
     return files.check_pairs(split(dataset, args)[1], source, class_map)

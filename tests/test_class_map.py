@@ -65,6 +65,8 @@ def test_sided_target_names_still_swap_in_a_mirror(tmp_path):
         ("a (1,2,300): Background\nb: Left-arm, Right-arm, Glove\n", "line 1"),
         ("a: Background, Left-arm, Right-arm, Glove\nb:\n", "maps no class to 'b'"),
         ("a: Background, Left-arm, Right-arm, Glove\n", "fewer than 2 target"),
+        ("a (1,1,1): Background\nb: Left-arm, Right-arm, Glove\n", "one colour"),
+        ("a: Background\nb (9,9,9): Left-arm\nvoid (9,9,9): Right-arm, Glove", "one"),
     ],
 )
 def test_a_malformed_map_is_one_error_naming_the_file(tmp_path, text, message):

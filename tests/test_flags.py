@@ -42,6 +42,13 @@ def test_a_value_out_of_range_is_refused_naming_the_flag_and_value(
     fails_with(capsys, argv, flag, f"got {value}")
 
 
+def test_fewer_training_images_than_a_batch_are_refused_in_training_alone():
+    few = ["--num-train-images", "2", "--batch-size", "4"]
+    with pytest.raises(cli.UserError, match="no full batch could be formed"):
+        cli.check_args(parse(*few))
+    cli.check_args(parse("--evaluate", "model.keras", *few))  # it trains nothing
+
+
 @pytest.mark.parametrize(
     "argv, phrase",
     [

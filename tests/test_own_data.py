@@ -360,7 +360,8 @@ def test_evaluating_on_another_class_set_is_an_error(
     capsys, voc_run, toy_root, tmp_path
 ):
     argv = ["--evaluate", voc_run[0] / "model.keras", "--data-dir", toy_root]
-    fails_with(capsys, argv + ["--output-dir", tmp_path], "predicts 21 classes")
+    phrase = "class 0 is 'background' in the model but 'Background' in the data"
+    fails_with(capsys, argv + ["--output-dir", tmp_path], "predicts 21 classes", phrase)
 
 
 @pytest.mark.slow

@@ -54,6 +54,13 @@ def test_a_clip_of_one_frame_gives_its_frame(tmp_path, fourcc, name):
     assert len(list((tmp_path / "out" / "one_ids").iterdir())) == 1
 
 
+def test_mask_classes_with_a_video_say_that_the_video_gets_no_masks(tmp_path, capsys):
+    clip = write_clip(tmp_path / "walk.avi", count=1)
+    kinds = cli.prediction_kinds({"Face": [13]})
+    cli.claim_predictions([clip], tmp_path / "out", kinds)
+    assert "a video gets its overlay video and ids alone" in capsys.readouterr().out
+
+
 class Brightness:
     """A stand-in model: class 1 where a pixel is brighter than mid-grey."""
 
