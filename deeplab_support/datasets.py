@@ -354,14 +354,13 @@ def validation_pairs(dataset, args, classes):
         source = dataset.classes
         class_map = args.class_map and read_class_map(args.class_map, source)
         if not class_map or class_map.target.names != classes.names:
-            pairs = zip([*classes.names, "none"], [*dataset.classes.names, "none"])
-            index, (theirs, ours) = next(
-                (i, pair) for i, pair in enumerate(pairs) if len(set(pair)) > 1
-            )
+            pairs = zip([*classes.names, None], [*dataset.classes.names, None])
+            index, pair = next((i, p) for i, p in enumerate(pairs) if p[0] != p[1])
+            theirs, ours = (repr(name) if name else "none" for name in pair)
             raise UserError(
                 f"the model predicts {classes.num_classes} classes, the data set in "
                 f"{dataset.root} has {dataset.classes.num_classes}, and class {index} "
-                f"is {theirs!r} in the model but {ours!r} in the data; evaluate it on "
+                f"is {theirs} in the model but {ours} in the data; evaluate it on "
                 "the data set it was trained for (--data-dir), with the --class-map "
                 "it was trained with, if any"
             )
