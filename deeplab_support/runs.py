@@ -201,10 +201,11 @@ def refuse_strangers(output_dir, owned, names, writer="a training run", fix=FIX)
 
 def free_prefix(output_dir, stem, paths, owned, taken, inputs=frozenset()):
     """output_dir/stem, else stem-2, stem-3...: the first prefix whose output files
-    (`paths(prefix)`) are neither names taken already, inputs, nor files not ours."""
-    prefix, n = Path(output_dir) / stem, 1
+    (`paths(prefix)`) are neither names taken already (in any case, as macOS and
+    Windows compare names), inputs, nor files not ours."""
+    prefix, n, taken = Path(output_dir) / stem, 1, {name.casefold() for name in taken}
     while any(
-        path.name in taken
+        path.name.casefold() in taken
         or path.resolve() in inputs
         or (lexists(path) and path.name not in owned)
         for path in paths(prefix)

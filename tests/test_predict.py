@@ -70,6 +70,13 @@ def test_predict_outputs_of_same_named_photos_do_not_overwrite(tmp_path):
     assert names == ["x", "x-2"]
 
 
+def test_photos_whose_names_differ_in_case_alone_get_outputs_that_do_too(tmp_path):
+    for name in ["A.jpg", "a.jpg"]:  # one file on macOS and Windows: not there
+        Image.new("RGB", (8, 8)).save(tmp_path / name)
+    outputs = cli.claim_predictions([tmp_path / "A.jpg", tmp_path / "a.jpg"], tmp_path)
+    assert [prefix.name for _, prefix in outputs] == ["A", "a-2"]
+
+
 def test_a_photo_name_too_long_for_its_outputs_names_is_cut(tmp_path):
     photo = tmp_path / ("\u00e9" * 120 + ".jpg")  # 240 bytes: 255 take no suffix
     Image.new("RGB", (8, 8)).save(photo)
