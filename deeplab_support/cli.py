@@ -301,11 +301,13 @@ def start(args):
         signal.signal(signal.SIGTERM, interrupt)  # schedulers stop jobs this way
         if not args.show:  # write PNGs only; never wait on a window
             matplotlib.use("Agg")
-    if args.train:  # --resume takes the earlier run's settings first
+    resuming = args.train and args.resume
+    if resuming:  # --resume takes the earlier run's settings first
         runs.prepare_resume(args)
-        if args.resume:
-            check_restored(args)
+        check_restored(args)
     check_args(args)  # then all of them are checked once
+    if args.train and not resuming:  # and then the folder: a mistyped flag first
+        runs.prepare_resume(args)
     if args.evaluate:  # a bad output folder stops it now, not after hours
         runs.claim(args.output_dir, EVALUATION_NAMES, "--evaluate")
     keras.utils.set_random_seed(args.seed)

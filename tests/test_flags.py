@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 import deeplabv3_plus as dl
-from conftest import ROOT, fails_with, run_args, run_python
+from conftest import ROOT, fails_with, fake_run, run_args, run_python
 from deeplab_support import cli, devices
 
 
@@ -40,6 +40,12 @@ def test_a_value_out_of_range_is_refused_naming_the_flag_and_value(
 ):
     argv = run_args(toy_root, tmp_path / "out", flag, value)
     fails_with(capsys, argv, flag, f"got {value}")
+
+
+def test_a_wrong_flag_is_named_before_a_folder_that_holds_a_run(capsys, tmp_path):
+    out = fake_run(tmp_path / "out", 1)  # the quick start's outputs/, say
+    argv = ["--temporal-smoothing", "0.5", "--output-dir", out]
+    fails_with(capsys, argv, "--temporal-smoothing steadies --predict")
 
 
 def test_fewer_training_images_than_a_batch_are_refused_in_training_alone():
