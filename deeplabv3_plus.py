@@ -84,15 +84,15 @@ if RUN:
 ## Downloading the data
 
 CIHP has 38,280 images of people, each labelled pixel by pixel; a subset of it is
-enough to see the model learn. `--download` fetches and extracts it, as here:
-"""
+enough to see the model learn. `--download` fetches and extracts it, as these
+commands would (2.7 GB, so only when asked; in a notebook, put `--download` in
+`sys.argv`):
 
-"""shell
+```shell
 gdown "1B9A9UCJYMwTL4oBEo4RZfbMZMaZhKJaz&confirm=t"
 unzip -q instance-level-human-parsing.zip -d data/
-"""
+```
 
-"""
 It holds `Training/Images/*.jpg`, their label masks in `Training/Category_ids/`
 (one class id per pixel) and `human_colormap.mat`, the colour of each class.
 Without CIHP on disk, a synthetic set of cartoon people is written in the same
