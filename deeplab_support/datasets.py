@@ -283,7 +283,10 @@ def get_dataset(args, make_synthetic):
     quick = args.quick and not args.download  # --quick trains on synthetic data
     if args.data_dir is None and (quick or not DATA_DIR.exists()):
         print(
-            f"No CIHP data in {DATA_DIR}: using the synthetic toy-people set "
+            f"--quick trains on the synthetic toy-people set in {TOY_DATA_DIR}, not "
+            f"on CIHP in {DATA_DIR} (drop --quick to use CIHP)."
+            if DATA_DIR.exists()
+            else f"No CIHP data in {DATA_DIR}: using the synthetic toy-people set "
             f"in {TOY_DATA_DIR} (add --download to fetch CIHP, about 2.7 GB)."
         )
         wanted = max(250, args.num_train_images + args.num_val_images)

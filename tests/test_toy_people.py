@@ -160,6 +160,21 @@ def test_two_first_runs_at_once_write_the_set_one_after_the_other(toy_root):
     assert overlaps == [False, False]
 
 
+@pytest.mark.parametrize("cihp", [False, True])
+def test_the_synthetic_set_says_why_it_is_used(
+    toy_root, tmp_path, monkeypatch, capsys, cihp
+):
+    if cihp:
+        (tmp_path / "cihp").mkdir()  # CIHP on disk, but --quick
+    monkeypatch.setattr(datasets, "DATA_DIR", tmp_path / "cihp")
+    args = Namespace(download=False, quick=True, data_dir=None, ignore_index=255)
+    args.num_train_images, args.num_val_images = 8, 4
+    datasets.get_dataset(args, lambda root, num_images, progress: toy_root)
+    said = capsys.readouterr().out
+    assert ("--quick trains on the synthetic" in said) == cihp
+    assert ("No CIHP data in" in said) == (not cihp)
+
+
 def test_its_folder_is_free_for_other_writers_once_the_set_is_written(tmp_path):
     toy_people.generate(tmp_path / "cihp", 2, num_val_images=0)
     other = filelock.FileLock(runs.lock_file(tmp_path), thread_local=False)
