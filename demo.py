@@ -165,7 +165,8 @@ class Segmenter:
                 f'<span style="display:inline-block;width:1em;height:1em;'
                 f'background:rgb({r},{g},{b});border:1px solid #888"></span>'
             )
-            rows.append(f"<li>{swatch} {html.escape(name)}: {share:.1%}</li>")
+            share = metrics.percent(share)
+            rows.append(f"<li>{swatch} {html.escape(name)}: {html.escape(share)}</li>")
         return f"<ul style='list-style:none;padding:0'>{''.join(rows)}</ul>"
 
 

@@ -1,4 +1,4 @@
-"""Synthetic "toy people" segmentation data written in the CIHP layout.
+"""Synthetic "toy people" segmentation data, in the CIHP layout or another one.
 
 The generator draws simple cartoon people (head, hair, clothes, limbs, shoes)
 on textured backgrounds and writes them exactly like the Crowd Instance-level

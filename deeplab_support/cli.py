@@ -560,7 +560,8 @@ def save_prediction(prefix, pictures, predicted, classes):
         with runs.atomic_path(path) as tmp:
             picture.save(tmp, format="PNG")
     shares = metrics.class_shares(predicted, classes.names)
-    print(f"{prefix.name}: " + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()))
+    shown = (f"{name} {metrics.percent(share)}" for name, share in shares.items())
+    print(f"{prefix.name}: " + ", ".join(shown))
 
 
 def print_scores(scores, matrix, per_image, output_dir):

@@ -289,3 +289,8 @@ def class_shares(label_map, class_names):
     counts = np.bincount(np.asarray(label_map).ravel(), minlength=len(class_names))
     shares = {class_names[i]: counts[i] / counts.sum() for i in np.flatnonzero(counts)}
     return dict(sorted(shares.items(), key=lambda item: -item[1]))
+
+
+def percent(share):
+    """A share as a percentage; a class on a sliver of pixels as <0.1%, not 0.0%."""
+    return f"{share:.1%}" if share >= 0.0005 else "<0.1%"

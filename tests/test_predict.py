@@ -61,6 +61,16 @@ def test_predict_with_no_readable_photo_or_video_is_an_error(tmp_path, names):
         list(cli.read_photos(inputs)) + list(video.read_clips(inputs, CIHP))
 
 
+def test_a_class_on_a_sliver_of_pixels_is_said_to_be_under_a_tenth_of_a_percent(
+    tmp_path, capsys
+):
+    predicted = np.zeros((100, 100), np.uint8)
+    predicted[0, 0] = 1  # one pixel in 10,000 of Hat
+    runs.claim(tmp_path, ["x_ids.png"], "--predict")
+    cli.save_prediction(tmp_path / "x", {}, predicted, CIHP)
+    assert capsys.readouterr().out == "x: Background 100.0%, Hat <0.1%\n"
+
+
 def test_predict_outputs_of_same_named_photos_do_not_overwrite(tmp_path):
     for folder in "ab":
         (tmp_path / folder).mkdir()
