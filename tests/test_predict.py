@@ -3,6 +3,7 @@
 import os
 import warnings
 
+import numpy as np
 import pytest
 from PIL import Image
 
