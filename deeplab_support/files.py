@@ -169,8 +169,8 @@ def read_text(path, what):
 
 
 def warn(message):
-    """Print a one-line warning."""
-    print("warning: " + printable(message))
+    """Print a one-line warning on stderr, apart from the results on stdout."""
+    print("warning: " + printable(message), file=sys.stderr)
 
 
 def printable(text):

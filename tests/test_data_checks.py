@@ -126,7 +126,7 @@ def test_mask_in_the_cameras_raw_orientation_names_both_files(tmp_path):
 def test_uniformly_scaled_mask_is_resized_with_one_line(tmp_path, capsys):
     image, mask = exif_rotated_pair(tmp_path, (16, 24))  # upright, half size
     files.check_pairs([(image, mask), (image, mask)], CIHP)
-    out = capsys.readouterr().out.strip()
+    out = capsys.readouterr().err.strip()
     assert out.startswith("warning: 2 mask(s)") and "\n" not in out
 
 
@@ -145,7 +145,7 @@ def test_jpeg_saved_as_a_mask_png_gets_a_warning(tmp_path, capsys):
     ids[4:12, 4:12] = 13
     Image.fromarray(ids).save(tmp_path / "m.png", format="JPEG")
     checked = files.check_mask(tmp_path / "m.png", CIHP)
-    out = capsys.readouterr().out.strip()
+    out = capsys.readouterr().err.strip()
     assert out.startswith("warning: mask") and "JPEG" in out and "\n" not in out
     assert Image.open(checked).format == "PNG"  # what tf.data decodes as a mask
 

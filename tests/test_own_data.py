@@ -234,11 +234,11 @@ def test_classes_in_no_training_mask_are_named(tmp_path, capsys):
     Image.fromarray(binary).save(tmp_path / "a_mask.png")
     classes = datasets.ClassTable(["background", "object"], [(0, 0, 0), (255,) * 3])
     files.check_pairs([(tmp_path / "a.png", tmp_path / "a_mask.png")], classes)
-    assert capsys.readouterr().out == ""  # validation: a class may be absent
+    assert capsys.readouterr().err == ""  # validation: a class may be absent
     files.check_pairs(
         [(tmp_path / "a.png", tmp_path / "a_mask.png")], classes, training=True
     )
-    warning = capsys.readouterr().out
+    warning = capsys.readouterr().err
     assert "1 of the 2 classes occur in none of the 1 training masks" in warning
     assert "learn them: object." in warning and "255 is the void label" in warning
 

@@ -48,7 +48,7 @@ def test_an_unreadable_photo_is_skipped_and_the_others_are_read(tmp_path, capsys
     assert [(image.shape, prefix.name) for image, prefix in read] == [
         ((6, 8, 3), "good")
     ]
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert "warning: skipped: image" in out and "bad.jpg is a GIF file" in out
     assert "empty.png" in out
 

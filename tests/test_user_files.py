@@ -162,7 +162,7 @@ def test_predict_skips_a_fifo_a_folder_and_broken_links(tmp_path, capsys):
     os.symlink(folder / "gone.png", folder / "dangling.png")
     os.symlink(folder / "loop.png", folder / "loop.png")
     run_briefly(lambda: fake_predict([folder], tmp_path / "out"))
-    assert capsys.readouterr().out.count("warning: skipping") == 4
+    assert capsys.readouterr().err.count("warning: skipping") == 4
     assert all(
         (tmp_path / "out" / f"{n}_mask.png").is_file() for n in ["photo", "other"]
     )
@@ -211,7 +211,7 @@ def test_predict_skips_a_named_output_of_its_own(tmp_path, capsys):
     fake_predict([folder / "photo.png"], folder)
     with pytest.raises(UserError, match="no .jpg or .png images"):
         fake_predict([folder / "photo_mask.png"], folder)
-    assert "photo_mask.png: it is an output of this project" in capsys.readouterr().out
+    assert "photo_mask.png: it is an output of this project" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -230,7 +230,7 @@ def test_a_fifo_is_named_not_a_regular_file_not_hung_on(cihp_copy, capsys, name,
     os.mkfifo(fifo)
     with pytest.raises(UserError) as error:  # a mask: that image "has no mask"
         run_briefly(lambda: read(fifo))
-    said = str(error.value) + capsys.readouterr().out
+    said = str(error.value) + capsys.readouterr().err
     assert str(fifo) in said and "not a regular file" in said, said
 
 

@@ -58,7 +58,7 @@ def test_mask_classes_with_a_video_say_that_the_video_gets_no_masks(tmp_path, ca
     clip = write_clip(tmp_path / "walk.avi", count=1)
     kinds = cli.prediction_kinds({"Face": [13]})
     cli.claim_predictions([clip], tmp_path / "out", kinds)
-    assert "a video gets its overlay video and ids alone" in capsys.readouterr().out
+    assert "a video gets its overlay video and ids alone" in capsys.readouterr().err
 
 
 class Brightness:
@@ -96,7 +96,7 @@ def test_an_unreadable_video_is_one_warning_and_the_photos_go_on(
     argv = ["--predict", tmp_path / "broken.mp4", tmp_path / "line.avi", photo]
     argv += ["--output-dir", tmp_path]
     run_tutorial(*argv, "--model", tiny_run / "model.keras")
-    out = capsys.readouterr().out
+    out = capsys.readouterr().err
     assert f"warning: skipped: video {tmp_path / 'broken.mp4'} cannot be read" in out
     assert f"warning: skipped: video {tmp_path / 'line.avi'} is 1x70 pixels" in out
     assert (tmp_path / "photo_ids.png").is_file()

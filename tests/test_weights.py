@@ -105,4 +105,4 @@ def test_only_the_backbone_is_frozen():
 def test_freezing_a_random_backbone_is_a_warning(capsys):
     args = cli.parse_args(dl.DEFAULTS, ["--freeze-backbone", "--weights", "none"])
     cli.check_args(args)
-    assert "warning: --freeze-backbone with --weights none" in capsys.readouterr().out
+    assert "warning: --freeze-backbone with --weights none" in capsys.readouterr().err
