@@ -240,6 +240,12 @@ def check_args(args):
             f"--image-size must be a multiple of 16 (the encoder's output stride) from "
             f"32 up, got {size}; try {max(round(size / 16) * 16, 32)}"
         )
+    if (args.steps_per_execution or 1) > 1 and keras.backend.backend() == "torch":
+        raise UserError(
+            f"--steps-per-execution {args.steps_per_execution} needs JAX or "
+            "TensorFlow: Keras runs one step per call on PyTorch; drop the flag, or "
+            "set KERAS_BACKEND=jax or tensorflow"
+        )
     if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
         raise UserError(
             "--tensorboard needs the tensorboard package; run pip install "

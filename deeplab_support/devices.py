@@ -52,8 +52,10 @@ def cpu_bfloat16(cpuinfo="/proc/cpuinfo"):
 
 def steps_per_execution(steps):
     """For None: 8 steps per call on a GPU or TPU, which then never waits on Python
-    between small steps; 1 on a CPU, which gains nothing."""
-    return steps or (1 if accelerator()[0] == "cpu" else 8)
+    between small steps; 1 on a CPU, which gains nothing, and on PyTorch, whose
+    Keras backend runs one step per call."""
+    torch = keras.backend.backend() == "torch"
+    return steps or (1 if torch or accelerator()[0] == "cpu" else 8)
 
 
 def accelerator():

@@ -3,6 +3,7 @@
 import importlib.util
 from pathlib import Path
 
+import keras
 import pytest
 
 import deeplabv3_plus as dl
@@ -46,6 +47,14 @@ def test_a_wrong_flag_is_named_before_a_folder_that_holds_a_run(capsys, tmp_path
     out = fake_run(tmp_path / "out", 1)  # the quick start's outputs/, say
     argv = ["--temporal-smoothing", "0.5", "--output-dir", out]
     fails_with(capsys, argv, "--temporal-smoothing steadies --predict")
+
+
+def test_pytorch_takes_one_step_per_call(monkeypatch):
+    monkeypatch.setattr(keras.backend, "backend", lambda: "torch")
+    monkeypatch.setattr(devices, "accelerator", lambda: ("gpu", (9, 0)))
+    assert devices.steps_per_execution(None) == 1  # 8 on a GPU elsewhere
+    with pytest.raises(cli.UserError, match="--steps-per-execution 4 needs JAX or"):
+        cli.check_args(parse("--steps-per-execution", "4"))
 
 
 def test_fewer_training_images_than_a_batch_are_refused_in_training_alone():
