@@ -13,9 +13,11 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import statistics
 import time
+import warnings
 from contextlib import contextmanager
 from os.path import lexists
 from pathlib import Path
@@ -512,7 +514,18 @@ class Backup(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         if self.committed:  # the optimizer needs its variables before loading
             self.model.optimizer.build(self.model.trainable_variables)
-            self.model.load_weights(str(self.dir / self.committed / BACKUP_WEIGHTS))
+            path = self.dir / self.committed / BACKUP_WEIGHTS
+            with warnings.catch_warnings():  # Keras warns, and goes on without it
+                warnings.filterwarnings("error", "Skipping variable loading")
+                try:
+                    self.model.load_weights(str(path))
+                except (UserWarning, ValueError) as error:  # Keras wraps warnings
+                    why = re.search(r"Skipping variable loading[^.]*", str(error))
+                    raise UserError(
+                        f"the backup {path} does not fit this run "
+                        f"({why[0] if why else str(error)[:200]}); resume it with "
+                        "the KERAS_BACKEND that trained it"
+                    ) from None
 
     def on_epoch_end(self, epoch, logs=None):
         score = (logs or {}).get("val_mean_iou")

@@ -217,6 +217,21 @@ def test_a_nan_loss_stops_at_once_and_keeps_the_last_good_epoch(tmp_path):
     assert np.isfinite(restored.predict_on_batch(good[0])).all()
 
 
+def test_a_backup_whose_optimizer_state_does_not_fit_is_refused(tmp_path):
+    # As a mixed_float16 run's loss-scale optimizer on another backend: Keras would
+    # skip the optimizer's state with a warning and start Adam afresh.
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    dl.compile_model(model, keras.optimizers.Adam(), 3)
+    (tmp_path / "backup-001").mkdir()
+    model.save_weights(tmp_path / "backup-001" / runs.BACKUP_WEIGHTS)
+    (tmp_path / runs.BACKUP_FILE).write_text('{"epoch": 1, "folder": "backup-001"}')
+    dl.compile_model(model, keras.optimizers.SGD(momentum=0.9), 3)  # fewer slots
+    backup = runs.Backup(tmp_path, CIHP, best=-1.0)
+    backup.set_model(model)
+    with pytest.raises(UserError, match="backup-001.* does not fit this run"):
+        backup.on_train_begin()
+
+
 def test_no_callback_of_a_run_makes_each_training_step_wait_for_the_last(tmp_path):
     # Keras runs steps ahead on JAX and PyTorch only while every callback either
     # has no per-batch hook or is marked async_safe.
