@@ -12,11 +12,9 @@ Agreement says something only for a trained model.
     python benchmarks/export_latency.py --model outputs/model.keras
 """
 
-import argparse
 import json
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,7 +24,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import deeplabv3_plus as tutorial  # noqa: E402
 from data import make_toy_people  # noqa: E402
-from deeplab_support import cli, export  # noqa: E402
+from deeplab_support import UserError, cli, export, files  # noqa: E402
 from deeplab_support.classes import CIHP  # noqa: E402
 
 
@@ -70,7 +68,7 @@ def people(size, count=8):
 
 def main(image_size, repeats, model_path):
     """Export, time and compare every runtime; print one JSON line each."""
-    folder = Path(tempfile.mkdtemp())
+    folder = files.private_dir("export-latency")  # deleted when the process ends
     if model_path:
         model, classes = cli.load_model(model_path, "--model")
     else:
@@ -107,8 +105,14 @@ def main(image_size, repeats, model_path):
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--image-size", type=int, default=512, help="input side")
-    parser.add_argument("--repeats", type=int, default=10, help="timed calls")
+    parser = cli.Parser(description=__doc__.splitlines()[0])
+    size = cli.checked(
+        int, lambda v: v >= 32 and v % 16 == 0, "must be 32, 48... got {}"
+    )
+    parser.add_argument("--image-size", type=size, default=512, help="input side")
+    parser.add_argument("--repeats", type=cli.positive(int), default=10, help="timed")
     parser.add_argument("--model", dest="model_path", help="a trained .keras model")
-    main(**vars(parser.parse_args()))
+    try:
+        main(**vars(parser.parse_args()))
+    except UserError as error:
+        sys.exit(cli.explain(error))

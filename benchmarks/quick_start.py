@@ -44,10 +44,18 @@ def parse_args(argv=None):
         help="the synthetic set's layout (cihp: the tutorial's own fallback)",
     )
     parser.add_argument("--loss", nargs="+", default=[], help="one row per loss")
-    parser.add_argument("--aspect", type=float, help="every image's height / width")
+    parser.add_argument("--aspect", type=aspect, help="every image's height / width")
     args, flags = parser.parse_known_args(argv)
     args.flags = flags  # the rest go to deeplabv3_plus.py
     return args
+
+
+def aspect(text):
+    """--aspect: a height / width that the data generator draws, 0.1 to 10."""
+    value = float(text)
+    if not 0.1 <= value <= 10:
+        raise argparse.ArgumentTypeError(f"must lie in 0.1..10, got {text}")
+    return value
 
 
 def cpu_name():
@@ -77,15 +85,17 @@ def run_quick(seed, output_dir, data_dir=None, flags=(), loss=None):
     command += ["--loss", loss] if loss else []
     command += ["--seed", str(seed), "--output-dir", str(output_dir)]
     command += ["--data-dir", str(data_dir)] if data_dir else []
-    start, epochs = time.perf_counter(), []
+    start, epochs, said = time.perf_counter(), [], ""
     with subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     ) as process:
         for line in process.stdout:  # Keras's line at each epoch's end: "48/48 - 19s"
             if re.match(r"\d+/\d+ - ", line):
                 epochs.append(time.perf_counter() - start)
-    if process.returncode:
-        raise SystemExit(f"error: the quick run with seed {seed} failed")
+            said = line.strip() if line.startswith("error: ") else said
+    if process.returncode:  # the run's own error line says what to change
+        print(said or f"error: the quick run with seed {seed} failed", file=sys.stderr)
+        raise SystemExit(2)
     wall = time.perf_counter() - start
     later = [b - a for a, b in zip(epochs, epochs[1:])] or [0.0]
     metrics = json.loads((Path(output_dir) / "metrics.json").read_text())
@@ -104,7 +114,7 @@ def main(args):
     """Run every seed; print one JSON line each, then a Markdown table."""
     with tempfile.TemporaryDirectory(prefix="deeplabv3_plus-quick-") as folder:
         data_dir = None  # the tutorial's own synthetic CIHP
-        if args.layout != "cihp" or args.aspect:
+        if args.layout != "cihp" or args.aspect is not None:
             data_dir = synthetic_set(args.layout, folder, args.aspect)
         rows = []
         for loss in args.loss or [None]:
@@ -113,7 +123,8 @@ def main(args):
                 rows.append(run_quick(seed, output_dir, data_dir, args.flags, loss))
                 print(json.dumps(rows[-1]), flush=True)
     flags = "".join(f" {flag}" for flag in args.flags)
-    kind = f"{args.layout} set" + (f" of aspect {args.aspect:g}" if args.aspect else "")
+    kind = f"{args.layout} set"
+    kind += f" of aspect {args.aspect:g}" if args.aspect is not None else ""
     print(f"\n`--quick{flags}` on the synthetic {kind}, {cpu_name()}:\n")
     print(
         "| loss " * bool(args.loss) + "| seed | wall (s) | first epoch line (s) "

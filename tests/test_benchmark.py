@@ -132,3 +132,9 @@ def test_the_quick_start_benchmark_prints_a_line_and_a_table_row_per_seed(tmp_pa
     assert row["loss"] == "dice" and 0 <= row["val_mean_iou"] <= 1
     assert "| dice | 7 | " in done.stdout
     assert "synthetic voc set of aspect 2" in done.stdout
+
+
+def test_the_quick_start_benchmark_passes_on_the_run_s_own_error(tmp_path):
+    command = [ROOT / "benchmarks" / "quick_start.py", "--loss", "bogus"]
+    done = run_python(*command, exit_code=2, TMPDIR=str(tmp_path))
+    assert done.stderr.startswith("error: argument --loss: invalid choice: 'bogus'")

@@ -178,6 +178,7 @@ def test_the_latency_benchmark_reports_every_format(tmp_path):
     for fmt in ["onnx", "litert"]:  # float32 graphs: Keras's own classes
         assert rows[fmt]["same_class"] >= 0.999 and rows[fmt]["ms"] > 0
     assert rows["litert_quantized"]["size_mb"] < rows["litert"]["size_mb"] / 3
+    assert not list(tmp_path.rglob("*.onnx"))  # gone with its temporary folder
 
 
 def run_readme_example(marker, exported, tmp_path):
