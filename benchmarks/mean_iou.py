@@ -10,6 +10,7 @@ pixels, as it loops over them in Python), and the count it keeps for a class of
 2**24 + 4096 pixels after one update (exact: 16781312).
 """
 
+import argparse
 import json
 import sys
 import time
@@ -71,4 +72,5 @@ def main():
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help
     main()
