@@ -430,16 +430,15 @@ def load_model(path, flag):
             f"script takes (None, size, size, 3). Check {flag}"
         )
     classes = model_classes(path, out[-1])
-    # Models saved by earlier releases take a list of one input; Keras warns on
-    # every call of those: the same model takes the input itself.
-    model = keras.Model(model.inputs[0], model.outputs[0], name=model.name)
     if len(out) != 4 or out[1:] != (*shape[1:3], classes.num_classes):
         raise UserError(
             f"model {path} outputs shape {out}, not one score per class for every "
             f"pixel (None, {shape[1]}, {shape[1]}, classes) for the "
             f"{classes.num_classes} classes its table names; check {flag}"
         )
-    return model, classes
+    # Models saved by earlier releases take a list of one input; Keras warns on
+    # every call of those: the same model takes the input itself.
+    return keras.Model(model.inputs[0], model.outputs[0], name=model.name), classes
 
 
 def claim_predictions(paths, output_dir, kinds=PREDICTION_KINDS):

@@ -350,21 +350,21 @@ def get_pairs(dataset, args):
 
 
 def validation_pairs(dataset, args, classes):
-    """The checked validation pairs alone, for --evaluate of a model of classes; a
-    data set of other classes mapped to them by --class-map, as in training."""
-    source, class_map = classes, read_class_map(args.class_map, classes)  # mapped
-    if dataset.classes.names != classes.names:
-        source = dataset.classes
-        class_map = args.class_map and read_class_map(args.class_map, source)
-        if not class_map or class_map.target.names != classes.names:
-            pairs = zip([*classes.names, None], [*dataset.classes.names, None])
-            index, pair = next((i, p) for i, p in enumerate(pairs) if p[0] != p[1])
-            theirs, ours = (repr(name) if name else "none" for name in pair)
-            raise UserError(
-                f"the model predicts {classes.num_classes} classes, the data set in "
-                f"{dataset.root} has {dataset.classes.num_classes}, and class {index} "
-                f"is {theirs} in the model but {ours} in the data; evaluate it on "
-                "the data set it was trained for (--data-dir), with the --class-map "
-                "it was trained with, if any"
-            )
+    """The checked validation pairs alone, for --evaluate of a model of classes:
+    masks mapped as the model's outputs are, or, in a data set of other classes,
+    by the --class-map that trained the model on it."""
+    same = dataset.classes.names == classes.names
+    source = classes if same else dataset.classes
+    class_map = read_class_map(args.class_map, source)
+    if not same and class_map.target.names != classes.names:
+        pairs = zip([*classes.names, None], [*dataset.classes.names, None])
+        index, pair = next((i, p) for i, p in enumerate(pairs) if p[0] != p[1])
+        theirs, ours = (repr(name) if name else "none" for name in pair)
+        raise UserError(
+            f"the model predicts {classes.num_classes} classes, the data set in "
+            f"{dataset.root} has {dataset.classes.num_classes}, and class {index} "
+            f"is {theirs} in the model but {ours} in the data; evaluate it on "
+            "the data set it was trained for (--data-dir), with the --class-map "
+            "it was trained with, if any"
+        )
     return files.check_pairs(split(dataset, args)[1], source, class_map)

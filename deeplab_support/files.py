@@ -298,8 +298,8 @@ def colour_coded(mask, classes):
     """Whether a palette mask's colours, not its indices, are its classes: a colour
     mask saved with a palette of its own (an "indexed" PNG, as GIMP saves one)."""
     palette = np.zeros((256, 3), np.uint8)
-    colours = np.asarray(mask.getpalette("RGB") or [], np.uint8).reshape(-1, 3)
-    palette[: len(colours)] = colours
+    listed = np.asarray(mask.getpalette("RGB") or [], np.uint8).reshape(-1, 3)
+    palette[: len(listed)] = listed
     used = np.unique(np.asarray(mask))
     colours = {tuple(colour) for colour in palette[used].tolist()}
     return (

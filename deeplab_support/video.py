@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cv2
 
-from deeplab_support import UserError, files, runs
+from deeplab_support import UserError, runs
 from deeplab_support.classes import ids_png
 
 EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
