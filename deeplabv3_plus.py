@@ -47,7 +47,8 @@ from scipy.special import softmax
 from tensorflow import data as tf_data, dtypes as tf_dtypes, gather as tf_gather
 from tensorflow import ensure_shape as tf_ensure_shape
 from tensorflow import image as tf_image, io as tf_io, math as tf_math
-from tensorflow import pad as tf_pad, random as tf_random, shape as tf_shape
+from tensorflow import pad as tf_pad, random as tf_random, range as tf_range
+from tensorflow import shape as tf_shape
 
 DEFAULTS = dict(  # what the flags default to; --quick changes some (see --help)
     image_size=512,  # side of the square training input; a multiple of 16
@@ -127,6 +128,12 @@ Squeezed into the square, a standing person twice as tall as wide arrives at hal
 their width. `--keep-aspect` scales each photo to fit instead and pads the rest,
 black in the photo and void in the mask; the saved model remembers it, and every
 later prediction fits photos the same way and crops the padding's logits off.
+
+Each epoch visits the images in a new order. The order is a random permutation drawn
+*statelessly*, from `--seed` and the epoch's number alone, and so is each image's
+augmentation: an interrupted run resumed at epoch 7 gets epoch 7's order, not the
+first epoch's again. The cache holds the decoded set as one batch, which an epoch
+reads in its order.
 
 Last, each batch gets a per-pixel weight, 0 on void pixels and 1 elsewhere: Keras
 multiplies each pixel's loss by it, and the scores leave out the pixels it zeroes.
@@ -213,35 +220,49 @@ def ignore_void(images, masks, void):
 
 
 def data_generator(
-    pairs, image_size, batch_size, classes, training=False, augmented=False, cache=True
+    pairs, image_size, batch, classes, epochs=None, augmented=False, cache=True, seed=0
 ):
-    """Build the tf.data pipeline: decode, resize, cache, shuffle, batch, prefetch."""
+    """Build the tf.data pipeline: decode, resize, cache, shuffle, batch, prefetch.
+    Training (`epochs`: a range) draws each epoch's order and augmentation from the
+    seed and the epoch's number alone: a resumed run goes on as if never stopped."""
     image_paths, mask_paths = (list(paths) for paths in zip(*pairs))
     dataset = tf_data.Dataset.from_tensor_slices((image_paths, mask_paths))
-    if training and not cache:  # shuffle file names, not decoded images
-        dataset = dataset.shuffle(len(pairs))
-    dataset = dataset.map(
-        lambda i, m: load_data(i, m, image_size, classes), tf_data.AUTOTUNE
-    )
-    if cache:
-        dataset = dataset.cache()
-        dataset = dataset.shuffle(len(pairs)) if training else dataset
-    if augmented:  # a seed per pair, new every epoch, from the run's --seed
-        seeds = tf_data.Dataset.random(rerandomize_each_iteration=True).batch(2)
-        dataset = tf_data.Dataset.zip(dataset, seeds).map(
-            lambda pair, seed: augment(*pair, image_size, classes.flip, seed),
+    n, load = len(pairs), lambda i, m: load_data(i, m, image_size, classes)
+    if cache:  # every pair decoded once, and all kept in memory as one batch
+        dataset = dataset.map(load, tf_data.AUTOTUNE).batch(n).cache()
+    else:  # only the file names are kept; each epoch decodes the pairs anew
+        dataset = dataset.batch(n)
+    whole = n // batch * batch  # an epoch is whole batches
+
+    def one_epoch(epoch, everything):  # the pairs, in a stateless random order
+        order = tf_random.experimental.stateless_shuffle(tf_range(n), [seed, epoch])
+        slices = tf_data.Dataset.from_tensor_slices(order[:whole])
+        return slices.map(lambda k: (everything[0][k], everything[1][k]))
+
+    if epochs is None:  # evaluation: every pair once, in order
+        dataset = dataset.unbatch()
+    else:
+        numbers = tf_data.Dataset.range(epochs.start, epochs.stop)
+        dataset = tf_data.Dataset.zip(numbers, dataset.repeat()).flat_map(one_epoch)
+    if not cache:
+        dataset = dataset.map(load, tf_data.AUTOTUNE)
+    if augmented:  # each pair's seed: the run's and the pair's place in the run
+        dataset = dataset.enumerate(epochs.start * whole).map(
+            lambda i, pair: augment(*pair, image_size, classes.flip, [seed, i]),
             tf_data.AUTOTUNE,
         )
     # Batches stay uint8, a quarter of float32's bytes; Keras casts them itself.
-    dataset = dataset.batch(batch_size, drop_remainder=training)
+    dataset = dataset.batch(batch, drop_remainder=epochs is not None)
     dataset = dataset.map(lambda i, m: ignore_void(i, m, classes.void))
     return dataset.prefetch(tf_data.AUTOTUNE)
 
 
 if RUN and args.train:
     size, batch = args.image_size, args.batch_size
+    initial_epoch = runs.first_epoch(args)  # on --resume, after the last backup
+    epochs = range(initial_epoch, args.epochs)  # the epochs this run trains
     train_dataset = data_generator(
-        train_pairs, size, batch, classes, True, args.augment, args.cache
+        train_pairs, size, batch, classes, epochs, args.augment, args.cache, args.seed
     )
     val_dataset = data_generator(val_pairs, size, batch, classes, cache=args.cache)
     val_dataset = devices.pad_batches(val_dataset, args.distribute, classes.void)
@@ -435,7 +456,8 @@ if RUN and args.train:
         train_dataset,
         validation_data=val_dataset,
         epochs=args.epochs,
-        initial_epoch=run.initial_epoch,  # after the last backed-up epoch on --resume
+        initial_epoch=initial_epoch,  # after the last backed-up epoch on --resume
+        steps_per_epoch=len(train_pairs) // args.batch_size,  # the data holds them all
         callbacks=run.callbacks(classes),  # backups, best model
         shuffle=False,  # the tf.data pipeline shuffles already
         verbose=run.verbose,  # a progress bar in a terminal, else a line per epoch

@@ -118,7 +118,7 @@ def test_images_pair_with_masks_by_stem_not_position(tmp_path, toy_root):
 
 def test_training_batches_have_fixed_shapes_and_types(toy_root):
     train, _ = checked_pairs(toy_root, 10, 0)
-    dataset = dl.data_generator(train, 64, 4, CIHP, training=True, augmented=True)
+    dataset = dl.data_generator(train, 64, 4, CIHP, range(1), augmented=True)
     batches = [(np.asarray(x), np.asarray(y)) for x, y, _ in dataset]
     assert len(batches) == 2  # 10 images, batch 4: the remainder is dropped
     for images, masks in batches:
@@ -127,9 +127,26 @@ def test_training_batches_have_fixed_shapes_and_types(toy_root):
         assert masks.min() >= 0 and masks.max() < 20
 
 
+@pytest.mark.parametrize("cache", [True, False])
+def test_each_epoch_is_shuffled_and_augmented_from_the_seed_and_its_number(
+    toy_root, cache
+):
+    train, _ = checked_pairs(toy_root, 8, 0)
+
+    def images(first, last, seed=42):  # the batches of these epochs
+        epochs = range(first, last)
+        dataset = dl.data_generator(train, 64, 4, CIHP, epochs, True, cache, seed)
+        return np.stack([np.asarray(x) for x, _, _ in dataset])
+
+    whole = images(0, 3)  # two batches an epoch
+    np.testing.assert_array_equal(images(1, 3), whole[2:])  # as on --resume
+    assert not np.array_equal(whole[:2], whole[2:4])  # a new order every epoch
+    assert not np.array_equal(images(0, 1, seed=7), whole[:2])
+
+
 def test_validation_batches_keep_every_image_in_order(toy_root):
     _, val = checked_pairs(toy_root, 6, 6)
-    dataset = dl.data_generator(val, 64, 4, CIHP, training=False)
+    dataset = dl.data_generator(val, 64, 4, CIHP)
     images = np.concatenate([np.asarray(x) for x, _, _ in dataset])
     assert len(images) == 6
     np.testing.assert_array_equal(images[0], dl.read_image(val[0][0], 64))

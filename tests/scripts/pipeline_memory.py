@@ -1,7 +1,7 @@
-"""Resident memory of a fresh process after each of four passes over the pipeline.
+"""Resident memory of a fresh process after each of four epochs of the pipeline.
 
 Usage: python pipeline_memory.py PAIRS.json IMAGE_SIZE cache|no-cache
-Prints a JSON list: the memory before the first pass, then after each pass.
+Prints a JSON list: the memory before the first epoch, then after each epoch.
 """
 
 import gc
@@ -21,13 +21,11 @@ def resident_bytes():
 
 
 pairs = json.loads(Path(sys.argv[1]).read_text())
-dataset = dl.data_generator(
-    pairs, int(sys.argv[2]), 50, CIHP, True, True, cache=sys.argv[3] == "cache"
-)
+batch, cache = 50, sys.argv[3] == "cache"
+dataset = dl.data_generator(pairs, int(sys.argv[2]), batch, CIHP, range(4), True, cache)
 readings = [resident_bytes()]
-for _ in range(4):
-    for _ in dataset:
-        pass
-    gc.collect()
-    readings.append(resident_bytes())
+for step, _ in enumerate(dataset, 1):
+    if step % (len(pairs) // batch) == 0:  # an epoch's last batch
+        gc.collect()
+        readings.append(resident_bytes())
 print(json.dumps(readings))

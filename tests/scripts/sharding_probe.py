@@ -32,7 +32,7 @@ class ShardingProbe(keras.layers.Layer):
 
 data = datasets.find(sys.argv[1])
 train = files.check_pairs(data.train[:8], data.classes)
-dataset = dl.data_generator(train, 64, 8, data.classes, training=False)
+dataset = dl.data_generator(train, 64, 8, data.classes)
 with devices.distribution_scope(True, 8):
     deeplab = dl.DeeplabV3Plus(64, 20)
     model = keras.Sequential([keras.Input((64, 64, 3)), ShardingProbe(), deeplab])
