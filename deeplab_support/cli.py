@@ -7,7 +7,7 @@ and exits with code 2; Ctrl-C or SIGTERM says how to resume and exits with 130.
 """
 
 import argparse
-import importlib.util
+import importlib
 import errno
 import functools
 import json
@@ -246,11 +246,15 @@ def check_args(args):
             "TensorFlow: Keras runs one step per call on PyTorch; drop the flag, or "
             "set KERAS_BACKEND=jax or tensorflow"
         )
-    if args.tensorboard and importlib.util.find_spec("tensorboard") is None:
-        raise UserError(
-            "--tensorboard needs the tensorboard package; run pip install "
-            "tensorboard, or drop --tensorboard"
-        )
+    if args.tensorboard:  # imported now: a broken install would fail after epoch 1
+        try:
+            importlib.import_module("tensorboard")
+        except Exception as error:
+            raise UserError(
+                f"--tensorboard needs the tensorboard package, which did not import "
+                f"({error}); run pip install --force-reinstall tensorboard, or drop "
+                "--tensorboard"
+            ) from None
     if not args.train:
         return
     if args.num_train_images < args.batch_size:
