@@ -129,6 +129,10 @@ def test_an_unknown_backend_is_one_error_line(tmp_path):
 def test_tensorboard_that_does_not_import_says_how_to_install_it(
     capsys, toy_root, tmp_path, monkeypatch
 ):
-    monkeypatch.setitem(sys.modules, "tensorboard", None)  # as missing or broken
+    broken = tmp_path / "site" / "tensorboard"  # found, but fails to import
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text("raise ImportError('protobuf is too new')")
+    monkeypatch.syspath_prepend(broken.parent)
+    monkeypatch.delitem(sys.modules, "tensorboard", raising=False)
     argv = run_args(toy_root, tmp_path / "out", "--tensorboard")
     fails_with(capsys, argv, "--tensorboard needs the tensorboard package", "pip")
