@@ -48,7 +48,7 @@ from tensorflow import data as tf_data, dtypes as tf_dtypes, gather as tf_gather
 from tensorflow import ensure_shape as tf_ensure_shape
 from tensorflow import image as tf_image, io as tf_io, math as tf_math
 from tensorflow import pad as tf_pad, random as tf_random, range as tf_range
-from tensorflow import shape as tf_shape
+from tensorflow import shape as tf_shape, Variable as tf_Variable
 
 DEFAULTS = dict(  # what the flags default to; --quick changes some (see --help)
     image_size=512,  # side of the square training input; a multiple of 16
@@ -129,11 +129,11 @@ their width. `--keep-aspect` scales each photo to fit instead and pads the rest,
 black in the photo and void in the mask; the saved model remembers it, and every
 later prediction fits photos the same way and crops the padding's logits off.
 
-Each epoch visits the images in a new order. The order is a random permutation drawn
-*statelessly*, from `--seed` and the epoch's number alone, and so is each image's
-augmentation: an interrupted run resumed at epoch 7 gets epoch 7's order, not the
-first epoch's again. The cache holds the decoded set as one batch, which an epoch
-reads in its order.
+Each epoch visits the images in a new order: a random permutation drawn
+*statelessly*, from `--seed` and the epoch's number alone, as is each image's
+augmentation. Keras tells the pipeline which epoch begins, so a run resumed at
+epoch 7 sees epoch 7's order, not the first epoch's again. The cache holds the
+decoded images as one batch, and an epoch reads it in its order.
 
 Last, each batch gets a per-pixel weight, 0 on void pixels and 1 elsewhere: Keras
 multiplies each pixel's loss by it, and the scores leave out the pixels it zeroes.
@@ -220,11 +220,11 @@ def ignore_void(images, masks, void):
 
 
 def data_generator(
-    pairs, image_size, batch, classes, epochs=None, augmented=False, cache=True, seed=0
+    pairs, image_size, batch, classes, epoch=None, augmented=False, cache=True, seed=0
 ):
     """Build the tf.data pipeline: decode, resize, cache, shuffle, batch, prefetch.
-    Training (`epochs`: a range) draws each epoch's order and augmentation from the
-    seed and the epoch's number alone: a resumed run goes on as if never stopped."""
+    For training, `epoch` is the epoch's number (or a variable that holds it): the
+    epoch's order and augmentation come from the seed and that number alone."""
     image_paths, mask_paths = (list(paths) for paths in zip(*pairs))
     dataset = tf_data.Dataset.from_tensor_slices((image_paths, mask_paths))
     n, load = len(pairs), lambda i, m: load_data(i, m, image_size, classes)
@@ -232,37 +232,38 @@ def data_generator(
         dataset = dataset.map(load, tf_data.AUTOTUNE).batch(n).cache()
     else:  # only the file names are kept; each epoch decodes the pairs anew
         dataset = dataset.batch(n)
-    whole = n // batch * batch  # an epoch is whole batches
 
-    def one_epoch(epoch, everything):  # the pairs, in a stateless random order
+    def in_epoch_order(images, masks):  # whole batches, in a stateless random order
         order = tf_random.experimental.stateless_shuffle(tf_range(n), [seed, epoch])
-        slices = tf_data.Dataset.from_tensor_slices(order[:whole])
-        return slices.map(lambda k: (everything[0][k], everything[1][k]))
+        order = tf_data.Dataset.from_tensor_slices(order[: n // batch * batch])
+        return order.map(lambda k: (images[k], masks[k]))  # no copy of the rest
 
-    if epochs is None:  # evaluation: every pair once, in order
+    if epoch is None:  # evaluation: every pair once, in order
         dataset = dataset.unbatch()
-    else:
-        numbers = tf_data.Dataset.range(epochs.start, epochs.stop)
-        dataset = tf_data.Dataset.zip(numbers, dataset.repeat()).flat_map(one_epoch)
+    else:  # the count lets Keras's progress bar show the epoch's length
+        dataset = dataset.flat_map(in_epoch_order).apply(
+            tf_data.experimental.assert_cardinality(n // batch * batch)
+        )
     if not cache:
         dataset = dataset.map(load, tf_data.AUTOTUNE)
-    if augmented:  # each pair's seed: the run's and the pair's place in the run
-        dataset = dataset.enumerate(epochs.start * whole).map(
-            lambda i, pair: augment(*pair, image_size, classes.flip, [seed, i]),
+    if augmented:  # a seed per pair, so parallel workers stay repeatable
+        dataset = dataset.enumerate().map(
+            lambda i, pair: augment(
+                *pair, image_size, classes.flip, [seed, epoch * n + i]
+            ),
             tf_data.AUTOTUNE,
         )
     # Batches stay uint8, a quarter of float32's bytes; Keras casts them itself.
-    dataset = dataset.batch(batch, drop_remainder=epochs is not None)
+    dataset = dataset.batch(batch, drop_remainder=epoch is not None)
     dataset = dataset.map(lambda i, m: ignore_void(i, m, classes.void))
     return dataset.prefetch(tf_data.AUTOTUNE)
 
 
 if RUN and args.train:
     size, batch = args.image_size, args.batch_size
-    initial_epoch = runs.first_epoch(args)  # on --resume, after the last backup
-    epochs = range(initial_epoch, args.epochs)  # the epochs this run trains
+    epoch = tf_Variable(0, dtype="int64")  # the epoch being trained: Keras sets it
     train_dataset = data_generator(
-        train_pairs, size, batch, classes, epochs, args.augment, args.cache, args.seed
+        train_pairs, size, batch, classes, epoch, args.augment, args.cache, args.seed
     )
     val_dataset = data_generator(val_pairs, size, batch, classes, cache=args.cache)
     val_dataset = devices.pad_batches(val_dataset, args.distribute, classes.void)
@@ -452,13 +453,16 @@ if RUN and args.train:
             model, optimizer, classes.num_classes, loss, args.steps_per_execution
         )
     run = runs.open_run(args)  # take --output-dir for this run
+    # Each epoch begins by telling the training data its number (see the data).
+    set_epoch = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda e, _: epoch.assign(e)
+    )
     model.fit(
         train_dataset,
         validation_data=val_dataset,
         epochs=args.epochs,
-        initial_epoch=initial_epoch,  # after the last backed-up epoch on --resume
-        steps_per_epoch=len(train_pairs) // args.batch_size,  # the data holds them all
-        callbacks=run.callbacks(classes),  # backups, best model
+        initial_epoch=run.initial_epoch,  # after the last backed-up epoch on --resume
+        callbacks=[set_epoch, *run.callbacks(classes)],  # backups, best model
         shuffle=False,  # the tf.data pipeline shuffles already
         verbose=run.verbose,  # a progress bar in a terminal, else a line per epoch
     )

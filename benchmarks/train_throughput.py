@@ -280,9 +280,7 @@ def measure_pipeline(args):
     log(f"[pipeline] toy images in {args.data_dir} ({n} of them, made once)")
     root = make_toy_people.ensure(args.data_dir, n, SEED, max(64, size // 2), size)
     pairs = files.check_pairs(datasets.find(root).train[:n], CIHP)
-    dataset = deeplabv3_plus.data_generator(
-        pairs, size, args.batch_size, CIHP, range(1), True
-    )
+    dataset = deeplabv3_plus.data_generator(pairs, size, args.batch_size, CIHP, 0, True)
     first = epoch_images_per_second(dataset)
     cached = epoch_images_per_second(dataset)
     log(f"[pipeline] {first:.1f} images/s decoding, {cached:.1f} images/s cached")

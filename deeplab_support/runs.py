@@ -335,12 +335,6 @@ def prepare_resume(args):
     refuse_strangers(output_dir, data["files"], run_names(args))
 
 
-def first_epoch(args):
-    """The epoch a training run starts with: 0, or on --resume the one after its
-    last backup."""
-    return completed_epochs(args.output_dir) if args.resume else 0
-
-
 def open_run(args):
     """Claim --output-dir for this training run and return the Run: a new run
     deletes the earlier run's files (not the folder's exports and predictions), a
@@ -371,6 +365,7 @@ class Run:
     def __init__(self, args, output_dir):
         self.args, self.dir = args, output_dir
         self.seconds = []  # each epoch's training steps, its validation left out
+        self.initial_epoch = completed_epochs(output_dir)  # where --resume goes on
         # Keras's progress bar in a terminal; one line per epoch in a log or notebook.
         self.verbose = 1 if in_terminal() else 2
 

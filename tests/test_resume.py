@@ -267,10 +267,12 @@ def test_resumed_poly_schedule_keeps_learning_in_the_extra_epochs(toy_root, tmp_
 @pytest.mark.slow
 def test_a_resumed_run_trains_as_an_uninterrupted_one(toy_root, tmp_path):
     whole, resumed = tmp_path / "whole", tmp_path / "resumed"
-    run_tutorial(*run_args(toy_root, whole, "--epochs", "2"))
-    run_tutorial(*run_args(toy_root, resumed))  # stopped after epoch 1 ...
-    run_tutorial(*run_args(toy_root, resumed, "--resume", "--epochs", "2"))
+    steps = ["--steps-per-execution", "3"]  # more than an epoch's 2 steps, as on a GPU
+    run_tutorial(*run_args(toy_root, whole, "--epochs", "2", *steps))
+    run_tutorial(*run_args(toy_root, resumed, *steps))  # stopped after epoch 1 ...
+    run_tutorial(*run_args(toy_root, resumed, "--resume", "--epochs", "2", *steps))
     # ... and the second epoch saw the same order and augmentation all the same.
+    assert optimizer_steps(whole) == optimizer_steps(resumed) == 2 * 8 // 4
     for a, b in zip(runs.read_history(whole), runs.read_history(resumed), strict=True):
         assert a.keys() == b.keys()
         np.testing.assert_allclose([float(a[k]) for k in a], [float(b[k]) for k in a])

@@ -9,6 +9,8 @@ import json
 import sys
 from pathlib import Path
 
+import tensorflow as tf
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import deeplabv3_plus as dl  # noqa: E402
 from deeplab_support.classes import CIHP  # noqa: E402
@@ -21,11 +23,14 @@ def resident_bytes():
 
 
 pairs = json.loads(Path(sys.argv[1]).read_text())
-batch, cache = 50, sys.argv[3] == "cache"
-dataset = dl.data_generator(pairs, int(sys.argv[2]), batch, CIHP, range(4), True, cache)
+epoch = tf.Variable(0, dtype="int64")
+cache = sys.argv[3] == "cache"
+dataset = dl.data_generator(pairs, int(sys.argv[2]), 50, CIHP, epoch, True, cache)
 readings = [resident_bytes()]
-for step, _ in enumerate(dataset, 1):
-    if step % (len(pairs) // batch) == 0:  # an epoch's last batch
-        gc.collect()
-        readings.append(resident_bytes())
+for number in range(4):
+    epoch.assign(number)
+    for _ in dataset:
+        pass
+    gc.collect()
+    readings.append(resident_bytes())
 print(json.dumps(readings))
