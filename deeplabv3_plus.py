@@ -233,17 +233,17 @@ def data_generator(
     else:  # only the file names are kept; each epoch decodes the pairs anew
         dataset = dataset.batch(n)
 
-    def in_epoch_order(images, masks):  # whole batches, in a stateless random order
-        order = tf_random.experimental.stateless_shuffle(tf_range(n), [seed, epoch])
-        order = tf_data.Dataset.from_tensor_slices(order[: n // batch * batch])
+    def in_order(images, masks):  # training: a stateless random order, whole batches
+        order = tf_range(n)
+        if epoch is not None:
+            order = tf_random.experimental.stateless_shuffle(order, [seed, epoch])
+        order = tf_data.Dataset.from_tensor_slices(order[:length])
         return order.map(lambda k: (images[k], masks[k]))  # no copy of the rest
 
-    if epoch is None:  # evaluation: every pair once, in order
-        dataset = dataset.unbatch()
-    else:  # the count lets Keras's progress bar show the epoch's length
-        dataset = dataset.flat_map(in_epoch_order).apply(
-            tf_data.experimental.assert_cardinality(n // batch * batch)
-        )
+    length = n if epoch is None else n // batch * batch  # Keras learns the count
+    dataset = dataset.flat_map(in_order).apply(
+        tf_data.experimental.assert_cardinality(length)
+    )
     if not cache:
         dataset = dataset.map(load, tf_data.AUTOTUNE)
     if augmented:  # a seed per pair, so parallel workers stay repeatable
