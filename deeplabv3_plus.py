@@ -240,17 +240,15 @@ def data_generator(
         order = tf_data.Dataset.from_tensor_slices(order[:length])
         return order.map(lambda k: (images[k], masks[k]))  # no copy of the rest
 
-    length = n if epoch is None else n // batch * batch  # Keras learns the count
-    dataset = dataset.flat_map(in_order).apply(
-        tf_data.experimental.assert_cardinality(length)
-    )
+    length = n if epoch is None else n // batch * batch
+    counted = tf_data.experimental.assert_cardinality(length)  # Keras reads the count
+    dataset = dataset.flat_map(in_order).apply(counted)
     if not cache:
         dataset = dataset.map(load, tf_data.AUTOTUNE)
-    if augmented:  # a seed per pair, so parallel workers stay repeatable
+    if augmented:  # a seed per pair and epoch, so parallel workers stay repeatable
+        flip = classes.flip
         dataset = dataset.enumerate().map(
-            lambda i, pair: augment(
-                *pair, image_size, classes.flip, [seed, epoch * n + i]
-            ),
+            lambda i, pair: augment(*pair, image_size, flip, [seed, epoch * n + i]),
             tf_data.AUTOTUNE,
         )
     # Batches stay uint8, a quarter of float32's bytes; Keras casts them itself.
