@@ -233,14 +233,15 @@ def data_generator(
     else:  # only the file names are kept; each epoch decodes the pairs anew
         dataset = dataset.batch(n)
 
-    def in_order(images, masks):  # training: a stateless random order, whole batches
+    length = n if epoch is None else n // batch * batch  # training: whole batches
+
+    def in_order(images, masks):  # every pair in turn; training's order is random
         order = tf_range(n)
-        if epoch is not None:
+        if epoch is not None:  # stateless: drawn from the seed and the epoch alone
             order = tf_random.experimental.stateless_shuffle(order, [seed, epoch])
         order = tf_data.Dataset.from_tensor_slices(order[:length])
         return order.map(lambda k: (images[k], masks[k]))  # no copy of the rest
 
-    length = n if epoch is None else n // batch * batch
     counted = tf_data.experimental.assert_cardinality(length)  # Keras reads the count
     dataset = dataset.flat_map(in_order).apply(counted)
     if not cache:
