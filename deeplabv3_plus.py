@@ -692,7 +692,8 @@ if RUN and args.predict:
     groups = cli.mask_groups(args.mask_classes, target)  # name -> the class ids
     kinds = cli.prediction_kinds(groups, args.cutout)  # the files of each photo
     inputs = cli.claim_predictions(args.predict, args.output_dir, kinds)
-    for image, output in cli.read_photos(inputs):
+    for photo, output in cli.read_photos(inputs, "RGBA"):  # alpha: for --cutout
+        image = photo[..., :3]  # the model sees RGB
         predicted = predict_full_resolution(
             models, image, flip_classes, to_target, keep_aspect
         )
@@ -700,8 +701,9 @@ if RUN and args.predict:
         pictures = dict(mask=colored, overlay=get_overlay(image, colored))
         for name, ids in groups.items():
             pictures[f"class-{name}"] = mask = class_mask(predicted, ids)
-            if args.cutout:  # the photo, transparent outside the mask
-                pictures[f"cutout-{name}"] = np.dstack([image, mask])
+            if args.cutout:  # the photo, transparent outside the mask and where it was
+                alpha = np.minimum(photo[..., 3], mask)
+                pictures[f"cutout-{name}"] = np.dstack([image, alpha])
         cli.save_prediction(output, pictures, predicted, target)
     smoothing, colors = args.temporal_smoothing, target.palette()
     for frames, add_frame in video.read_clips(inputs, target):

@@ -497,13 +497,13 @@ def output_paths(path, prefix, kinds=PREDICTION_KINDS):
     )
 
 
-def read_photos(inputs):
-    """(RGB image, output prefix) of each photo of claim_predictions' inputs; a photo
-    that cannot be read is skipped."""
+def read_photos(inputs, mode="RGB"):
+    """(RGB or RGBA image, output prefix) of each photo of claim_predictions'
+    inputs; a photo that cannot be read is skipped."""
     for photo, prefix in inputs:
         if not video.is_video(photo):
             try:
-                image = files.read_photo(photo)
+                image = files.read_photo(photo, mode=mode)
             except UserError as error:  # one broken photo must not stop the others
                 inputs.skip(photo, error)
                 continue

@@ -222,18 +222,19 @@ def check_image(path):
     image = open_checked(path, "image", formats=DECODABLE)
     if image.getexif().get(EXIF_ORIENTATION, 1) == 1 and is_utf8(path):
         return str(path)
-    return plain_copy(path, upright_rgb(image))
+    return plain_copy(path, upright(image))
 
 
-def upright_rgb(image):
-    """An upright 8-bit RGB copy of a photo; 16-bit grey keeps its high byte."""
+def upright(image, mode="RGB"):
+    """An upright 8-bit RGB (or RGBA) copy of a photo; 16-bit grey keeps its high
+    byte."""
     image = ImageOps.exif_transpose(image)
     if image.mode.startswith("I"):  # 16-bit grey: as tf.image reads it, not clipped
         grey = np.asarray(image).astype(np.uint32) >> 8
         image = Image.fromarray(grey.clip(0, 255).astype(np.uint8))
     if image.mode == "P":  # by way of RGBA, or Pillow warns of a transparent colour
         image = image.convert("RGBA")
-    return image.convert("RGB")
+    return image.convert(mode)
 
 
 def check_mask(path, classes, class_map=None):
@@ -337,9 +338,10 @@ def original(path):
     return _originals.get(str(path), path)
 
 
-def read_photo(path, max_pixels=MAX_PIXELS):
-    """Read a photo as upright RGB uint8 at its own size."""
-    return np.asarray(upright_rgb(open_checked(path, "image", max_pixels, DECODABLE)))
+def read_photo(path, max_pixels=MAX_PIXELS, mode="RGB"):
+    """Read a photo as upright RGB (or RGBA: opaque where it has no alpha) uint8 at
+    its own size."""
+    return np.asarray(upright(open_checked(path, "image", max_pixels, DECODABLE), mode))
 
 
 def read_mask(path, shape, classes):

@@ -10,7 +10,7 @@ from PIL import Image
 import demo
 from conftest import fails_with, run_args, run_tutorial
 from deeplab_support import UserError, cli
-from deeplab_support.classes import ClassTable
+from deeplab_support.classes import CIHP, ClassTable
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +26,19 @@ def predict(photo, model, output_dir, *flags):
 
 
 def test_each_mask_and_cutout_is_the_ids_png_of_its_classes(tiny_run, photo, tmp_path):
-    groups = ["Hair,Face", "Background"]
-    flags = [f for group in groups for f in ("--mask-classes", group)]
-    predict(photo, tiny_run / "model.keras", tmp_path, *flags, "--cutout")
-    image = np.asarray(Image.open(photo).convert("RGB"))
+    halves = [",".join(CIHP.names[:10]), ",".join(CIHP.names[10:])]  # every pixel
+    flags = [f for group in halves for f in ("--mask-classes", group)]
+    image = np.asarray(Image.open(photo).convert("RGBA")).copy()
+    image[:, image.shape[1] // 2 :, 3] = 0  # a photo with a transparent right half
+    Image.fromarray(image).save(see_through := tmp_path / "person_3.png")
+    predict(see_through, tiny_run / "model.keras", tmp_path, *flags, "--cutout")
     ids = np.asarray(Image.open(tmp_path / "person_3_ids.png"))
-    for name, group in [("Hair+Face", [2, 13]), ("Background", [0])]:
+    for name, group in cli.mask_groups(halves, CIHP).items():
         mask = np.asarray(Image.open(tmp_path / f"person_3_class-{name}.png"))
         np.testing.assert_array_equal(mask, 255 * np.isin(ids, group))
         cutout = np.asarray(Image.open(tmp_path / f"person_3_cutout-{name}.png"))
-        np.testing.assert_array_equal(cutout[..., :3], image)
-        np.testing.assert_array_equal(cutout[..., 3], mask)
+        np.testing.assert_array_equal(cutout[..., :3], image[..., :3])
+        np.testing.assert_array_equal(cutout[..., 3], np.minimum(mask, image[..., 3]))
 
 
 def test_a_users_file_at_a_mask_name_is_kept(tiny_run, photo, tmp_path):
