@@ -204,7 +204,7 @@ def main(argv=None):
     """Load the model, render the examples, serve the page until stopped."""
     args = parse_args(argv)
     # SIGTERM stops the server as Ctrl-C does, so the temporary folders go too.
-    signal.signal(signal.SIGTERM, cli.interrupt)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     port = free_port(args.port or 0)  # a port in use stops it before the model loads
     flip = args.tta == "flip"
     segmenter = Segmenter(args.model, flip, args.tta_scales, args.class_map)

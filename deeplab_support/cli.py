@@ -74,8 +74,6 @@ fraction = checked(float, lambda v: 0 <= v < 1, "must lie in [0, 1), got {}")
 
 
 PREDICTION_KINDS = ["mask", "overlay", "ids"]  # --predict writes <name>_<kind>.png
-EVALUATION_NAMES = ["evaluation.json", "per_class_iou.png", "confusion_matrix.png"]
-EVALUATION_NAMES += ["worst_val.png"]
 PRECISIONS = ["auto", "float32", "mixed_bfloat16", "mixed_float16"]
 # Refused with --predict, --evaluate, --export: a saved model knows how it was made.
 TRAINING_ONLY = {"freeze_backbone", "loss", "keep_aspect"}
@@ -125,8 +123,7 @@ def add_flags(add):
     classes = "merge the classes into your own label set (see the README)"
     add("--class-map", path_text, classes, metavar="FILE")
     add("--model", path_text, "for --predict, --export (<output-dir>/model.keras)")
-    formats = ", ".join(export.FORMATS)
-    add("--export", str, f"only export --model: {formats}", metavar="FORMAT")
+    add("--export", [*export.FORMATS], "only export --model, in this format")
     splits = ["train-tail", "official"]
     add("--val-split", splits, "validate after the training files, or on Validation/")
     add("--ignore-index", int, "the void label, in no loss or score")
@@ -308,18 +305,18 @@ def start(args):
             if hasattr(stream, "reconfigure"):  # not a StringIO, which takes it
                 stream.reconfigure(errors="backslashreplace")
         sys.excepthook = functools.partial(excepthook, args)
-        signal.signal(signal.SIGTERM, interrupt)  # schedulers stop jobs this way
+        # Schedulers stop jobs with SIGTERM: treated as Ctrl-C (KeyboardInterrupt).
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         if not args.show:  # write PNGs only; never wait on a window
             matplotlib.use("Agg")
     resuming = args.train and args.resume
     if resuming:  # --resume takes the earlier run's settings first
-        runs.prepare_resume(args)
-        check_restored(args)
+        runs.prepare_resume(args, check_restored)
     check_args(args)  # then all of them are checked once
     if args.train and not resuming:  # and then the folder: a mistyped flag first
         runs.prepare_resume(args)
     if args.evaluate:  # a bad output folder stops it now, not after hours
-        runs.claim(args.output_dir, EVALUATION_NAMES, "--evaluate")
+        runs.claim(args.output_dir, runs.EVALUATION_NAMES, "--evaluate")
     keras.utils.set_random_seed(args.seed)
     if args.train:  # saved models, and so --predict and --evaluate, use float32
         policy, reason = devices.choose_precision(args.precision)
@@ -327,11 +324,6 @@ def start(args):
         print(f"Precision: {policy}, since {reason}.")
     args.steps_per_execution = devices.steps_per_execution(args.steps_per_execution)
     devices.warn_if_gpu_unused()
-
-
-def interrupt(signum, frame):
-    """Treat SIGTERM like Ctrl-C."""
-    raise KeyboardInterrupt
 
 
 OUT_OF_MEMORY = ["OOM when allocating", "RESOURCE_EXHAUSTED", "out of memory"]
@@ -453,7 +445,8 @@ def claim_predictions(paths, output_dir, kinds=PREDICTION_KINDS):
     resolved, found, names = {path.resolve() for path in inputs}, [], {}
     for path in inputs:  # two photos called x.jpg must not share x_mask.png
         stem = files.shortened(path.stem, 160)  # and the rest of a name: 90 bytes
-        outputs = functools.partial(output_paths, path, kinds=kinds)
+        photo = functools.partial(prediction_paths, kinds=kinds)
+        outputs = video.outputs if video.is_video(path) else photo
         prefix = runs.free_prefix(output_dir, stem, outputs, owned, names, resolved)
         names.update(dict.fromkeys(out.name for out in outputs(prefix)))  # in order
         found.append((path, prefix))
@@ -486,15 +479,6 @@ def find_inputs(paths):
         named = " ".join(map(str, paths))
         raise UserError(f"no .jpg or .png images in {named}; check --predict")
     return found
-
-
-def output_paths(path, prefix, kinds=PREDICTION_KINDS):
-    """The files that --predict writes for one photo or video."""
-    return (
-        video.outputs(prefix)
-        if video.is_video(path)
-        else prediction_paths(prefix, kinds)
-    )
 
 
 def read_photos(inputs, mode="RGB"):
@@ -575,8 +559,7 @@ def save_prediction(prefix, pictures, predicted, classes):
 
 def print_scores(scores, matrix, per_image, output_dir):
     """Write evaluation.json and its plots; print the scores as one JSON line."""
-    runs.write_json(Path(output_dir) / "evaluation.json", scores)  # claimed at start
-    runs.save_evaluation_plots(scores, matrix, per_image, Path(output_dir))
+    runs.save_evaluation(scores, matrix, per_image, output_dir)  # claimed at start
     tables = ["per_class_iou", "per_image", "classes"]  # in evaluation.json only
     shown = {k: v for k, v in scores.items() if k not in tables}
     print(json.dumps(shown))

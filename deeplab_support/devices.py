@@ -6,12 +6,11 @@ import contextlib
 import functools
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import keras
 
-from deeplab_support import UserError
+from deeplab_support import UserError, files
 
 
 def memory_bytes():
@@ -101,11 +100,10 @@ def warn_if_gpu_unused():
     if listed.returncode or not found or accelerator()[0] != "cpu":
         return
     backend = keras.backend.backend()
-    print(
-        f"warning: nvidia-smi lists {found} NVIDIA GPU(s), but Keras's {backend} "
-        f"backend sees none, so this runs on the CPU; install a GPU build: "
-        f"{GPU_INSTALL.get(backend, 'see its install guide')}",
-        file=sys.stderr,  # line-buffered: shown at once
+    files.warn(
+        f"nvidia-smi lists {found} NVIDIA GPU(s), but Keras's {backend} backend sees "
+        f"none, so this runs on the CPU; install a GPU build: "
+        f"{GPU_INSTALL.get(backend, 'see its install guide')}"
     )
 
 

@@ -72,11 +72,6 @@ def export_model(model, fmt, output_dir, classes, flip_classes=None, matrix=None
     its path. A parser format holds the whole prediction: flip TTA with
     `flip_classes`, and a --class-map's `matrix` (then `classes` are its targets),
     and fits photos as the model was trained (`classes.keep_aspect`)."""
-    if fmt not in FORMATS:
-        raise UserError(
-            f"unknown export format {fmt!r}; use --export with one of "
-            + ", ".join(FORMATS)
-        )
     if keras.backend.backend() != "tensorflow":  # a .keras file loads on any backend
         raise UserError(
             f"--export {fmt} runs on TensorFlow's exporters, but Keras runs on "

@@ -10,10 +10,9 @@ import json
 import os
 import re
 import sys
-import tempfile
 from pathlib import Path
 
-from deeplab_support import UserError, cli, files
+from deeplab_support import UserError, cli, files, runs
 
 TUTORIAL = Path(__file__).resolve().parent.parent / "deeplabv3_plus.py"
 BLOCK = re.compile(r'^"""(shell)?\n(.*?)^"""\n', re.DOTALL | re.MULTILINE)
@@ -81,23 +80,14 @@ def write_notebook(source_path=TUTORIAL, target_path=None):
             f"{target_path} exists and is not an unedited notebook made from "
             f"{source_path.name}, so it is kept; move it away or pass --output"
         )
-    # Written beside the target, then renamed over it: never half a notebook.
-    try:
-        handle, tmp = tempfile.mkstemp(suffix=".ipynb", dir=target_path.parent)
+    try:  # written beside the target, then renamed over it: never half a notebook
+        with runs.atomic_path(target_path, claimed=False) as tmp:
+            tmp.write_text(json.dumps(notebook, indent=1) + "\n", encoding="utf-8")
     except OSError as error:
         raise UserError(
             f"cannot write {target_path} ({error.strerror}); pass --output in a "
             "writable folder"
         ) from None
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as file:
-            file.write(json.dumps(notebook, indent=1) + "\n")
-        umask = os.umask(0o022)  # read back: mkstemp's file is the owner's alone
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as open() would have made it
-        os.replace(tmp, target_path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return target_path
 
 

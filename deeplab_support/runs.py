@@ -39,11 +39,13 @@ ignore_index tensorboard class_weights class_map freeze_backbone loss
 keep_aspect""".split()
 BACKUP_FILE = "backup.json"  # names the committed backup-NNN folder and its epoch
 BACKUP_WEIGHTS = "model.weights.h5"  # in backup-NNN: weights and optimizer state
+# What --evaluate writes; a training run writes them too.
+EVALUATION_NAMES = "evaluation.json per_class_iou.png confusion_matrix.png".split()
+EVALUATION_NAMES += ["worst_val.png"]
 # Every name a training run writes besides its backups; none may be the user's.
-OUTPUT_NAMES = [RUN_FILE, BACKUP_FILE, card.CARD] + """history.csv model.keras
-best_model.keras metrics.json evaluation.json training_curves.png
-predictions_train.png predictions_val.png per_class_iou.png
-confusion_matrix.png worst_val.png""".split()
+OUTPUT_NAMES = [RUN_FILE, BACKUP_FILE, card.CARD, *EVALUATION_NAMES] + """history.csv
+model.keras best_model.keras metrics.json training_curves.png predictions_train.png
+predictions_val.png""".split()
 TENSORBOARD_DIR = "logs"  # --tensorboard: Keras's TensorBoard logs
 MADE_BY = "deeplabv3_plus"  # the marker in run.json that says the run is ours
 FIX = "choose another --output-dir"  # where a file not ours is in a writer's way
@@ -52,23 +54,12 @@ _claimed = {}  # absolute folder -> the names this process listed in its manifes
 
 
 @contextmanager
-def atomic_path(path, folder=False):
-    """Yield a fresh temporary file (or folder) beside `path`; move it into place
-    on success."""
-    tmp = temp_name(path, folder)
-    try:
-        yield tmp
-        if folder:  # os.replace cannot replace a folder: the claimed one goes first
-            remove(path)
-        os.replace(tmp, path)
-    finally:
-        remove(tmp)
-
-
-def temp_name(path, folder=False):
-    """Create this process's temporary file (or folder) beside `path`, exclusively:
-    nothing is written through a name or link put there."""
-    refuse_unclaimed(path)
+def atomic_path(path, folder=False, claimed=True):
+    """Yield this process's temporary file (or folder) beside `path`, created
+    exclusively (nothing is written through a name or link put there); move it into
+    place on success. `claimed=False`: a name that the caller has checked is its own."""
+    if claimed:
+        refuse_unclaimed(path)
     tmp = Path(path).with_name(f".tmp-{os.getpid()}-{Path(path).name}")
     try:
         if folder:
@@ -80,7 +71,13 @@ def temp_name(path, folder=False):
         raise UserError(
             f"{tmp} is in the way of writing {path}; move it away and run again"
         ) from None
-    return tmp
+    try:
+        yield tmp
+        if folder:  # os.replace cannot replace a folder: the claimed one goes first
+            remove(path)
+        os.replace(tmp, path)
+    finally:
+        remove(tmp)
 
 
 def refuse_unclaimed(path):
@@ -281,8 +278,9 @@ def run_names(args):
     return OUTPUT_NAMES + backups + ([TENSORBOARD_DIR] if args.tensorboard else [])
 
 
-def prepare_resume(args):
-    """For --resume, take the interrupted run's settings; else refuse to clobber."""
+def prepare_resume(args, check=None):
+    """For --resume, take the interrupted run's settings (`check(args)` refuses a
+    hand-edited one before it is used); else refuse to clobber."""
     if args.resume and args.overwrite:
         raise UserError(
             "--resume continues the run in --output-dir and --overwrite replaces it; "
@@ -312,7 +310,9 @@ def prepare_resume(args):
                 )
         vars(args).update(config)
         if "epochs" not in args.given:  # --epochs may extend the run
-            args.epochs = data["config"]["epochs"]
+            args.epochs = data["config"].get("epochs")
+        if check:
+            check(args)
         done, backup = completed_epochs(output_dir), read_backup(output_dir)
         weights = output_dir / backup.get("folder", "-") / BACKUP_WEIGHTS
         if done and not weights.is_file():  # the run would silently start afresh
@@ -439,8 +439,7 @@ class Run:
         summary.update(precision=precision, precision_reason=reason)
         summary.update(self.timing(num_pairs[0]))
         write_json(self.dir / "metrics.json", summary)
-        write_json(self.dir / "evaluation.json", scores)
-        save_evaluation_plots(scores, matrix, per_image, self.dir, self.args.show)
+        save_evaluation(scores, matrix, per_image, self.dir, self.args.show)
         with atomic_path(self.dir / card.CARD) as tmp:
             tmp.write_text(card.model_card(self.args, data, num_pairs, summary, scores))
         print(
@@ -463,8 +462,10 @@ def save_figure(figure, path, keep_open=False):
         plt.close(figure)
 
 
-def save_evaluation_plots(scores, matrix, per_image, output_dir, keep_open=False):
-    """Save the per-class IoU bars, the confusion matrix and the worst images."""
+def save_evaluation(scores, matrix, per_image, output_dir, keep_open=False):
+    """Write evaluation.json, the per-class IoU bars, the confusion matrix and the
+    worst images."""
+    write_json(Path(output_dir) / "evaluation.json", scores)
     figure, axes = plt.subplots(figsize=(7, 7))
     metrics.plot_per_class_iou(scores["per_class_iou"], axes)
     save_figure(figure, Path(output_dir) / "per_class_iou.png", keep_open)
@@ -532,11 +533,9 @@ class Backup(keras.callbacks.Callback):
         if score is not None and score > self.best:
             self.best = score
             save_model(self.model, self.dir / "best_model.keras", self.classes)
-        fresh = self.dir / f"backup-{epoch + 1:03d}"
-        refuse_unclaimed(fresh)  # the run claimed every backup name when it began
-        remove(fresh)  # a copy of ours that a killed run left uncommitted
-        fresh.mkdir()
-        self.model.save_weights(str(fresh / BACKUP_WEIGHTS))
+        fresh = self.dir / f"backup-{epoch + 1:03d}"  # claimed when the run began
+        with atomic_path(fresh, folder=True) as tmp:  # replaces an uncommitted one
+            self.model.save_weights(str(tmp / BACKUP_WEIGHTS))
         write_json(self.dir / BACKUP_FILE, {"epoch": epoch + 1, "folder": fresh.name})
         if self.committed:
             remove(self.dir / self.committed)  # the epoch before

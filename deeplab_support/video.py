@@ -8,7 +8,6 @@ when the clip is done. The *flicker* printed is the share of pixels whose class
 changes from one frame to the next.
 """
 
-import os
 import time
 from pathlib import Path
 
@@ -39,13 +38,19 @@ def read_clips(inputs, classes):
         except UserError as error:  # as for photos: the other inputs go on
             inputs.skip(clip, error)
             continue
-        writer = ClipWriter(prefix, capture, classes)
-        try:
-            yield frames(capture, first), writer.add
-            writer.finish()
-        finally:
-            capture.release()
-            writer.discard()
+        video, ids = outputs(prefix)  # the temporary .mp4 keeps its extension
+        with (
+            runs.atomic_path(video) as tmp_video,
+            runs.atomic_path(ids, folder=True) as tmp_ids,
+        ):
+            size = first.shape[1::-1]  # width, height
+            writer = ClipWriter(tmp_video, tmp_ids, capture, size, classes)
+            try:
+                yield frames(capture, first), writer.add
+            finally:
+                capture.release()
+                writer.writer.release()  # finishes the video file
+        writer.report(prefix.name)
 
 
 def open_clip(path):
@@ -77,26 +82,21 @@ def frames(capture, frame):
 
 
 class ClipWriter:
-    """A clip's overlay video and ids PNGs, written beside their final names."""
+    """A clip's overlay video and ids PNGs, written to these (temporary) paths."""
 
-    def __init__(self, prefix, capture, classes, every=10.0):
-        self.video, self.ids = outputs(prefix)
-        self.fps = capture.get(cv2.CAP_PROP_FPS) or 25.0  # some formats do not say
+    def __init__(self, video, ids, capture, size, classes, every=10.0):
+        self.ids, self.classes, self.every = ids, classes, every
+        fps = capture.get(cv2.CAP_PROP_FPS) or 25.0  # some formats do not say
+        fourcc = cv2.VideoWriter_fourcc(*"mp4v")
+        self.writer = cv2.VideoWriter(str(video), fourcc, fps, size)
         self.total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
-        self.classes, self.every, self.writer = classes, every, None
-        self.tmp_video = runs.temp_name(self.video)  # ends in .mp4, as OpenCV wants
-        self.tmp_ids = runs.temp_name(self.ids, folder=True)
         self.done, self.changed, self.previous = 0, 0.0, None
         self.start = self.last = time.monotonic()
 
     def add(self, overlay, ids):
         """Write one frame's overlay and ids; count the pixels that changed class."""
-        if self.writer is None:
-            size = (overlay.shape[1], overlay.shape[0])
-            fourcc = cv2.VideoWriter_fourcc(*"mp4v")
-            self.writer = cv2.VideoWriter(str(self.tmp_video), fourcc, self.fps, size)
         self.writer.write(cv2.cvtColor(overlay, cv2.COLOR_RGB2BGR))
-        ids_png(ids, self.classes).save(self.tmp_ids / f"{self.done:06d}.png")
+        ids_png(ids, self.classes).save(self.ids / f"{self.done:06d}.png")
         if self.previous is not None:
             self.changed += (ids != self.previous).mean()
         self.previous, self.done = ids, self.done + 1
@@ -108,23 +108,10 @@ class ClipWriter:
         """Frames predicted per second so far."""
         return self.done / max(time.monotonic() - self.start, 1e-9)
 
-    def finish(self):
-        """Move the outputs into place; say how fast and how steady the clip was."""
-        if self.writer is not None:
-            self.writer.release()
-        os.replace(self.tmp_video, self.video)
-        runs.remove(self.ids)  # an earlier one of ours, as claimed
-        os.replace(self.tmp_ids, self.ids)
+    def report(self, name):
+        """Say how fast and how steady the clip was."""
         flicker = self.changed / max(self.done - 1, 1)  # mean over frame pairs
         print(
-            f"{self.video.name[: -len('_overlay.mp4')]}: {self.done} frames at "
-            f"{self.rate():.1f} frames/s; flicker {flicker:.2%} (pixels whose "
-            "class changes from one frame to the next)"
+            f"{name}: {self.done} frames at {self.rate():.1f} frames/s; flicker "
+            f"{flicker:.2%} (pixels whose class changes from one frame to the next)"
         )
-
-    def discard(self):
-        """Delete what an unfinished clip left behind."""
-        if self.writer is not None:
-            self.writer.release()
-        runs.remove(self.tmp_video)
-        runs.remove(self.tmp_ids)

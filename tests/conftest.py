@@ -80,12 +80,22 @@ def fails_with(capsys, argv, *phrases):
     return err
 
 
+def parse(*argv):
+    """The checked arguments of a command line, with the tutorial's defaults."""
+    return cli.parse_args(deeplabv3_plus.DEFAULTS, [str(a) for a in argv])
+
+
 def split(root, num_train, num_val=0, val_split="train-tail"):
     """The (image, mask) pairs that a run takes from the data set in root."""
     args = argparse.Namespace(
         val_split=val_split, num_train_images=num_train, num_val_images=num_val
     )
     return datasets.split(datasets.find(root), args)
+
+
+def nth_file(root, folder, n):
+    """The n-th sorted file of a CIHP training folder (Images or Category_ids)."""
+    return sorted((root / "Training" / folder).iterdir())[n]
 
 
 def optimizer_steps(output_dir):
@@ -107,6 +117,14 @@ def toy_root(tmp_path_factory):
     """Sixteen small synthetic images in the CIHP layout, made once per session."""
     root = tmp_path_factory.mktemp("toy") / "cihp"
     return make_toy_people.generate(root, num_images=16, min_size=64, max_size=112)
+
+
+@pytest.fixture(scope="session")
+def example_photo(tmp_path_factory):
+    """The first synthetic photo that the demo offers, person_3.png."""
+    import demo
+
+    return Path(demo.write_examples(tmp_path_factory.mktemp("examples"))[0])
 
 
 @pytest.fixture
@@ -167,9 +185,9 @@ def fake_run(output_dir, epochs_done, epochs=3, saved_weights=True, **config):
 def resume_args(output_dir, *flags, epochs=None, **values):
     """The parsed flags of `--resume` and these flags for a run folder; `values`
     then replace parsed ones (resume=False, overwrite=True for --overwrite)."""
-    argv = ["--output-dir", str(output_dir), "--resume", *flags]
-    argv += ["--epochs", str(epochs)] if epochs else []
-    args = cli.parse_args(deeplabv3_plus.DEFAULTS, argv)
+    argv = ["--output-dir", output_dir, "--resume", *flags]
+    argv += ["--epochs", epochs] if epochs else []
+    args = parse(*argv)
     vars(args).update(values)
     return args
 
@@ -196,6 +214,18 @@ def person(path, height, width):
     image, _ = make_toy_people.render_sample(5, 0, 160, 160)
     Image.fromarray(image).resize((width, height), Image.BILINEAR).save(path)
     return path
+
+
+class Constant:
+    """A stand-in model: the same logits for every pixel."""
+
+    input_shape = (None, 16, 16, 3)
+
+    def __init__(self, logits):
+        self.logits = np.asarray(logits, np.float32)
+
+    def predict_on_batch(self, images):
+        return np.broadcast_to(self.logits, (*images.shape[:3], len(self.logits)))
 
 
 def write_clip(path, count=5, noise=20, size=(96, 70), fourcc="MJPG", fps=12.0):

@@ -7,8 +7,9 @@ import os
 import keras
 import pytest
 
-from benchmarks import gpu_check, train_throughput
+from benchmarks import gpu_check, train_throughput, tta
 from conftest import ROOT, TINY, run_python
+from deeplab_support import export
 
 TIMED = ["compile_seconds", "images_per_second", "step_ms", "tflops"]
 PIPELINE = [f"pipeline_{n}_images_per_second" for n in ["first_epoch", "cached"]]
@@ -138,3 +139,31 @@ def test_the_quick_start_benchmark_passes_on_the_run_s_own_error(tmp_path):
     command = [ROOT / "benchmarks" / "quick_start.py", "--loss", "bogus"]
     done = run_python(*command, exit_code=2, TMPDIR=str(tmp_path))
     assert done.stderr.startswith("error: argument --loss: invalid choice: 'bogus'")
+
+
+@pytest.mark.slow
+def test_the_latency_benchmark_reports_every_format(tmp_path):
+    script = ROOT / "benchmarks" / "export_latency.py"
+    # As the README writes it, at a tiny size.
+    flags = ["--image-size", "64", "--repeats", "1"]
+    done = run_python(script, *flags, timeout=600, TMPDIR=str(tmp_path))
+    lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
+    rows = {row["runtime"]: row for row in map(json.loads, lines)}
+    assert set(rows) == {"keras", *export.FORMATS}
+    assert all(row["size_mb"] > 0 for row in rows.values())
+    for fmt in ["onnx", "litert"]:  # float32 graphs: Keras's own classes
+        assert rows[fmt]["same_class"] >= 0.999 and rows[fmt]["ms"] > 0
+    assert rows["litert_quantized"]["size_mb"] < rows["litert"]["size_mb"] / 3
+    assert not list(tmp_path.rglob("*.onnx"))  # gone with its temporary folder
+
+
+@pytest.mark.slow
+def test_the_tta_benchmark_scores_four_ways(tiny_run, toy_root, capsys):
+    flags = ["--data-dir", toy_root, "--num-train-images", 12, "--num-val-images", 4]
+    argv = ["--evaluate", tiny_run / "model.keras", *flags, "--tta-scales", "0.5,1"]
+    tta.main([str(a) for a in argv])
+    out = capsys.readouterr().out.splitlines()
+    rows = [json.loads(line) for line in out if line.startswith("{")]
+    ways = [(row["scales"], row["flip"]) for row in rows]
+    assert ways == [("1", False), ("1", True), ("0.5,1", False), ("0.5,1", True)]
+    assert all(0 <= row["mean_iou"] <= 1 and row["ms_per_image"] > 0 for row in rows)

@@ -1,7 +1,6 @@
 """--class-map: a model's classes merged many-to-one into a label set of yours."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -11,7 +10,7 @@ from PIL import Image
 
 import deeplabv3_plus as tutorial
 import demo
-from conftest import fails_with, person, ROOT, run_args, run_tutorial
+from conftest import Constant, fails_with, person, ROOT, run_args, run_tutorial
 from deeplab_support import UserError, cli, files, metrics
 from deeplab_support.classes import CIHP, VOID, ClassTable, read_class_map
 
@@ -85,18 +84,6 @@ def test_a_target_class_is_the_argmax_of_its_sources_summed_probabilities():
     np.testing.assert_array_equal(found, summed.argmax(-1))
 
 
-class Constant:
-    """A stand-in model: the same logits for every pixel."""
-
-    input_shape = (None, 16, 16, 3)
-
-    def __init__(self, logits):
-        self.logits = np.asarray(logits, np.float32)
-
-    def predict_on_batch(self, images):
-        return np.broadcast_to(self.logits, (*images.shape[:3], len(self.logits)))
-
-
 def test_evaluate_with_a_map_scores_the_mapped_masks_in_the_target_set(tmp_path):
     text = "body: Left-arm, Right-arm\nrest: Background\nvoid: Glove"
     class_map = read(tmp_path, text)
@@ -117,15 +104,17 @@ def test_evaluate_with_a_map_scores_the_mapped_masks_in_the_target_set(tmp_path)
 
 
 @pytest.mark.slow
-def test_predict_with_a_map_writes_target_ids_colours_and_masks(tiny_run, tmp_path):
-    photo = Path(demo.write_examples(tmp_path)[0])
-    argv = ["--predict", photo, "--model", tiny_run / "model.keras", "--class-map"]
-    run_tutorial(*argv, COARSE, "--mask-classes", "head", "--output-dir", tmp_path)
-    ids = Image.open(tmp_path / f"{photo.stem}_ids.png")
+def test_predict_with_a_map_writes_target_ids_colours_and_masks(
+    tiny_run, example_photo, tmp_path
+):
+    argv = ["--predict", example_photo, "--model", tiny_run / "model.keras"]
+    argv += ["--class-map", COARSE, "--mask-classes", "head"]
+    run_tutorial(*argv, "--output-dir", tmp_path)
+    ids = Image.open(tmp_path / "person_3_ids.png")
     target = read_class_map(COARSE, CIHP).target
     assert ids.getpalette()[: 3 * 7] == list(np.ravel(target.colors))
     assert np.asarray(ids).max() < 7
-    head = np.asarray(Image.open(tmp_path / f"{photo.stem}_class-head.png"))
+    head = np.asarray(Image.open(tmp_path / "person_3_class-head.png"))
     np.testing.assert_array_equal(head, 255 * (np.asarray(ids) == 1))
 
 
@@ -168,10 +157,9 @@ def test_a_logits_export_with_a_map_is_refused(capsys, tmp_path):
     fails_with(capsys, argv, "--class-map goes into the parser exports")
 
 
-def test_the_demo_shows_the_target_classes(tiny_run, tmp_path):
+def test_the_demo_shows_the_target_classes(tiny_run, example_photo):
     segmenter = demo.Segmenter(tiny_run / "model.keras", class_map=PERSON)
     assert segmenter.classes.names == ("background", "person")
-    photo = demo.write_examples(tmp_path)[0]
-    overlay, _, legend, _, download = segmenter(photo, ["person"])
+    overlay, _, legend, _, download = segmenter(example_photo, ["person"])
     assert np.asarray(Image.open(download)).max() in (0, 255)
     assert "person" in legend and "Face" not in legend

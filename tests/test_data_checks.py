@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ROOT, fails_with, png_header, run_args, run_python, split
+from conftest import ROOT, fails_with, nth_file, png_header, run_args, run_python
+from conftest import split
 from deeplab_support import UserError, datasets, files
 from deeplab_support.classes import CIHP
 
@@ -19,11 +20,6 @@ def exif_rotated_pair(root, mask_size):
     Image.new("RGB", (48, 32), "white").save(root / "p.jpg", exif=exif)
     Image.new("L", mask_size, 3).save(root / "p.png")
     return root / "p.jpg", root / "p.png"
-
-
-def nth_file(root, folder, n):
-    """The n-th sorted file of a CIHP training folder (Images or Category_ids)."""
-    return sorted((root / "Training" / folder).iterdir())[n]
 
 
 @pytest.mark.parametrize(

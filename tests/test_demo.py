@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 import demo
-from conftest import ROOT, png_header, run_tutorial, subprocess_env
+from conftest import ROOT, png_header, run_python, run_tutorial, subprocess_env
 from deeplab_support import UserError
 
 
@@ -22,16 +22,10 @@ def segmenter(tiny_run):
     return demo.Segmenter(tiny_run / "model.keras")
 
 
-@pytest.fixture(scope="module")
-def example(tmp_path_factory):
-    """The first bundled synthetic example photo."""
-    return demo.write_examples(tmp_path_factory.mktemp("examples"))[0]
-
-
 @pytest.mark.slow
-def test_a_photo_gives_overlay_mask_legend_and_time(segmenter, example):
-    overlay, mask, legend, message, _ = segmenter(example)
-    height, width = np.asarray(Image.open(example)).shape[:2]
+def test_a_photo_gives_overlay_mask_legend_and_time(segmenter, example_photo):
+    overlay, mask, legend, message, _ = segmenter(example_photo)
+    height, width = np.asarray(Image.open(example_photo)).shape[:2]
     assert overlay.shape == mask.shape == (height, width, 3)
     assert "%" in legend and " ms " in message
 
@@ -88,7 +82,9 @@ def test_a_bad_upload_is_refused_naming_the_file_not_its_folder(tmp_path, name):
 
 
 @pytest.mark.slow
-def test_the_served_page_predicts_what_predict_writes(tiny_run, example, tmp_path):
+def test_the_served_page_predicts_what_predict_writes(
+    tiny_run, example_photo, tmp_path
+):
     from gradio_client import Client, handle_file
 
     model, port = tiny_run / "model.keras", demo.free_port()
@@ -102,7 +98,7 @@ def test_the_served_page_predicts_what_predict_writes(tiny_run, example, tmp_pat
         url = f"http://127.0.0.1:{port}/"
         wait_for_page(process, url)
         client = Client(url, verbose=False, download_files=str(tmp_path))
-        photo = handle_file(example)
+        photo = handle_file(example_photo)
         _, mask, legend, _, face = client.predict(photo, ["Face"], api_name="/segment")
         bomb = handle_file(bad_upload(tmp_path, "bomb.png"))
         overlay, _, _, message, _ = client.predict(bomb, [], api_name="/segment")
@@ -112,7 +108,7 @@ def test_the_served_page_predicts_what_predict_writes(tiny_run, example, tmp_pat
     assert not list(temp.iterdir())  # uploads and examples are deleted at exit
     assert overlay is None and message.startswith("**Cannot segment"), message
     assert "bomb.png" in message and "/" not in message.split("**")[-1], message
-    argv = ["--predict", example, "--model", model, "--output-dir", tmp_path]
+    argv = ["--predict", example_photo, "--model", model, "--output-dir", tmp_path]
     run_tutorial(*argv, "--mask-classes", "Face")
     written = np.asarray(Image.open(tmp_path / "person_3_mask.png").convert("RGB"))
     assert np.array_equal(np.asarray(Image.open(mask).convert("RGB")), written)
@@ -121,9 +117,12 @@ def test_the_served_page_predicts_what_predict_writes(tiny_run, example, tmp_pat
     assert "%" in legend
 
 
-def test_a_missing_model_is_one_error_before_serving(tmp_path):
-    with pytest.raises(UserError, match="does not exist"):
-        demo.main(["--model", str(tmp_path / "none.keras")])
+@pytest.mark.slow
+def test_a_missing_model_is_one_error_line_and_exit_code_2_before_serving(tmp_path):
+    argv = ROOT / "demo.py", "--model", "none.keras"
+    result = run_python(*argv, exit_code=2, cwd=tmp_path)
+    assert result.stderr.startswith("error: model file none.keras does not exist")
+    assert result.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize("port", ["-1", "99999", "http"])

@@ -75,23 +75,16 @@ def test_compile_model_builds_adam_so_the_training_step_is_traced_once():
     assert len(traced) == 1  # tf.function traces it again if it creates variables
 
 
-def schedule_of(kind):
-    """The learning rate over 100 steps from 0.01, read from the optimizer's config."""
+@pytest.mark.parametrize(
+    "kind, rates",  # the learning rate at these of 100 steps from 0.01
+    [
+        ("poly", {0: 0.01, 50: 0.01 * 0.5**0.9, 100: 0.0}),  # power 0.9
+        # Warm-up over a tenth (5: halfway up), then a cosine (55: halfway down).
+        ("cosine", {0: 0.0, 5: 0.005, 10: 0.01, 55: 0.005, 100: 0.0}),
+    ],
+)
+def test_each_lr_schedule_follows_its_curve_down_to_zero(kind, rates):
     config = dl.make_optimizer(0.01, kind, total_steps=100).get_config()
-    return keras.optimizers.schedules.deserialize(config["learning_rate"])
-
-
-def test_poly_schedule_decays_to_zero_with_power_0_9():
-    schedule = schedule_of("poly")
-    assert float(schedule(0)) == pytest.approx(0.01)
-    assert float(schedule(50)) == pytest.approx(0.01 * 0.5**0.9)
-    assert float(schedule(100)) == pytest.approx(0.0)
-
-
-def test_cosine_schedule_warms_up_over_a_tenth_then_decays_to_zero():
-    schedule = schedule_of("cosine")
-    assert float(schedule(0)) == pytest.approx(0.0)
-    assert float(schedule(5)) == pytest.approx(0.005)  # halfway up the warm-up
-    assert float(schedule(10)) == pytest.approx(0.01)
-    assert float(schedule(55)) == pytest.approx(0.005)  # halfway down the cosine
-    assert float(schedule(100)) == pytest.approx(0.0, abs=1e-9)
+    schedule = keras.optimizers.schedules.deserialize(config["learning_rate"])
+    for step, rate in rates.items():
+        assert float(schedule(step)) == pytest.approx(rate, abs=1e-9), (kind, step)

@@ -12,9 +12,9 @@ import tensorflow as tf
 from PIL import Image
 
 import deeplabv3_plus as dl
-from conftest import split
+from conftest import nth_file, split
 from deeplab_support import UserError, datasets, files, runs
-from deeplab_support.classes import CIHP
+from deeplab_support.classes import CIHP, VOC, VOID
 
 SIDE = 16  # the test images' size, and the pipeline's: read_image does not resize
 RAMP = (np.add.outer(np.arange(SIDE), np.arange(SIDE)) * 8).astype(np.uint8)
@@ -82,15 +82,19 @@ def test_training_and_prediction_read_every_photo_format_alike(tmp_path, kind):
     assert np.abs(predicted_on - shows).max() <= lossy
 
 
-@pytest.mark.parametrize("kind", ["L", "P", "I;16", "RGB"])
+@pytest.mark.parametrize("kind", ["L", "LA", "P", "I;16", "RGB", "1"])
 def test_training_and_evaluation_read_every_mask_format_alike(tmp_path, kind):
     ids = RAMP % CIHP.num_classes
     ids[0, :3] = CIHP.void
     if kind == "P":
         mask = Image.fromarray(ids, "P")
         mask.putpalette(CIHP.palette().ravel().tolist())
-    else:
-        pixels = {"L": ids, "I;16": ids.astype(np.uint16), "RGB": CIHP.palette()[ids]}
+    elif kind == "1":  # two-level: black and white are ids 0 and 1
+        ids = RAMP // 8 % 2
+        mask = Image.fromarray(ids * 255).convert("1")
+    else:  # LA: grey ids under an alpha channel
+        pixels = {"L": ids, "LA": np.dstack([ids, RAMP]), "I;16": ids.astype(np.uint16)}
+        pixels["RGB"] = CIHP.palette()[ids]
         mask = Image.fromarray(pixels[kind])
     mask.save(tmp_path / "mask.png")
     checked = files.check_mask(tmp_path / "mask.png", CIHP)
@@ -237,14 +241,8 @@ def test_a_broken_zip_is_an_error_saying_to_delete_it(tmp_path, monkeypatch, dam
     assert left == sorted([datasets.CIHP_ZIP, runs.RUN_FILE])
 
 
-def nth_pair(root, n):
-    """The n-th sorted (image, mask) pair of a CIHP folder."""
-    images = sorted((root / "Training" / "Images").glob("*.jpg"))
-    return images[n], root / "Training" / "Category_ids" / f"{images[n].stem}.png"
-
-
 def test_non_utf8_file_names_go_through_the_pipeline(cihp_copy):
-    image, mask = nth_pair(cihp_copy, 0)
+    image, mask = (nth_file(cihp_copy, f, 0) for f in ["Images", "Category_ids"])
     stem = os.fsdecode(os.fsencode(image.stem) + b"\xff")
     os.rename(image, image.with_name(stem + ".jpg"))
     os.rename(mask, mask.with_name(stem + ".png"))
@@ -256,12 +254,20 @@ def test_non_utf8_file_names_go_through_the_pipeline(cihp_copy):
     assert images.shape == (16, 64, 64, 3) and int(np.max(masks)) < CIHP.num_classes
 
 
-def test_mirroring_swaps_left_and_right_classes():
-    mask = np.array([[[14], [15], [16], [17], [18], [19], [13], [0]]], dtype=np.uint8)
-    image = np.zeros((1, 8, 3), dtype=np.uint8)
-    _, mirrored = dl.mirror(image, mask, CIHP.flip)
-    mirrored = np.asarray(mirrored)[0, :, 0].tolist()
-    assert mirrored == [0, 13, 18, 19, 16, 17, 14, 15]
+@pytest.mark.parametrize(
+    "classes, ids, mirrored",
+    [
+        (CIHP, [14, 15, 16, 17, 18, 19, 13, 0], [0, 13, 18, 19, 16, 17, 14, 15]),
+        (VOC, [0, 15, 20, VOID], [VOID, 20, 15, 0]),  # no sided classes: no swaps
+    ],
+    ids=["CIHP", "VOC"],
+)
+def test_mirroring_swaps_left_and_right_classes_and_keeps_every_other_id(
+    classes, ids, mirrored
+):
+    mask = np.array(ids, np.uint8)[None, :, None]
+    _, found = dl.mirror(np.zeros((1, len(ids), 3), np.uint8), mask, classes.flip)
+    assert np.asarray(found)[0, :, 0].tolist() == mirrored
 
 
 def test_augmentation_keeps_masks_integer_and_ids_known(toy_root):

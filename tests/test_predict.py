@@ -72,20 +72,27 @@ def test_a_class_on_a_sliver_of_pixels_is_said_to_be_under_a_tenth_of_a_percent(
     assert capsys.readouterr().out == "x: Background 100.0%, Hat <0.1%\n"
 
 
-def test_predict_outputs_of_same_named_photos_do_not_overwrite(tmp_path):
-    for folder in "ab":
-        (tmp_path / folder).mkdir()
-        Image.new("RGB", (8, 8)).save(tmp_path / folder / "x.jpg")
-    outputs = cli.claim_predictions([tmp_path / "a", tmp_path / "b"], tmp_path / "out")
-    names = [prefix.name for _, prefix in outputs]
-    assert names == ["x", "x-2"]
-
-
-def test_photos_whose_names_differ_in_case_alone_get_outputs_that_do_too(tmp_path):
-    for name in ["A.jpg", "a.jpg"]:  # one file on macOS and Windows: not there
-        Image.new("RGB", (8, 8)).save(tmp_path / name)
-    outputs = cli.claim_predictions([tmp_path / "A.jpg", tmp_path / "a.jpg"], tmp_path)
-    assert [prefix.name for _, prefix in outputs] == ["A", "a-2"]
+@pytest.mark.parametrize(
+    "names, prefixes",
+    [
+        (["a/x.jpg", "b/x.jpg"], ["x", "x-2"]),
+        (["A.jpg", "a.jpg"], ["A", "a-2"]),  # one file on macOS and Windows: not here
+        (["walk.jpg", "walk.mp4"], ["walk", "walk"]),  # walk_ids/ is not walk_ids.png
+    ],
+    ids=["one-name-in-two-folders", "names-differing-in-case", "a-photo-and-a-video"],
+)
+def test_inputs_of_one_name_get_outputs_whose_names_never_clash(
+    tmp_path, names, prefixes
+):
+    inputs = [tmp_path / name for name in names]
+    for path in inputs:
+        path.parent.mkdir(exist_ok=True)
+        if path.suffix == ".jpg":
+            Image.new("RGB", (8, 8)).save(path)
+        else:
+            path.write_bytes(b"frames")  # only named, never opened here
+    found = cli.claim_predictions(inputs, tmp_path / "out")
+    assert [prefix.name for _, prefix in found] == prefixes
 
 
 def test_a_photo_name_too_long_for_its_outputs_names_is_cut(tmp_path):
@@ -118,11 +125,3 @@ def test_predict_claims_the_outputs_of_its_photos_and_videos_at_once(
     assert len(claims) == 1
     outputs = {"photo_mask.png", "photo_ids.png", "clip_overlay.mp4", "clip_ids"}
     assert outputs <= runs.owned_names(tmp_path / "out")
-
-
-def test_a_photo_and_a_video_of_one_name_both_keep_it(tmp_path):
-    Image.new("RGB", (8, 8)).save(tmp_path / "walk.jpg")
-    (tmp_path / "walk.mp4").write_bytes(b"frames")  # walk_ids/ is not walk_ids.png
-    inputs = [tmp_path / "walk.jpg", tmp_path / "walk.mp4"]
-    found = cli.claim_predictions(inputs, tmp_path / "out")
-    assert [prefix.name for _, prefix in found] == ["walk", "walk"]

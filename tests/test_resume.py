@@ -15,7 +15,7 @@ from tensorflow.errors import ResourceExhaustedError
 
 import deeplabv3_plus as dl
 from conftest import ROOT, fails_with, fake_run, optimizer_steps, resume_args
-from conftest import run_args, run_python, run_tutorial, subprocess_env
+from conftest import parse, run_args, run_python, run_tutorial, subprocess_env
 from deeplab_support import UserError, card, cli, runs
 from deeplab_support.classes import CIHP
 
@@ -151,6 +151,8 @@ def test_resume_refuses_what_it_cannot_go_on_with(tmp_path, damage, flags, phras
         dict(lr_schedule="bogus"),
         dict(seed=None),
         dict(augment="yes"),
+        dict(epochs="3"),
+        dict(epochs=None),
     ],
     ids=str,
 )
@@ -298,8 +300,7 @@ def test_a_failed_run_says_why_which_epoch_it_kept_and_how_to_go_on(
     capsys, tmp_path, error, phrase, done
 ):
     output_dir = fake_run(tmp_path / "out", epochs_done=done)
-    args = cli.parse_args(dl.DEFAULTS, ["--output-dir", str(output_dir)])
-    assert cli.explain(error, args) == 2
+    assert cli.explain(error, parse("--output-dir", output_dir)) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and phrase in err and "\n" not in err
     if done:

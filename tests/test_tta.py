@@ -9,7 +9,6 @@ import pytest
 from PIL import Image
 
 import deeplabv3_plus as tutorial
-from benchmarks import tta as benchmark
 from conftest import fails_with, run_args, run_tutorial
 from deeplab_support import files
 from deeplab_support.classes import CIHP
@@ -120,15 +119,3 @@ def test_predict_evaluate_and_the_demo_use_the_scales(tiny_run, toy_root, tmp_pa
     run_tutorial(*argv, "--num-train-images", 12, "--num-val-images", 4, *tta)
     scores = json.loads((tmp_path / "evaluation.json").read_text())
     assert scores["tta"] == {"flip": True, "input_sizes": [32, 64, 96]}
-
-
-@pytest.mark.slow
-def test_the_tta_benchmark_scores_four_ways(tiny_run, toy_root, capsys):
-    flags = ["--data-dir", toy_root, "--num-train-images", 12, "--num-val-images", 4]
-    argv = ["--evaluate", tiny_run / "model.keras", *flags, "--tta-scales", "0.5,1"]
-    benchmark.main([str(a) for a in argv])
-    out = capsys.readouterr().out.splitlines()
-    rows = [json.loads(line) for line in out if line.startswith("{")]
-    ways = [(row["scales"], row["flip"]) for row in rows]
-    assert ways == [("1", False), ("1", True), ("0.5,1", False), ("0.5,1", True)]
-    assert all(0 <= row["mean_iou"] <= 1 and row["ms_per_image"] > 0 for row in rows)

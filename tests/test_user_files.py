@@ -23,18 +23,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import deeplabv3_plus as dl
 import demo
-from conftest import ROOT, fails_with, fake_run, raise_exit, resume_args, run_args
-from conftest import run_python, split, subprocess_env
+from conftest import ROOT, fails_with, fake_run, parse, raise_exit, resume_args
+from conftest import run_args, run_python, split, subprocess_env
 from data import make_toy_people
 from deeplab_support import UserError, cli, datasets, export, files, metrics
 from deeplab_support import notebook, runs
 from deeplab_support.classes import CIHP, read_class_map
-
-
-def args_for(output_dir, *flags):
-    return cli.parse_args(dl.DEFAULTS, ["--output-dir", str(output_dir), *flags])
 
 
 def test_a_new_run_deletes_only_the_earlier_runs_own_files(tmp_path):
@@ -45,8 +40,10 @@ def test_a_new_run_deletes_only_the_earlier_runs_own_files(tmp_path):
     runs.claim(tmp_path, ["model.onnx"], "--export")  # as --export did earlier
     (tmp_path / "model.onnx").write_text("exported")
     fake_predict([photo_folder(tmp_path / "photos")], tmp_path)
-    runs.open_run(args_for(tmp_path))
-    runs.open_run(args_for(tmp_path, "--overwrite"))  # and a second run over it
+    runs.open_run(parse("--output-dir", tmp_path))
+    runs.open_run(
+        parse("--output-dir", tmp_path, "--overwrite")
+    )  # a second run over it
     assert all((tmp_path / name).read_text() == "mine" for name in planted)
     assert (tmp_path / "model.onnx").read_text() == "exported"
     assert (tmp_path / "photo_mask.png").is_file()
@@ -107,11 +104,11 @@ def test_evaluate_replaces_its_own_outputs(tmp_path, capsys):
     per_image, ids = metrics.PerImage(CIHP), np.zeros((4, 4), np.uint8)
     matrix = np.array([[5, 1], [2, 8]])
     per_image.add("x.png", matrix, np.zeros((4, 4, 3), np.uint8), ids, ids)
-    runs.claim(tmp_path, cli.EVALUATION_NAMES, "--evaluate")
+    runs.claim(tmp_path, runs.EVALUATION_NAMES, "--evaluate")
     for _ in range(2):  # a first and a second --evaluate
         cli.print_scores(scores, matrix, per_image, tmp_path)
     assert json.loads((tmp_path / "evaluation.json").read_text())["mean_iou"] == 0.5
-    assert set(cli.EVALUATION_NAMES) <= set(runs.read_run_file(tmp_path)["files"])
+    assert set(runs.EVALUATION_NAMES) <= set(runs.read_run_file(tmp_path)["files"])
 
 
 def photo_folder(folder, names=("photo.png", "other.jpg")):
@@ -184,7 +181,7 @@ def test_a_second_run_is_refused_while_another_holds_the_folder(tmp_path, mode, 
     with held.acquire(timeout=0):  # as a run in that folder holds it
         with pytest.raises(UserError, match=f"another run of .* finish or .*{fix}"):
             if mode == "training":
-                runs.open_run(args_for(out))
+                runs.open_run(parse("--output-dir", out))
             elif mode == "predict":
                 fake_predict(photos, out)
             else:

@@ -106,7 +106,3 @@ def test_an_unreadable_video_is_one_warning_and_the_photos_go_on(
 @pytest.mark.parametrize("value", ["1", "-0.1", "nan"])
 def test_temporal_smoothing_outside_0_to_1_is_refused(capsys, value):
     fails_with(capsys, ["--predict", "x.mp4", "--temporal-smoothing", value], value)
-
-
-def test_temporal_smoothing_without_predict_is_refused(capsys):
-    fails_with(capsys, ["--temporal-smoothing", "0.5"], "add --predict")

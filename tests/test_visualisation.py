@@ -5,7 +5,7 @@ import pytest
 from scipy.io import savemat
 
 import deeplabv3_plus as dl
-from conftest import fake_run, resume_args
+from conftest import Constant, fake_run, resume_args
 from deeplab_support import UserError, datasets, runs
 from deeplab_support.classes import CIHP
 
@@ -32,7 +32,6 @@ def test_colormap_is_scaled_to_full_brightness(tmp_path):
     savemat(tmp_path / "human_colormap.mat", {"colormap": palette / 255})
     colormap = datasets.cihp_colors(tmp_path / "human_colormap.mat")
     np.testing.assert_array_equal(colormap, palette)
-    assert colormap.max() == 255
 
 
 def test_missing_colormap_falls_back_to_the_cihp_palette(tmp_path):
@@ -66,19 +65,13 @@ def test_the_curves_of_a_one_epoch_run_show_its_scores_at_epoch_1(
         assert [tick for tick in ax.get_xticks() if 0.5 < tick < 1.5] == [1]
 
 
-class PredictsHair:
-    """A stand-in model that labels every pixel Hair (id 2)."""
-
-    def predict_on_batch(self, images):
-        logits = np.zeros((*images.shape[:3], CIHP.num_classes), np.float32)
-        logits[..., 2] = 1
-        return logits
+PREDICTS_HAIR = Constant(np.eye(CIHP.num_classes)[2])  # id 2, on every pixel
 
 
 def test_the_prediction_figure_names_the_colour_of_each_class_shown():
     images, masks = np.zeros((2, 8, 8, 3), np.uint8), np.zeros((2, 8, 8, 1), np.uint8)
     masks[0, :2], masks[1, :2] = 5, CIHP.void  # Upper-clothes, and void: no class
-    figure = dl.plot_predictions(images, masks, CIHP, PredictsHair(), "Train")
+    figure = dl.plot_predictions(images, masks, CIHP, PREDICTS_HAIR, "Train")
     key = figure.legends[0]
     names = [text.get_text() for text in key.get_texts()]
     assert names == ["Background", "Hair", "Upper-clothes"]
@@ -89,7 +82,7 @@ def test_the_prediction_figure_names_the_colour_of_each_class_shown():
 def test_the_prediction_figure_shows_void_where_the_truth_is_void():
     images, masks = np.zeros((1, 8, 8, 3), np.uint8), np.zeros((1, 8, 8, 1), np.uint8)
     masks[0, :, 4:] = CIHP.void  # as --keep-aspect pads a tall photo
-    figure = dl.plot_predictions(images, masks, CIHP, PredictsHair(), "Val")
+    figure = dl.plot_predictions(images, masks, CIHP, PREDICTS_HAIR, "Val")
     shown = figure.axes[2].get_images()[0].get_array()  # the prediction panel
     assert (shown[:, 4:] == CIHP.void_color).all()
     assert (shown[:, :4] == CIHP.palette()[2]).all()  # Hair elsewhere

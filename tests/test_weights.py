@@ -9,7 +9,7 @@ import pytest
 from keras import layers
 
 import deeplabv3_plus as dl
-from conftest import fails_with, run_args, run_tutorial
+from conftest import fails_with, parse, run_args, run_tutorial
 from deeplab_support import UserError, cli, files
 
 BACKBONE = ("conv1_", "conv2_", "conv3_", "conv4_")  # ResNet50's layer names
@@ -103,6 +103,5 @@ def test_only_the_backbone_is_frozen():
 
 
 def test_freezing_a_random_backbone_is_a_warning(capsys):
-    args = cli.parse_args(dl.DEFAULTS, ["--freeze-backbone", "--weights", "none"])
-    cli.check_args(args)
+    cli.check_args(parse("--freeze-backbone", "--weights", "none"))
     assert "warning: --freeze-backbone with --weights none" in capsys.readouterr().err
