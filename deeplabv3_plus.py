@@ -10,18 +10,16 @@ Accelerator: GPU
 """
 ## Introduction
 
-Semantic segmentation assigns a class to every pixel of an image. Here the 20
-classes are those of the
-[Crowd Instance-level Human Parsing (CIHP)](https://arxiv.org/abs/1811.12596) data
-set: the background and 19 human parts (hair, face, left arm, right shoe, ...).
+Semantic segmentation assigns a class to every pixel of an image. Here the classes are
+those of [Crowd Instance-level Human Parsing (CIHP)](https://arxiv.org/abs/1811.12596):
+the background and 19 human parts (hair, face, left arm, right shoe, ...).
 
 [DeepLabV3+](https://arxiv.org/abs/1802.02611) is an encoder-decoder network. Its
-encoder, [DeepLabV3](https://arxiv.org/abs/1706.05587), works on backbone features
-at 1/16 of the input (the *output stride*) and looks at them through *atrous*
-(dilated) convolutions: a dilated 3x3 convolution spreads its nine taps over a
-wider window, so it sees more context with no extra parameters and no loss of
-resolution. The decoder upsamples the result and mixes in sharp low-level
-features, which recovers crisp boundaries.
+encoder, [DeepLabV3](https://arxiv.org/abs/1706.05587), reads backbone features at 1/16
+of the input (the *output stride*) through *atrous* (dilated) convolutions: a dilated
+3x3 convolution spreads its nine taps over a wider window, so it sees more context with
+no extra parameters and no loss of resolution. The decoder upsamples the result and
+mixes in sharp low-level features to recover crisp boundaries.
 
 This file is a script, a notebook and a module: each section defines functions,
 then runs them under `if RUN:`, so `import deeplabv3_plus` runs nothing. The
@@ -45,10 +43,9 @@ import numpy as np
 from keras import layers, ops
 from scipy.special import softmax
 from tensorflow import data as tf_data, dtypes as tf_dtypes, gather as tf_gather
-from tensorflow import ensure_shape as tf_ensure_shape
-from tensorflow import image as tf_image, io as tf_io, math as tf_math
-from tensorflow import pad as tf_pad, random as tf_random, range as tf_range
-from tensorflow import shape as tf_shape, Variable as tf_Variable
+from tensorflow import ensure_shape as tf_ensure_shape, image as tf_image, io as tf_io
+from tensorflow import math as tf_math, pad as tf_pad, random as tf_random
+from tensorflow import range as tf_range, shape as tf_shape, Variable as tf_Variable
 
 DEFAULTS = dict(  # what the flags default to; --quick changes some (see --help)
     image_size=512,  # side of the square training input; a multiple of 16
@@ -84,26 +81,23 @@ if RUN:
 """
 ## Downloading the data
 
-CIHP has 38,280 images of people, each labelled pixel by pixel; a subset of it is
-enough to see the model learn. `--download` fetches and extracts it, as these
-commands would (2.7 GB, so only when asked; in a notebook, put `--download` in
-`sys.argv`):
+CIHP has 38,280 images of people, each labelled pixel by pixel; a subset of it is enough
+to see the model learn. `--download` fetches and extracts it, as these commands would
+(2.7 GB, so only when asked; in a notebook, put `--download` in `sys.argv`):
 
 ```shell
 gdown "1B9A9UCJYMwTL4oBEo4RZfbMZMaZhKJaz&confirm=t"
 unzip -q instance-level-human-parsing.zip -d data/
 ```
 
-It holds `Training/Images/*.jpg`, their label masks in `Training/Category_ids/`
-(one class id per pixel) and `human_colormap.mat`, the colour of each class.
-Without CIHP on disk, a synthetic set of cartoon people is written in the same
-layout, so everything below also runs offline.
+It holds `Training/Images/*.jpg`, their class-id masks in `Training/Category_ids/` and
+`human_colormap.mat`, each class's colour. Without CIHP on disk, a synthetic set of
+cartoon people is written in the same layout, so everything below also runs offline.
 
-**Your own data.** `--data-dir` also reads a Pascal VOC folder (or an annotation
-tool's export in that layout), or plain `images/` and `masks/` folders with a
-`labelmap.txt` (the README shows each). Pixels labelled *void* (`--ignore-index`,
-255 as in VOC) count in no loss and no score. The data set's *class table*
-(names, colours, void id) travels inside every saved model.
+**Your own data.** `--data-dir` also reads a Pascal VOC folder (or an annotation tool's
+export in that layout), or `images/` and `masks/` folders with a `labelmap.txt` (see the
+README). *Void* pixels (`--ignore-index`, 255 as in VOC) count in no loss and no score.
+The data set's *class table* (names, colours, void id) travels in every saved model.
 """
 
 if RUN and args.train:
@@ -114,35 +108,30 @@ if RUN and args.train:
 """
 ## Creating a TensorFlow Dataset
 
-Images are resized bilinearly, but masks must not be: their pixels are class
-*ids*, not intensities. Bilinear resizing would blend a "Face" pixel (13) and a
-"Background" pixel (0) into any id in between, a 6 ("Dress") or a 7 ("Coat") among
-them. Nearest-neighbour resizing only copies existing ids.
+Images are resized bilinearly, but masks must not be: their pixels are class *ids*, not
+intensities, and blending "Face" (13) with "Background" (0) gives ids in between, such
+as 6 ("Dress") or 7 ("Coat"). Nearest neighbour only copies existing ids.
 
-With 200 images a model soon memorises its training set, so training images are
-*augmented*: mirrored, zoomed and cropped, recoloured. A mirrored person's left arm
-becomes their right arm, so the mask's left and right classes swap too (the class
-table knows which classes are sided, by their names).
+With 200 images a model soon memorises them, so training images are *augmented*:
+mirrored, zoomed and cropped, recoloured. Mirroring turns a left arm into a right arm,
+so the mask's left and right classes swap too (the class table pairs them by name).
 
-Squeezed into the square, a standing person twice as tall as wide arrives at half
-their width. `--keep-aspect` scales each photo to fit instead and pads the rest,
-black in the photo and void in the mask; the saved model remembers it, and every
-later prediction fits photos the same way and crops the padding's logits off.
+Squeezed into the square, a person twice as tall as wide loses half their width.
+`--keep-aspect` scales each photo to fit and pads it, black in the photo and void in the
+mask; the saved model remembers, so predictions fit alike and drop the padding's logits.
 
-Each epoch visits the images in a new order: a random permutation drawn
-*statelessly*, from `--seed` and the epoch's number alone, as is each image's
-augmentation. Keras tells the pipeline which epoch begins, so a run resumed at
-epoch 7 sees epoch 7's order, not the first epoch's again. The cache holds the
-decoded images as one batch, and an epoch reads it in its order.
+Each epoch visits the images in a new order, a permutation drawn *statelessly* from
+`--seed` and the epoch's number alone, as is each image's augmentation. Keras tells the
+pipeline which epoch begins, so a run resumed at epoch 7 sees epoch 7's order, not epoch
+1's again. The cache holds the decoded images as one batch, read in each epoch's order.
 
-Last, each batch gets a per-pixel weight, 0 on void pixels and 1 elsewhere: Keras
-multiplies each pixel's loss by it, and the scores leave out the pixels it zeroes.
+Last, each pixel gets a weight, 0 if void and 1 elsewhere: Keras multiplies the pixel's
+loss by it, and the scores skip the pixels it zeroes.
 """
 
 
 def fit(image, size, keep_aspect=False, method="bilinear", fill=0):
-    """Resize to size x size: squashed, or scaled to fit with its aspect ratio kept
-    and padded with `fill` at the bottom and right (--keep-aspect)."""
+    """Resize to size x size: squashed, or (--keep-aspect) scaled to fit and padded."""
     image = tf_image.resize(image, fitted_shape(image, size, keep_aspect), method)
     return pad_square(image, size, fill)
 
@@ -194,7 +183,6 @@ def mirror(image, mask, flip_classes):
 
 def augment(image, mask, image_size, flip_classes, seed):
     """Random mirror, zoom-and-crop and colour jitter of one training pair."""
-    # Each draw comes from the pair's own seed, so parallel workers stay repeatable.
     seeds = tf_random.experimental.stateless_split(seed, 6)
     if tf_random.stateless_uniform((), seeds[0]) < 0.5:
         image, mask = mirror(image, mask, flip_classes)
@@ -223,8 +211,7 @@ def data_generator(
     pairs, image_size, batch, classes, epoch=None, augmented=False, cache=True, seed=0
 ):
     """Build the tf.data pipeline: decode, resize, cache, shuffle, batch, prefetch.
-    For training, `epoch` is the epoch's number (or a variable that holds it): the
-    epoch's order and augmentation come from the seed and that number alone."""
+    For training, `epoch` is the epoch's number (or a variable holding it)."""
     image_paths, mask_paths = (list(paths) for paths in zip(*pairs))
     dataset = tf_data.Dataset.from_tensor_slices((image_paths, mask_paths))
     n, load = len(pairs), lambda i, m: load_data(i, m, image_size, classes)
@@ -271,19 +258,17 @@ if RUN and args.train:
 """
 ## Building the DeepLabV3+ model
 
-The backbone is an ImageNet ResNet50 with its preprocessing (RGB to BGR, minus the
-mean pixel) inside, so the model takes raw 0..255 pixels. `conv4_block6_2_relu`, at
-1/16 of the input, feeds the encoder; `conv2_block3_2_relu`, at 1/4, the decoder.
-The backbone itself is not dilated: it is cut after its fourth stage, which is
-where 1/16 comes from (the paper keeps the fifth stage and dilates it instead).
+The backbone, an ImageNet ResNet50, has its preprocessing (RGB to BGR, minus the mean
+pixel) inside, so it takes raw 0..255 pixels. Its `conv4_block6_2_relu`, at 1/16 of the
+input, feeds the encoder; `conv2_block3_2_relu`, at 1/4, the decoder. The backbone is
+cut after stage four, not dilated: that gives the 1/16 (the paper dilates stage five).
 
-*Dilated Spatial Pyramid Pooling* (the paper's Atrous Spatial Pyramid Pooling,
-ASPP) is where the dilated convolutions are. It sees the encoder features five
-ways: pooled over the whole map, through a 1x1 convolution, and through 3x3
-convolutions dilated by 6, 12 and 18, so small parts (a glove) and large ones (a
-coat) get the right context; a 1x1 block fuses the five. On `--quick`'s 7x7 map
-every outer tap of rates 12 and 18 lands in the padding, so `convolution_block`
-clamps each rate to the map's size: the same function, much faster on a CPU.
+*Dilated Spatial Pyramid Pooling* (the paper's Atrous Spatial Pyramid Pooling, ASPP)
+holds the dilated convolutions. It sees the encoder features five ways: pooled over the
+whole map, through a 1x1 convolution and through three 3x3 ones dilated by 6, 12 and 18,
+so small parts (a glove) and large (a coat) get fitting context; a 1x1 block fuses the
+five. On `--quick`'s 7x7 map all outer taps of rates 12 and 18 land in the padding, so
+`convolution_block` clamps rates to the map's size: same function, much faster on a CPU.
 """
 
 
@@ -306,14 +291,12 @@ def convolution_block(
 
 def DilatedSpatialPyramidPooling(dspp_input):
     """Pool the features globally and at dilation rates 1, 6, 12 and 18; fuse."""
-    dims = dspp_input.shape
-    x = layers.AveragePooling2D(pool_size=(dims[-3], dims[-2]))(dspp_input)
+    dims = dspp_input.shape[-3:-1]  # the map's height and width
+    x = layers.AveragePooling2D(pool_size=dims)(dspp_input)
     x = convolution_block(x, kernel_size=1, use_bias=True)
     # Upsampling runs in float32: XLA rejects the 16-bit gradient of TensorFlow's
     # bilinear resize, so mixed precision could not train on a GPU otherwise.
-    upsample = layers.UpSampling2D(
-        dims[-3:-1], interpolation="bilinear", dtype="float32"
-    )
+    upsample = layers.UpSampling2D(dims, interpolation="bilinear", dtype="float32")
     branches = [upsample(x), convolution_block(dspp_input, kernel_size=1)]
     for rate in (6, 12, 18):  # 3x3 taps spread ever wider
         branches.append(convolution_block(dspp_input, dilation_rate=rate))
@@ -322,28 +305,24 @@ def DilatedSpatialPyramidPooling(dspp_input):
 
 
 """
-The decoder upsamples the encoder output by 4 and concatenates it with the
-low-level features, projected to 48 channels so they do not drown the encoder's 256.
-Two 3x3 blocks refine the mix; a 1x1 convolution turns each pixel's 256 features
-into one score (logit) per class. As in the paper and the official DeepLab code,
-that classifier runs at 1/4 resolution and its logits are upsampled (keras-io's
-example upsamples the 256 channels first). Bilinear upsampling averages neighbours
-with weights that sum to 1, and a 1x1 convolution is an affine map of each pixel
-alone, so the two commute: the same function, without a 512x512x256 tensor.
+The decoder upsamples the encoder output 4x and concatenates the low-level features,
+projected to 48 channels lest they drown the encoder's 256. Two 3x3 blocks refine the
+mix; a 1x1 convolution turns each pixel's 256 features into a score (logit) per class.
+As in the paper and DeepLab's code, the classifier runs at 1/4 resolution, before the
+upsampling (keras-io's example upsamples the 256 channels first). Bilinear upsampling
+averages neighbours with weights summing to 1, and a 1x1 convolution an affine map of
+each pixel alone, so the two commute: the same function, without a 512x512x256 tensor.
 
-From scratch (`--weights none`, as in `--quick`), BatchNorm's moving averages lag
-the weights at Keras's momentum of 0.99, and validation, which uses them, sees a
-loss in the hundreds; 0.9 keeps up. With few images, or on a CPU,
-`--freeze-backbone` trains only the encoder and decoder: the ImageNet features
-stay as they are, BatchNorm statistics included, and no step computes the
-backbone's weight gradients.
+From scratch (`--weights none`, as in `--quick`), BatchNorm's moving averages lag the
+weights at Keras's momentum of 0.99, and validation, which uses them, sees a loss in the
+hundreds; 0.9 keeps up. With few images, or on a CPU, `--freeze-backbone` trains only
+the encoder and decoder: the ImageNet features stay as they are, BatchNorm statistics
+included, and no step computes the backbone's weight gradients.
 """
 
 
 def DeeplabV3Plus(image_size, num_classes, backbone_weights=None, freeze=False):
-    """Build DeepLabV3+ on a ResNet50 backbone; it returns logits at input size.
-
-    freeze: the backbone's weights and BatchNorm statistics stay as they are."""
+    """Build DeepLabV3+ on a ResNet50 backbone; it returns logits at input size."""
     model_input = keras.Input(shape=(image_size, image_size, 3))
     # RGB to BGR, minus the mean pixel: as layers, exports keep the mean inside.
     bgr = ops.flip(model_input, axis=-1)
@@ -368,9 +347,7 @@ def DeeplabV3Plus(image_size, num_classes, backbone_weights=None, freeze=False):
 if RUN and args.train:
     with devices.distribution_scope(args.distribute, args.batch_size):
         backbone = files.backbone_weights(args.weights)  # ImageNet, or None
-        model = DeeplabV3Plus(
-            args.image_size, classes.num_classes, backbone, args.freeze_backbone
-        )
+        model = DeeplabV3Plus(size, classes.num_classes, backbone, args.freeze_backbone)
         files.load_weights(model, args.weights)  # --weights FILE: a saved model
     for layer in model.layers:  # from scratch, see above
         if args.weights == "none" and isinstance(layer, layers.BatchNormalization):
@@ -381,21 +358,18 @@ if RUN and args.train:
 ## Training
 
 The loss, `SparseCategoricalCrossentropy(from_logits=True)`, compares each pixel's
-logits with its integer label; `ignore_class` leaves void pixels out of it. Pixel
-accuracy alone flatters a segmentation model: predicting only background already
-scores high. *Mean IoU* averages, over the classes, the overlap of predicted and
-true regions divided by their union, so Sunglasses counts as much as Background.
-Both come from a confusion matrix counted exactly, in integers.
+logits with its integer label; `ignore_class` leaves void pixels out. Pixel accuracy
+alone flatters: predicting only background already scores high. *Mean IoU* averages over
+the classes the intersection over union of predicted and true regions, so Sunglasses
+counts as much as Background. Both come from a confusion matrix of exact counts.
 
-Rare classes are rare in the loss, too, so the model gains little by learning
-Sunglasses. `--class-weights` (on in `--quick`) scales each pixel's loss by its
-class's weight, the inverse square root of the class's share of the training
-pixels, scaled so that the average pixel weighs 1. The scores stay unweighted.
-`--loss` offers the other answers to imbalance: `focal` scales each pixel's
-cross-entropy by (1 - p)², p its true class's probability, so pixels already right
-fade; `dice` is 1 minus the mean over the classes present of the soft Dice overlap
-2|A∩B| / (|A| + |B|), so every class counts the same whatever its size;
-`crossentropy+dice` adds the two.
+Rare classes are rare in the loss too: the model gains little by learning Sunglasses.
+`--class-weights` (on in `--quick`) scales each pixel's loss by 1 / √(its class's share
+of the training pixels), normalised to average 1 per pixel; the scores stay unweighted.
+`--loss` offers other answers to imbalance: `focal` scales each pixel's cross-entropy by
+(1 - p)², p its true class's probability, so pixels already right fade; `dice` is 1
+minus the mean over the classes present of the soft Dice overlap 2|A∩B| / (|A| + |B|),
+so every class counts alike whatever its size; `crossentropy+dice` adds the two.
 
 With `--precision mixed_bfloat16` (the default on recent GPUs; Colab's T4 gets
 `mixed_float16`) layers compute in 16 bits and keep float32 weights. Keras
@@ -452,7 +426,6 @@ if RUN and args.train:
             model, optimizer, classes.num_classes, loss, args.steps_per_execution
         )
     run = runs.open_run(args)  # take --output-dir for this run
-    # Each epoch begins by telling the training data its number (see the data).
     set_epoch = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda e, _: epoch.assign(e)
     )
@@ -470,11 +443,10 @@ if RUN and args.train:
 """
 ## Inference using Colormap Overlay
 
-A pixel's class is its largest logit. We paint each class with its colour from
-`human_colormap.mat` (scaled by 255, for full-strength colours), blend that mask
-over the photo, and name each colour shown in a key under the figure. *Flip
-test-time augmentation* (`--tta flip`) also predicts the mirrored image, swaps its
-left and right classes back, and averages the logits.
+A pixel's class is its largest logit. We paint each class in its `human_colormap.mat`
+colour (times 255, for full strength), blend that over the photo and name the colours
+shown in a key below. *Flip test-time augmentation* (`--tta flip`) also predicts the
+mirrored image, swaps its left and right classes back, and averages the logits.
 """
 
 
@@ -562,16 +534,14 @@ if RUN and args.train:
 """
 ## Evaluating at full resolution
 
-Validation during training scores images squeezed to the training size; papers
-score each image at its original resolution, and so does this evaluation: predict
-at the training size, resize the logits back bilinearly (smooth scores, not hard
-ids), then take the argmax, in one confusion matrix over the whole validation set.
+Validation during training scores images squeezed to the training size; papers, and this
+evaluation, score each at its own size: the logits are resized back bilinearly (smooth
+scores, not hard ids) before the argmax, into one confusion matrix for the whole set.
 
-Papers also test at several scales: `--tta-scales 0.75,1,1.25` predicts each image
-at those multiples of the input size (rounded to 16), mirrored too with `--tta
-flip`, and sums the resized logits before the argmax. No weight depends on the
-input size (the pooling branch averages whatever map it gets), so `at_scales`
-rebuilds the model at each size with the same weights.
+Papers also test several scales: `--tta-scales 0.75,1,1.25` predicts at those multiples
+of the input size (rounded to 16), mirrored too with `--tta flip`, and sums the resized
+logits before the argmax. No weight depends on the input size (the pooling branch
+averages any map), so `at_scales` rebuilds the model per size with the same weights.
 """
 
 
@@ -652,11 +622,10 @@ writes it for use without Keras; `python demo.py` serves it in a web page. With
 `--class-map FILE`, all of them speak a label set of yours: a target class's
 probability is the sum of its source classes', no retraining needed.
 
-Parsed frame by frame, a video *flickers*: along part boundaries pixels change
-class from one frame to the next although nothing moved. `--predict clip.mp4`
-prints that share of pixels, and `--temporal-smoothing A` lowers it: each pixel's
-class probabilities become a running average over the frames, `A * before +
-(1 - A) * now`, so a class must last a few frames to win.
+Parsed frame by frame, a video *flickers*: pixels on part boundaries change class
+between frames though nothing moved. `--predict clip.mp4` prints their share, and
+`--temporal-smoothing A` lowers it: each pixel's class probabilities become a running
+average, `A * before + (1 - A) * now`, so a class must last a few frames to win.
 """
 
 
@@ -683,7 +652,6 @@ if RUN and not args.train:  # --predict, --evaluate and --export use a saved mod
     model, classes = cli.load_model(args.evaluate or args.model, flag)
     models = at_scales(model, args.tta_scales)  # --export refuses other scales
     flip_classes = classes.flip if args.flip else None  # the model's own classes
-    # --class-map: a target class's probability is the sum of its source classes'.
     class_map = read_class_map(args.class_map, classes)  # no --class-map: the same
     to_target, target = class_map.matrix, class_map.target  # None, classes
     keep_aspect = classes.keep_aspect  # as the model was trained: fitted or squashed
