@@ -91,4 +91,5 @@ def test_the_five_worst_images_are_kept_lowest_first():
 
 def test_evaluate_a_missing_model(capsys, toy_root, tmp_path):
     argv = ["--evaluate", tmp_path / "none.keras", "--data-dir", toy_root]
+    argv += ["--output-dir", tmp_path]  # not ./outputs, which --evaluate claims first
     fails_with(capsys, argv, "does not exist", "--evaluate")
