@@ -443,9 +443,9 @@ def claim_predictions(paths, output_dir, kinds=PREDICTION_KINDS):
     an input, another input's outputs or a file not ours."""
     inputs, owned = find_inputs(paths), runs.owned_names(output_dir)
     resolved, found, names = {path.resolve() for path in inputs}, [], {}
+    photo = functools.partial(prediction_paths, kinds=kinds)
     for path in inputs:  # two photos called x.jpg must not share x_mask.png
         stem = files.shortened(path.stem, 160)  # and the rest of a name: 90 bytes
-        photo = functools.partial(prediction_paths, kinds=kinds)
         outputs = video.outputs if video.is_video(path) else photo
         prefix = runs.free_prefix(output_dir, stem, outputs, owned, names, resolved)
         names.update(dict.fromkeys(out.name for out in outputs(prefix)))  # in order

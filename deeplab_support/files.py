@@ -159,8 +159,8 @@ def check_pairs(pairs, classes, class_map=None, training=False):
 def read_text(path, what):
     """A small text file's contents, or one error line saying why not."""
     try:
-        if os.path.exists(path) and not is_regular_file(path, quiet=True):
-            raise OSError("not a regular file")  # a FIFO would hang the read
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would hang the read
+            raise OSError("not a regular file")
         return Path(path).read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(
