@@ -51,6 +51,7 @@ MADE_BY = "deeplabv3_plus"  # the marker in run.json that says the run is ours
 FIX = "choose another --output-dir"  # where a file not ours is in a writer's way
 _held_locks = {}  # folder -> held FileLock; the OS releases them at process exit
 _claimed = {}  # absolute folder -> the names this process listed in its manifest
+_made = {}  # absolute folder whose manifest this process made -> it made the folder
 
 
 @contextmanager
@@ -221,7 +222,8 @@ def claim(output_dir, names, writer="a training run", drop=None, config=None, fi
     earlier that `drop(name)` picks; `config` records a training run's settings;
     `fix` says what else to do where a name is taken by a file not ours.
     """
-    output_dir = Path(output_dir)
+    output_dir, key = Path(output_dir), Path(os.path.abspath(output_dir))
+    made = not output_dir.is_dir()
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
@@ -238,9 +240,11 @@ def claim(output_dir, names, writer="a training run", drop=None, config=None, fi
             f"--output-dir {output_dir} is not writable; choose a writable folder"
         )
     lock(output_dir, fix)
+    if not lexists(output_dir / RUN_FILE):
+        _made.setdefault(key, made)
     data = read_run_file(output_dir)
     refuse_strangers(output_dir, data["files"], names, writer, fix)
-    _claimed.setdefault(Path(os.path.abspath(output_dir)), set()).update(names)
+    _claimed.setdefault(key, set()).update(names)
     gone = {n for n in data["files"] if drop and n != RUN_FILE and drop(n)}
     ended = [] if os.getpid() in data["pids"] else data["pids"]  # the lock says so
     for name in data["files"]:
@@ -261,7 +265,8 @@ def claim(output_dir, names, writer="a training run", drop=None, config=None, fi
 @atexit.register
 def release_unwritten():
     """At exit: unlist the names this process never wrote (a failed run, a skipped
-    photo), so that a file the user later saves under one stays the user's."""
+    photo), so that a file the user later saves under one stays the user's; a
+    manifest (and folder) that this process made for nothing goes."""
     for output_dir, names in _claimed.items():
         unwritten = {n for n in names if not lexists(output_dir / n)}
         with contextlib.suppress(OSError, UserError):  # best effort, at exit
@@ -269,7 +274,13 @@ def release_unwritten():
             if unwritten & set(data["files"]):
                 data["files"] = [n for n in data["files"] if n not in unwritten]
                 write_run_file(output_dir, data)
+            idle = data["files"] == [RUN_FILE] and not data["config"]  # owns nothing
+            if idle and output_dir in _made:
+                remove(output_dir / RUN_FILE)
+                if _made[output_dir]:
+                    os.rmdir(output_dir)  # only if empty
     _claimed.clear()
+    _made.clear()
 
 
 def run_names(args):

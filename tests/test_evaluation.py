@@ -89,7 +89,14 @@ def test_the_five_worst_images_are_kept_lowest_first():
     assert [worst[2] for worst in per_image.worst] == [f"{n}.png" for n in "dbfgc"]
 
 
-def test_evaluate_a_missing_model(capsys, toy_root, tmp_path):
+@pytest.mark.parametrize("folder", ["new", "the user's"])
+def test_evaluate_a_missing_model_leaves_no_trace(capsys, toy_root, tmp_path, folder):
+    if folder != "new":
+        (tmp_path / "out").mkdir()
+        (tmp_path / "out" / "notes.txt").write_text("mine")
     argv = ["--evaluate", tmp_path / "none.keras", "--data-dir", toy_root]
-    argv += ["--output-dir", tmp_path]  # not ./outputs, which --evaluate claims first
+    argv += ["--output-dir", tmp_path / "out"]  # claimed before the model is read
     fails_with(capsys, argv, "does not exist", "--evaluate")
+    left = sorted(p.name for p in tmp_path.joinpath("out").glob("*"))
+    assert left == ([] if folder == "new" else ["notes.txt"])  # no run.json
+    assert (tmp_path / "out").exists() == (folder != "new")
