@@ -66,14 +66,16 @@ def mirror_classes(names):
 
 @dataclass(frozen=True)
 class ClassTable:
-    """The names and colours of a data set's classes, its void label, and whether
-    its model reads photos scaled with their aspect ratio kept (--keep-aspect)."""
+    """The names and colours of a data set's classes, its void label, whether its
+    model reads photos scaled with their aspect ratio kept (--keep-aspect), and
+    whether they are the targets of a --class-map."""
 
     names: tuple
     colors: tuple  # one (r, g, b) per class, 0..255
     void: int = VOID
     void_color: tuple = VOID_COLOR
     keep_aspect: bool = field(default=False, compare=False)
+    mapped: bool = field(default=False, compare=False)
     flip: list = field(init=False, compare=False)  # id -> id in a mirror image
 
     def __post_init__(self):
@@ -96,7 +98,7 @@ class ClassTable:
 
     def as_dict(self):
         """The table as plain lists and numbers, as JSON holds it."""
-        fields = ("names", "colors", "void", "void_color", "keep_aspect")
+        fields = ("names", "colors", "void", "void_color", "keep_aspect", "mapped")
         return json.loads(json.dumps({name: getattr(self, name) for name in fields}))
 
     def to_json(self):
@@ -107,7 +109,8 @@ class ClassTable:
         """The table that to_json wrote; a ValueError where it is damaged."""
         data = json.loads(text)
         table = data["names"], data["colors"], data["void"], data["void_color"]
-        table = cls(*table, data.get("keep_aspect", False))  # older models: squashed
+        older = data.get("keep_aspect", False), data.get("mapped", False)
+        table = cls(*table, *older)  # older models: squashed, not mapped
         n, rgb = table.num_classes, [*table.colors, table.void_color]
         if not (
             n == len(set(table.names)) == len(table.colors) >= 2
@@ -117,7 +120,7 @@ class ClassTable:
             )
             and type(table.void) is int
             and n <= table.void < 256
-            and type(table.keep_aspect) is bool
+            and type(table.keep_aspect) is type(table.mapped) is bool
         ):
             raise ValueError("a damaged class table")
         return table
@@ -184,13 +187,13 @@ def read_class_map(path, source):
 
     The colour is optional (else the first source class's); a `void:` line names
     the classes to leave out, and every source class is mapped exactly once.
-    Without a path, or with the map that trained a model of the targets, the
-    identity: each class stays itself.
+    Without a path, the identity: each class stays itself; so too for the map that
+    trained a model (`source.mapped`), which speaks its targets already.
     """
     text = "" if path is None else files.read_text(path, "--class-map")
     lines = [line.split("#")[0].strip() for line in text.splitlines()]
     named = [m[1] for m in map(MAP_LINE.fullmatch, lines) if m and m[1] != "void"]
-    if path is None or tuple(named) == source.names:  # trained with it: the same
+    if path is None or source.mapped and tuple(named) == source.names:  # trained it
         return ClassMap(source, np.arange(256, dtype=np.uint8))
     targets, seen, void_color = {}, set(), source.void_color  # name: (colour, ids)
     for number, line in enumerate(lines, 1):
@@ -229,7 +232,9 @@ def read_class_map(path, source):
             f"--class-map {path} gives two targets, or a target and void, one "
             "colour; give each target a colour of its own, as '(r,g,b)' after its name"
         )
-    target = ClassTable(names, colors, source.void, void_color, source.keep_aspect)
+    target = ClassTable(
+        names, colors, source.void, void_color, source.keep_aspect, True
+    )
     lookup = np.full(256, source.void, dtype=np.uint8)  # void stays void
     matrix = np.zeros((source.num_classes, len(targets)), dtype=np.float32)
     for index, (_, ids) in enumerate(targets.values()):

@@ -47,6 +47,16 @@ def test_the_map_gives_targets_ids_colours_and_void_in_its_own_order(tmp_path):
     assert class_map.matrix.tolist() == [[0, 1], [1, 0], [1, 0], [0, 0]]
 
 
+def test_a_map_onto_the_classes_own_names_is_applied_not_skipped(tmp_path):
+    swapped = "Background: Background\nLeft-arm: Right-arm\nRight-arm: Left-arm\n"
+    class_map = read(tmp_path, swapped + "Glove (7,7,7): Glove\n")
+    assert class_map.lookup[:4].tolist() == [0, 2, 1, 3]
+    assert class_map.target.colors[3] == (7, 7, 7)
+    misspelt = swapped.replace("Left-arm\n", "Left-ram\n") + "Glove: Glove\n"
+    with pytest.raises(UserError, match="line 3 names 'Left-ram'"):
+        read(tmp_path, misspelt)
+
+
 def test_sided_target_names_still_swap_in_a_mirror(tmp_path):
     text = "bg: Background\nLeft-arm: Left-arm\nRight-arm: Right-arm, Glove\n"
     assert read(tmp_path, text).target.flip == [0, 2, 1]

@@ -302,6 +302,7 @@ def test_the_first_lines_name_the_precision_the_layout_its_counts_and_classes(vo
         dict(colors=[[999, 0, 0]] * 20),
         dict(names=["a"] * 20),
         dict(keep_aspect="no"),
+        dict(mapped=1),
     ],
 )
 def test_a_damaged_class_table_in_a_model_file_is_refused(tmp_path, damage):
