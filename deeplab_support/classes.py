@@ -247,7 +247,7 @@ def source_id(word, source, seen, where):
     if word not in source.names or word in seen:
         problem = "names a class twice:" if word in seen else "names"
         raise UserError(
-            f"--class-map {where} {problem} {word!r}; map each of the model's "
+            f"--class-map {where} {problem} {word!r}; map each of its source "
             f"classes once: {', '.join(source.names)}"
         )
     seen.add(word)

@@ -350,21 +350,23 @@ def get_pairs(dataset, args):
 
 
 def validation_pairs(dataset, args, classes):
-    """The checked validation pairs alone, for --evaluate of a model of classes:
-    masks mapped as the model's outputs are, or, in a data set of other classes,
-    by the --class-map that trained the model on it."""
+    """The checked validation pairs alone, for --evaluate of a model of classes, their
+    masks in the classes that it predicts: with a --class-map, mapped alike where
+    they hold the model's classes or trained it through the map (its sources)."""
     same = dataset.classes.names == classes.names
-    source = classes if same else dataset.classes
-    class_map = read_class_map(args.class_map, source)
-    if not same and class_map.target.names != classes.names:
-        pairs = zip([*classes.names, None], [*dataset.classes.names, None])
+    source = classes if same else dataset.classes  # the model's void, where it can
+    predicted = read_class_map(args.class_map, classes).target  # what it outputs
+    through = source.names != predicted.names and (same or classes.mapped)
+    class_map = read_class_map(args.class_map if through else None, source)
+    if class_map.target.names != predicted.names:
+        pairs = zip([*predicted.names, None], [*class_map.target.names, None])
         index, pair = next((i, p) for i, p in enumerate(pairs) if p[0] != p[1])
         theirs, ours = (repr(name) if name else "none" for name in pair)
         raise UserError(
-            f"the model predicts {classes.num_classes} classes, the data set in "
-            f"{dataset.root} has {dataset.classes.num_classes}, and class {index} "
-            f"is {theirs} in the model but {ours} in the data; evaluate it on "
-            "the data set it was trained for (--data-dir), with the --class-map "
-            "it was trained with, if any"
+            f"the model predicts {predicted.num_classes} classes, the data set in "
+            f"{dataset.root} has {source.num_classes}, and class {index} is "
+            f"{theirs} in the model but {ours} in the data; evaluate it on the data "
+            "set it was trained for (--data-dir), with the --class-map it was "
+            "trained with, or with one that maps its classes to the data's"
         )
     return files.check_pairs(split(dataset, args)[1], source, class_map)

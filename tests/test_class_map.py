@@ -11,6 +11,7 @@ from PIL import Image
 import deeplabv3_plus as tutorial
 import demo
 from conftest import Constant, fails_with, person, ROOT, run_args, run_tutorial
+from data.make_toy_people import PARTS, TO_PARTS, generate
 from deeplab_support import UserError, cli, files, metrics
 from deeplab_support.classes import CIHP, VOID, ClassTable, read_class_map
 
@@ -160,6 +161,31 @@ def test_training_with_a_map_learns_the_target_classes(toy_root, tmp_path):
     evaluation = json.loads((tmp_path / "evaluation.json").read_text())
     assert evaluation["classes"]["names"] == ["background", "person"]
     assert evaluation["per_class_iou"]["person"] is not None  # its masks hold it
+
+
+def test_a_model_is_scored_on_data_labelled_in_the_targets_of_its_map(
+    tiny_run, tmp_path
+):
+    data = generate(tmp_path / "parts", 4, num_val_images=0, layout="folder")
+    lines = [  # CIHP's classes merged into the toy set's body parts
+        f"{name} {color}: "
+        + ", ".join(CIHP.names[i] for i in np.flatnonzero(TO_PARTS == j))
+        for j, (name, color) in enumerate(zip(PARTS.names, PARTS.colors))
+    ]
+    (tmp_path / "parts.txt").write_text("\n".join(lines) + "\n")
+    flags = ["--data-dir", data, "--class-map", tmp_path / "parts.txt"]
+    counts = ["--num-train-images", 2, "--num-val-images", 2]
+    run_tutorial(
+        "--evaluate",
+        tiny_run / "model.keras",
+        *flags,
+        *counts,
+        "--output-dir",
+        tmp_path,
+    )
+    evaluation = json.loads((tmp_path / "evaluation.json").read_text())
+    assert evaluation["classes"]["names"] == list(PARTS.names)
+    assert len(evaluation["per_image"]) == 2
 
 
 def test_a_logits_export_with_a_map_is_refused(capsys, tmp_path):
