@@ -501,6 +501,8 @@ class Inputs(list):
 
     def skip(self, path, error):
         """Warn that an input cannot be read; stop if it was the last one left."""
+        if len(self) == 1:  # the one input: why it cannot be read is the error
+            raise error
         files.warn(f"skipped: {error}")
         self.skipped = self.skipped | {path}
         if self.skipped == {path for path, _ in self}:

@@ -8,6 +8,7 @@ when the clip is done. The *flicker* printed is the share of pixels whose class
 changes from one frame to the next.
 """
 
+import os
 import time
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from deeplab_support import UserError, runs
 from deeplab_support.classes import ids_png
 
 EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
+# FFmpeg, inside OpenCV, logs a broken file's details ("moov atom not found") to
+# stderr before our one line says so; quiet unless the user asks for its log.
+os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
 
 
 def is_video(path):

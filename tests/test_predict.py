@@ -53,13 +53,24 @@ def test_an_unreadable_photo_is_skipped_and_the_others_are_read(tmp_path, capsys
     assert "empty.png" in out
 
 
-@pytest.mark.parametrize("names", [["a.png"], ["a.mp4"], ["a.png", "b.mp4"]])
-def test_predict_with_no_readable_photo_or_video_is_an_error(tmp_path, names):
+@pytest.mark.parametrize(
+    "names, phrase",
+    [
+        (["a.png"], "a.png is empty"),
+        (["a.mp4"], "a.mp4 cannot be read"),
+        (["a.png", "b.mp4"], "none of the photos and videos in .* read"),
+    ],
+)
+def test_predict_with_no_readable_input_is_one_error_saying_why(
+    tmp_path, capfd, names, phrase
+):
     for name in names:
-        (tmp_path / name).write_bytes(b"")
+        (tmp_path / name).write_bytes(b"not a picture" if "b" in name else b"")
     inputs = cli.claim_predictions([tmp_path / name for name in names], tmp_path)
-    with pytest.raises(UserError, match="none of the photos and videos in .* read"):
+    with pytest.raises(UserError, match=phrase):
         list(cli.read_photos(inputs)) + list(video.read_clips(inputs, CIHP))
+    lines = capfd.readouterr().err.splitlines()  # OpenCV's and FFmpeg's too
+    assert all(line.startswith("warning: skipped: ") for line in lines), lines
 
 
 def test_a_class_on_a_sliver_of_pixels_is_said_to_be_under_a_tenth_of_a_percent(
