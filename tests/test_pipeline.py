@@ -148,6 +148,8 @@ def test_each_epoch_is_shuffled_and_augmented_from_the_seed_and_its_number(
     resumed = dl.data_generator(train, 64, 4, CIHP, 1, True, cache, seed=42)
     np.testing.assert_array_equal(images(1, resumed), second)  # as on --resume
     assert not np.array_equal(first, second)  # a new order every epoch
+    plain = dl.data_generator(train, 64, 4, CIHP, epoch, False, cache, seed=42)
+    assert not np.array_equal(images(0, plain), images(1, plain))  # unaugmented too
     other_seed = dl.data_generator(train, 64, 4, CIHP, epoch, True, cache, seed=7)
     assert not np.array_equal(images(0, other_seed), first)
 

@@ -80,6 +80,7 @@ def test_a_run_killed_twice_resumes_without_gaps_or_duplicates(killed_twice):
     with open(output_dir / "history.csv") as f:
         epochs = [int(row["epoch"]) for row in csv.DictReader(f)]
     assert epochs == list(range(EPOCHS))  # each epoch exactly once, from 0
+    assert [p.name for p in output_dir.glob("backup-*")] == [f"backup-{EPOCHS:03d}"]
     # The optimizer's step counter carried over: every step ran exactly once.
     assert optimizer_steps(output_dir) == EPOCHS * TRAIN_IMAGES // BATCH
 

@@ -107,10 +107,11 @@ def test_predict_evaluate_and_the_demo_use_the_scales(tiny_run, toy_root, tmp_pa
 
     model, picture = tiny_run / "model.keras", tmp_path / "photo.png"
     Image.fromarray(np.full((90, 60, 3), 128, np.uint8)).save(picture)
-    tta = ["--tta", "flip", "--tta-scales", "0.5,1,1.5"]
+    scales = "0.5,1,1.1,1.5"  # 1.1 rounds to the size of 1: one model for both
+    tta = ["--tta", "flip", "--tta-scales", scales]
     run_tutorial("--predict", picture, "--model", model, "--output-dir", tmp_path, *tta)
     written = np.asarray(Image.open(tmp_path / "photo_ids.png"))
-    segmenter = demo.Segmenter(model, flip=True, scales="0.5,1,1.5")
+    segmenter = demo.Segmenter(model, flip=True, scales=scales)
     assert "32/64/96 px model input, flip TTA" in segmenter(picture)[3]
     image = files.read_photo(picture)
     shown = tutorial.predict_full_resolution(segmenter.models, image, CIHP.flip)
