@@ -297,10 +297,11 @@ def get_dataset(args, make_synthetic):
     return find(root, args.ignore_index)
 
 
-def split(dataset, args):
-    """The training and validation pairs, as --val-split and the counts say."""
-    num_train, num_val = args.num_train_images, args.num_val_images
-    official = args.val_split == "official"
+def split(dataset, args, training=True):
+    """The training and validation pairs, as --val-split and the counts say (no
+    training pairs where they are not `training`'s and validation's are its own)."""
+    official, num_val = args.val_split == "official", args.num_val_images
+    num_train = args.num_train_images if training or not official else 0
     wanted = num_train + (0 if official else num_val)
     if len(dataset.train) < wanted:
         raise UserError(
@@ -369,4 +370,4 @@ def validation_pairs(dataset, args, classes):
             "set it was trained for (--data-dir), with the --class-map it was "
             "trained with, or with one that maps its classes to the data's"
         )
-    return files.check_pairs(split(dataset, args)[1], source, class_map)
+    return files.check_pairs(split(dataset, args, False)[1], source, class_map)

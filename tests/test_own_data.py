@@ -5,13 +5,14 @@ import io
 import json
 import shutil
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import deeplabv3_plus as dl
-from conftest import fails_with, run_args, run_tutorial, split
+from conftest import fails_with, parse, run_args, run_tutorial, split
 from data import make_toy_people
 from deeplab_support import UserError, cli, datasets, files, metrics, runs
 from deeplab_support.classes import CIHP, CLASSES_ENTRY, VOC, VOID, mirror_classes
@@ -72,6 +73,14 @@ def test_voc_val_txt_is_the_official_split_and_train_tail_reads_train_txt(voc_ro
     _, tail = split(voc_root, 8, 4, "train-tail")
     assert [image.stem for image, _ in official] == val
     assert [image.stem for image, _ in tail] == train[8:12]
+
+
+def test_evaluating_on_the_official_split_needs_no_training_images(voc_root):
+    args = parse("--evaluate", "m.keras", "--val-split", "official")  # 200 training
+    args.num_val_images = 3
+    pairs = datasets.validation_pairs(datasets.find(voc_root), args, VOC)
+    val = (voc_lists(voc_root) / "val.txt").read_text().split()[:3]
+    assert [Path(image).stem for image, _ in pairs] == val
 
 
 @pytest.mark.parametrize("val_split", ["train-tail", "official"])
