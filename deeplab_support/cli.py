@@ -556,7 +556,7 @@ def save_prediction(prefix, pictures, predicted, classes):
             picture.save(tmp, format="PNG")
     shares = metrics.class_shares(predicted, classes.names)
     shown = (f"{name} {metrics.percent(share)}" for name, share in shares.items())
-    print(f"{prefix.name}: " + ", ".join(shown))
+    print(f"{files.printable(prefix.name)}: " + ", ".join(shown))
 
 
 def print_scores(scores, matrix, per_image, output_dir):

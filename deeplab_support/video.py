@@ -14,7 +14,7 @@ from pathlib import Path
 
 import cv2
 
-from deeplab_support import UserError, runs
+from deeplab_support import UserError, files, runs
 from deeplab_support.classes import ids_png
 
 EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg")
@@ -116,6 +116,7 @@ class ClipWriter:
         """Say how fast and how steady the clip was."""
         flicker = self.changed / max(self.done - 1, 1)  # mean over frame pairs
         print(
-            f"{name}: {self.done} frames at {self.rate():.1f} frames/s; flicker "
-            f"{flicker:.2%} (pixels whose class changes from one frame to the next)"
+            f"{files.printable(name)}: {self.done} frames at {self.rate():.1f} "
+            f"frames/s; flicker {flicker:.2%} (pixels whose class changes from one "
+            "frame to the next)"
         )

@@ -30,6 +30,7 @@ def test_predict_writes_mask_and_overlay_at_the_photos_size(
             assert written.size == Image.open(source).size and written.mode == "RGB"
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 3 and all("%" in line for line in lines)
+    assert lines[2].startswith("grey\\xff: ")  # as its warnings would name it
 
 
 def test_a_palette_photo_with_a_transparent_colour_reads_without_a_warning(tmp_path):
