@@ -460,13 +460,14 @@ def claim_predictions(paths, output_dir, kinds=PREDICTION_KINDS):
 
 
 def find_inputs(paths):
-    """The photos and videos that --predict names, and the photos in its folders."""
+    """The photos and videos that --predict names, and those in its folders."""
     found = []
     for path in map(Path, paths):
         kind = "video" if video.is_video(path) else "photo"
         if path.is_dir():  # without the outputs its manifest lists
             ours = runs.owned_names(path)
-            found += [p for p in files.list_images(path) if p.name not in ours]
+            listed = files.list_images(path, files.IMAGE_EXTENSIONS + video.EXTENSIONS)
+            found += [p for p in listed if p.name not in ours]
         elif not os.path.lexists(path):
             raise UserError(f"{kind} {path} does not exist; check --predict")
         elif path.name in runs.owned_names(path.parent):
@@ -477,7 +478,9 @@ def find_inputs(paths):
             found.append(path)
     if not found:
         named = " ".join(map(str, paths))
-        raise UserError(f"no .jpg or .png images in {named}; check --predict")
+        raise UserError(
+            f"no .jpg or .png images nor videos in {named}; check --predict"
+        )
     return found
 
 

@@ -106,3 +106,11 @@ def test_an_unreadable_video_is_one_warning_and_the_photos_go_on(
 @pytest.mark.parametrize("value", ["1", "-0.1", "nan"])
 def test_temporal_smoothing_outside_0_to_1_is_refused(capsys, value):
     fails_with(capsys, ["--predict", "x.mp4", "--temporal-smoothing", value], value)
+
+
+def test_a_folder_gives_predict_its_videos_as_well_as_its_photos(tmp_path):
+    (tmp_path / "in").mkdir()
+    write_clip(tmp_path / "in" / "clip.avi")
+    Image.new("RGB", (8, 8)).save(tmp_path / "in" / "photo.png")
+    inputs = cli.claim_predictions([tmp_path / "in"], tmp_path / "out")
+    assert [path.name for path, _ in inputs] == ["clip.avi", "photo.png"]
