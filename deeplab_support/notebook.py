@@ -42,7 +42,8 @@ def to_notebook(source):
     for index, (kind, text) in enumerate(split_cells(source)):
         if kind == "shell":
             text = "\n".join(f"!{line}" for line in text.splitlines())
-        cell = {"cell_type": "markdown", "metadata": {}, "source": text}
+        cell = {"cell_type": "markdown", "id": f"cell-{index}", "metadata": {}}
+        cell["source"] = text
         if kind != "markdown":
             cell.update(cell_type="code", execution_count=None, outputs=[])
         elif index == 0:

@@ -49,6 +49,11 @@ def test_the_file_is_black_clean_with_no_trailing_spaces_or_one_line_blocks():
     assert black.format_str(source, mode=black.Mode(line_length=88)) == source
 
 
+@pytest.mark.filterwarnings("error")  # nbformat warns of what will be errors
+def test_the_notebook_is_valid_nbformat():
+    nbformat.validate(notebook.to_notebook(TUTORIAL.read_text()), version=4)
+
+
 def test_a_shell_block_becomes_a_cell_of_commands():
     source = 'x = 1\n\n"""shell\npip install gdown\nls data\n"""\n\ny = 2\n'
     cells = notebook.to_notebook(source)["cells"]
