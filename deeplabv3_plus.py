@@ -348,7 +348,8 @@ if RUN and args.train:
     with devices.distribution_scope(args.distribute, args.batch_size):
         backbone = files.backbone_weights(args.weights)  # ImageNet, or None
         model = DeeplabV3Plus(size, classes.num_classes, backbone, args.freeze_backbone)
-        files.load_weights(model, args.weights)  # --weights FILE: a saved model
+        if not (args.resume and runs.completed_epochs(args.output_dir)):  # a backup's
+            files.load_weights(model, args.weights)  # --weights FILE: a saved model
     for layer in model.layers:  # from scratch, see above
         if args.weights == "none" and isinstance(layer, layers.BatchNormalization):
             layer.momentum = 0.9

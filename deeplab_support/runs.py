@@ -12,8 +12,10 @@ import contextlib
 import csv
 import hashlib
 import json
+import math
 import os
 import re
+import shlex
 import shutil
 import statistics
 import time
@@ -356,8 +358,7 @@ def open_run(args):
     def drop(name):
         return name in earlier or name.startswith("backup-") and name != kept
 
-    names = RUN_CONFIG + ["epochs"]
-    config = None if args.resume else {k: getattr(args, k) for k in names}
+    config = {k: getattr(args, k) for k in RUN_CONFIG + ["epochs"]}  # --epochs N too
     claim(args.output_dir, run_names(args), drop=drop, config=config)
     return Run(args, Path(args.output_dir))
 
@@ -402,10 +403,13 @@ class Run:
         # step wait for it; an error there stops training by the epoch's end.
         nan_stop = keras.callbacks.TerminateOnNaN(raise_error=True)
         nan_stop.async_safe = True
+        # Weights gone bad can train on a finite loss yet predict NaN: stop there too.
+        val_stop = keras.callbacks.LambdaCallback(on_epoch_end=refuse_nan_validation)
         logs = keras.callbacks.TensorBoard(str(self.dir / TENSORBOARD_DIR))
         return [
             timer,
             nan_stop,
+            val_stop,  # before the log and the backup keep the epoch
             keras.callbacks.CSVLogger(str(path), append=True),
             *([logs] if self.args.tensorboard else []),
             Backup(self.dir, classes, best),  # last: it commits the epoch
@@ -556,6 +560,12 @@ class Backup(keras.callbacks.Callback):
         save_model(self.model, self.dir / "model.keras", self.classes)
 
 
+def refuse_nan_validation(epoch, logs):
+    """Stop training where an epoch's validation loss is NaN or infinite."""
+    if not math.isfinite(logs.get("val_loss", 0.0)):
+        raise RuntimeError(f"NaN or Inf loss in the validation of epoch {epoch + 1}.")
+
+
 def what_is_kept(output_dir):
     """Say which epoch a stopped run keeps, and how to go on from there."""
     done = completed_epochs(output_dir) if Path(output_dir).is_dir() else 0
@@ -566,5 +576,5 @@ def what_is_kept(output_dir):
         )
     return (
         f"The last good epoch ({done}) is kept in {output_dir}; continue with: "
-        f"python deeplabv3_plus.py --resume --output-dir {output_dir}"
+        f"python deeplabv3_plus.py --resume --output-dir {shlex.quote(str(output_dir))}"
     )

@@ -3,6 +3,7 @@
 import csv
 import errno
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -197,13 +198,17 @@ def test_a_resume_that_trains_no_epoch_reports_no_speed(tmp_path):
     assert run.timing(10) == dict(train_seconds=15.0, images_per_second=2.67)
 
 
-def test_resume_may_extend_the_run_with_more_epochs(tmp_path):
+def test_resume_may_extend_the_run_with_more_epochs_and_keeps_them(tmp_path):
     args = resume_args(fake_run(tmp_path / "run", 1), epochs=5)
     runs.prepare_resume(args)
+    runs.open_run(args)
+    assert args.epochs == 5
+    runs.prepare_resume(args := resume_args(tmp_path / "run"))  # stopped again
     assert args.epochs == 5
 
 
-def test_a_nan_loss_stops_at_once_and_keeps_the_last_good_epoch(tmp_path):
+@pytest.mark.parametrize("poisoned", ["training", "validation"])
+def test_a_nan_loss_stops_at_once_and_keeps_the_last_good_epoch(tmp_path, poisoned):
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
     dl.compile_model(model, keras.optimizers.Adam(), 3)  # the tutorial's metrics
     run = runs.Run(SimpleNamespace(batch_size=2, epochs=2, tensorboard=False), tmp_path)
@@ -211,9 +216,13 @@ def test_a_nan_loss_stops_at_once_and_keeps_the_last_good_epoch(tmp_path):
     good = np.ones((8, 4), "float32"), np.zeros((8,), "int32")
     fit = dict(validation_data=good, batch_size=2, verbose=0)
     model.fit(*good, epochs=1, callbacks=run.callbacks(CIHP), **fit)
-    poisoned = np.full((8, 4), np.nan, "float32"), good[1]
+    nan = np.full((8, 4), np.nan, "float32"), good[1]
+    # NaN in validation alone: as weights that a wild learning rate spoilt predict
+    train, fit["validation_data"] = (
+        (nan, good) if poisoned == "training" else (good, nan)
+    )
     with pytest.raises(RuntimeError, match="NaN or Inf loss"):
-        model.fit(*poisoned, epochs=2, callbacks=run.callbacks(CIHP), **fit)
+        model.fit(*train, epochs=2, callbacks=run.callbacks(CIHP), **fit)
     assert runs.completed_epochs(tmp_path) == 1
     assert [row["epoch"] for row in runs.read_history(tmp_path)] == ["0"]
     restored = keras.saving.load_model(tmp_path / "model.keras")
@@ -300,12 +309,15 @@ OOM = "RESOURCE_EXHAUSTED: Out of memory while trying to allocate"  # JAX's word
 def test_a_failed_run_says_why_which_epoch_it_kept_and_how_to_go_on(
     capsys, tmp_path, error, phrase, done
 ):
-    output_dir = fake_run(tmp_path / "out", epochs_done=done)
+    output_dir = fake_run(tmp_path / "my out", epochs_done=done)
     assert cli.explain(error, parse("--output-dir", output_dir)) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and phrase in err and "\n" not in err
-    if done:
-        assert "last good epoch (2)" in err and "--resume" in err
+    if done:  # a command to paste, the folder's name quoted
+        assert (
+            "last good epoch (2)" in err
+            and f"--resume --output-dir '{output_dir}'" in err
+        )
     else:
         assert "nothing is kept" in err and "last good" not in err
 
@@ -328,3 +340,14 @@ def test_a_resume_cleans_what_a_killed_run_left_and_nothing_else(tmp_path):
     runs.open_run(resume_args(output_dir))
     kept = {".tmp-999-notes.txt", "backup-001", runs.BACKUP_FILE, runs.RUN_FILE}
     assert {p.name for p in output_dir.iterdir()} == kept
+
+
+@pytest.mark.slow
+def test_resume_needs_no_weights_file_once_a_backup_holds_the_weights(
+    tiny_run, toy_root, tmp_path
+):
+    start = shutil.copy(tiny_run / "model.keras", tmp_path / "start.keras")
+    run_tutorial(*run_args(toy_root, tmp_path / "out", "--weights", start))
+    os.remove(start)  # moved, or deleted by an --overwrite of the folder it was in
+    run_tutorial("--resume", "--epochs", 2, "--output-dir", tmp_path / "out")
+    assert runs.completed_epochs(tmp_path / "out") == 2
