@@ -338,7 +338,8 @@ def explain(error, args=None):
     memory = args is not None and (  # NumPy's, TensorFlow's, JAX's, PyTorch's words
         isinstance(error, MemoryError) or any(p in text for p in OUT_OF_MEMORY)
     )
-    if isinstance(error, KeyboardInterrupt):
+    # Ctrl-C inside TensorFlow's C++ code can come back as pybind11's RuntimeError.
+    if isinstance(error, KeyboardInterrupt) or "BY KeyboardInterrupt" in text:
         print(f"\nInterrupted. {kept()}".rstrip(), file=sys.stderr)
         return 130
     if isinstance(error, RuntimeError) and "NaN or Inf loss" in text:

@@ -313,7 +313,8 @@ def prepare_resume(args, check=None):
             )
         config = {k: v for k, v in data["config"].items() if k in RUN_CONFIG}
         for name, value in config.items():  # the run's settings are its own
-            if name in args.given and getattr(args, name) != value:
+            given = recorded(name, getattr(args, name))
+            if name in args.given and given != recorded(name, value):
                 flag = "--" + name.replace("_", "-")
                 raise UserError(
                     f"{flag} {getattr(args, name)} conflicts with the run in "
@@ -358,9 +359,18 @@ def open_run(args):
     def drop(name):
         return name in earlier or name.startswith("backup-") and name != kept
 
-    config = {k: getattr(args, k) for k in RUN_CONFIG + ["epochs"]}  # --epochs N too
+    names = RUN_CONFIG + ["epochs"]  # --epochs N too
+    config = {k: recorded(k, getattr(args, k)) for k in names}
     claim(args.output_dir, run_names(args), drop=drop, config=config)
     return Run(args, Path(args.output_dir))
+
+
+def recorded(name, value):
+    """A setting as run.json holds it: a path absolute, found from any folder."""
+    path = name in ("data_dir", "class_map", "weights") and isinstance(value, str)
+    return (
+        os.path.abspath(value) if path and value not in ("imagenet", "none") else value
+    )
 
 
 def remove(path):

@@ -351,3 +351,23 @@ def test_resume_needs_no_weights_file_once_a_backup_holds_the_weights(
     os.remove(start)  # moved, or deleted by an --overwrite of the folder it was in
     run_tutorial("--resume", "--epochs", 2, "--output-dir", tmp_path / "out")
     assert runs.completed_epochs(tmp_path / "out") == 2
+
+
+def test_resume_finds_the_run_s_paths_from_another_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cihp").mkdir()
+    runs.open_run(parse("--data-dir", "cihp", "--output-dir", "out"))
+    assert runs.read_run_file("out")["config"]["data_dir"] == str(tmp_path / "cihp")
+    monkeypatch.chdir(tmp_path / "cihp")
+    args = resume_args(tmp_path / "out", "--data-dir", "../cihp/")  # spelt anew
+    runs.prepare_resume(args)
+    assert args.data_dir == str(tmp_path / "cihp")
+
+
+def test_ctrl_c_inside_tensorflow_s_code_is_an_interruption(capsys, tmp_path):
+    error = RuntimeError(
+        "pybind11::error_already_set: MISMATCH of original and normalized active "
+        "exception types: ORIGINAL InvalidArgumentError REPLACED BY KeyboardInterrupt"
+    )
+    assert cli.explain(error, parse("--output-dir", tmp_path)) == 130
+    assert capsys.readouterr().err.startswith("\nInterrupted. No epoch was completed")
