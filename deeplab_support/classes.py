@@ -233,7 +233,7 @@ def read_class_map(path, source):
             "colour; give each target a colour of its own, as '(r,g,b)' after its name"
         )
     target = ClassTable(
-        names, colors, source.void, void_color, source.keep_aspect, True
+        names, colors, source.void, void_color, source.keep_aspect, mapped=True
     )
     lookup = np.full(256, source.void, dtype=np.uint8)  # void stays void
     matrix = np.zeros((source.num_classes, len(targets)), dtype=np.float32)

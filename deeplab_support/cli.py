@@ -479,9 +479,7 @@ def find_inputs(paths):
             found.append(path)
     if not found:
         named = " ".join(map(str, paths))
-        raise UserError(
-            f"no .jpg or .png images nor videos in {named}; check --predict"
-        )
+        raise UserError(f"no .jpg or .png images or videos in {named}; check --predict")
     return found
 
 

@@ -206,7 +206,7 @@ def test_a_failed_predict_leaves_the_names_it_never_wrote_to_the_user(tmp_path):
 def test_predict_skips_a_named_output_of_its_own(tmp_path, capsys):
     folder = photo_folder(tmp_path / "in")
     fake_predict([folder / "photo.png"], folder)
-    with pytest.raises(UserError, match="no .jpg or .png images nor videos"):
+    with pytest.raises(UserError, match="no .jpg or .png images or videos"):
         fake_predict([folder / "photo_mask.png"], folder)
     assert "photo_mask.png: it is an output of this project" in capsys.readouterr().err
 
