@@ -12,6 +12,7 @@ folder whose old files are deleted as the app runs.
 import argparse
 import html
 import os
+import shutil
 import signal
 import socket
 import sys
@@ -150,6 +151,9 @@ class Segmenter:
             iter(cli.mask_groups([",".join(chosen)], self.classes).items())
         )
         mask = tutorial.class_mask(predicted, ids)
+        for old in files.private_dir("masks").iterdir():  # as Gradio's own cache
+            if time.time() - old.stat().st_mtime > DELETE_CACHE[1]:
+                shutil.rmtree(old, ignore_errors=True)
         folder = Path(tempfile.mkdtemp(dir=files.private_dir("masks")))
         target = folder / f"{files.shortened(Path(path).stem, 160)}_class-{name}.png"
         Image.fromarray(mask).save(target)

@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 import tempfile
+import time
 from argparse import Namespace
 from multiprocessing.pool import ThreadPool
 
@@ -302,6 +303,16 @@ def test_the_demo_keeps_uploads_in_a_private_bounded_cache(monkeypatch):
     assert cache == str(files.private_dir("gradio"))
     assert stat.S_IMODE(os.stat(cache).st_mode) == 0o700
     assert app.delete_cache == demo.DELETE_CACHE
+
+
+def test_the_demo_deletes_its_class_masks_as_gradio_its_uploads():
+    old = files.private_dir("masks") / "old"
+    old.mkdir()
+    os.utime(old, (0, time.time() - demo.DELETE_CACHE[1] - 1))
+    segmenter = Namespace(classes=CIHP)  # all that the mask needs
+    ids = np.zeros((4, 4), np.uint8)
+    mask = demo.Segmenter.class_mask(segmenter, "photo.png", ids, ["Face"])
+    assert os.path.isfile(mask) and not old.exists()
 
 
 def test_an_edited_notebook_is_kept(tmp_path):
