@@ -605,8 +605,9 @@ def evaluate(models, pairs, classes, flip_classes=None, to_target=None):
     return scores, matrix, per_image
 
 
-if RUN and args.train:
-    models = at_scales(model, args.tta_scales)
+if RUN and args.train:  # the model as model.keras holds it, float32: as --evaluate
+    keras.config.set_dtype_policy("float32")  # scores it, so at_scales' copies too
+    models = at_scales(runs.as_saved(model), args.tta_scales)
     flip_classes = classes.flip if args.flip else None
     scores, matrix, per_image = evaluate(models, val_pairs, classes, flip_classes)
     pairs = [len(train_pairs), len(val_pairs)]

@@ -7,8 +7,6 @@ which YAML reads as they are), then what the model is, its data, scores and use.
 import html
 import json
 
-import keras
-
 from deeplab_support import files
 
 CARD = "README.md"
@@ -98,7 +96,7 @@ Void label: {classes.void} (counted in no loss and no score).
 | loss | {args.loss} |
 | class weights | {'on' if args.class_weights else 'off'} |
 | backbone | {'frozen' if args.freeze_backbone else 'trained'} |
-| precision | {keras.config.dtype_policy().name} |
+| precision | {summary['precision']} |
 | seed | {args.seed} |
 
 ## Use

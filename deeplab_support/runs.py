@@ -504,8 +504,8 @@ def save_evaluation(scores, matrix, per_image, output_dir, keep_open=False):
         save_figure(figure, Path(output_dir) / "worst_val.png", keep_open)
 
 
-def save_model(model, path, classes):
-    """Save the network with its class table, atomically: uncompiled, so plain
+def as_saved(model):
+    """The network as a model file holds it: uncompiled, so plain
     `keras.saving.load_model` loads it anywhere, and in float32, so it predicts the
     same on every backend and CPU however it was trained."""
 
@@ -518,8 +518,13 @@ def save_model(model, path, classes):
     network = keras.Model(model.inputs[0], model.outputs[0])  # the same, uncompiled
     network = keras.models.clone_model(network, clone_function=in_float32)
     network.set_weights(model.get_weights())  # float32 in mixed precision too
+    return network
+
+
+def save_model(model, path, classes):
+    """Save the network as_saved, with its class table, atomically."""
     with atomic_path(path) as tmp:  # tmp ends in .keras, as save() wants
-        network.save(tmp)
+        as_saved(model).save(tmp)
         save_classes(tmp, classes)
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import fails_with, run_tutorial
+from conftest import fails_with, run_args, run_tutorial
 from deeplab_support import files, metrics
 from deeplab_support.classes import CIHP
 
@@ -100,3 +100,17 @@ def test_evaluate_a_missing_model_leaves_no_trace(capsys, toy_root, tmp_path, fo
     left = sorted(p.name for p in tmp_path.joinpath("out").glob("*"))
     assert left == ([] if folder == "new" else ["notes.txt"])  # no run.json
     assert (tmp_path / "out").exists() == (folder != "new")
+
+
+@pytest.mark.slow
+def test_a_mixed_precision_run_publishes_the_scores_that_evaluate_gives(
+    toy_root, tmp_path
+):
+    run_tutorial(*run_args(toy_root, tmp_path, "--precision", "mixed_bfloat16"))
+    published = json.loads((tmp_path / "evaluation.json").read_text())
+    argv = ["--evaluate", tmp_path / "model.keras", "--data-dir", toy_root]
+    counts = ["--num-train-images", 8, "--num-val-images", 4]  # as run_args
+    run_tutorial(*argv, *counts, "--output-dir", tmp_path / "again")
+    again = json.loads((tmp_path / "again" / "evaluation.json").read_text())
+    assert again["per_class_iou"] == published["per_class_iou"]  # float32 alike
+    assert "| precision | mixed_bfloat16 |" in (tmp_path / "README.md").read_text()
