@@ -273,14 +273,14 @@ def release_unwritten():
         unwritten = {n for n in names if not lexists(output_dir / n)}
         with contextlib.suppress(OSError, UserError):  # best effort, at exit
             data = read_run_file(output_dir)
-            if unwritten & set(data["files"]):
-                data["files"] = [n for n in data["files"] if n not in unwritten]
-                write_run_file(output_dir, data)
-            idle = data["files"] == [RUN_FILE] and not data["config"]  # owns nothing
-            if idle and output_dir in _made:
+            listed = [n for n in data["files"] if n not in unwritten]
+            idle = listed == [RUN_FILE] and not data["config"]  # owns nothing
+            if idle and output_dir in _made:  # gone, not rewritten
                 remove(output_dir / RUN_FILE)
                 if _made[output_dir]:
                     os.rmdir(output_dir)  # only if empty
+            elif listed != data["files"]:
+                write_run_file(output_dir, {**data, "files": listed})
     _claimed.clear()
     _made.clear()
 
