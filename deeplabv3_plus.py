@@ -426,7 +426,7 @@ if RUN and args.train:
         compile_model(
             model, optimizer, classes.num_classes, loss, args.steps_per_execution
         )
-    run = runs.open_run(args)  # take --output-dir for this run
+    run = runs.open_run(args, data.root)  # take --output-dir for this run
     set_epoch = keras.callbacks.LambdaCallback(
         on_epoch_begin=lambda e, _: epoch.assign(e)
     )

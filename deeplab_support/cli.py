@@ -193,7 +193,7 @@ def check_args(args):
             f"{flag} shapes what --predict writes; add --predict with the photos, "
             f"or drop {flag}"
         )
-    if args.export and args.tta_scales != "1":
+    if args.export and "tta_scales" in args.given:  # even 1: it has no effect
         raise UserError(
             "--export writes the model for its own input size; --tta-scales is for "
             "--evaluate and --predict: drop it (--tta flip goes into a parser export)"

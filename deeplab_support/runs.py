@@ -349,10 +349,11 @@ def prepare_resume(args, check=None):
     refuse_strangers(output_dir, data["files"], run_names(args))
 
 
-def open_run(args):
+def open_run(args, data_root=None):
     """Claim --output-dir for this training run and return the Run: a new run
     deletes the earlier run's files (not the folder's exports and predictions), a
-    resumed one only the backups that were never committed."""
+    resumed one only the backups that were never committed. Without --data-dir,
+    the run records `data_root`, the data set found, so --resume reads it again."""
     kept = read_backup(args.output_dir).get("folder") if args.resume else None
     earlier = [] if args.resume else OUTPUT_NAMES + [TENSORBOARD_DIR]
 
@@ -361,16 +362,17 @@ def open_run(args):
 
     names = RUN_CONFIG + ["epochs"]  # --epochs N too
     config = {k: recorded(k, getattr(args, k)) for k in names}
+    config["data_dir"] = recorded("data_dir", args.data_dir or data_root)
     claim(args.output_dir, run_names(args), drop=drop, config=config)
     return Run(args, Path(args.output_dir))
 
 
 def recorded(name, value):
     """A setting as run.json holds it: a path absolute, found from any folder."""
-    path = name in ("data_dir", "class_map", "weights") and isinstance(value, str)
-    return (
-        os.path.abspath(value) if path and value not in ("imagenet", "none") else value
-    )
+    paths = ("data_dir", "class_map", "weights")
+    if name in paths and value not in (None, "imagenet", "none"):
+        return os.path.abspath(value)
+    return value
 
 
 def remove(path):

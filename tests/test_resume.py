@@ -17,7 +17,7 @@ from tensorflow.errors import ResourceExhaustedError
 import deeplabv3_plus as dl
 from conftest import ROOT, fails_with, fake_run, optimizer_steps, resume_args
 from conftest import parse, run_args, run_python, run_tutorial, subprocess_env
-from deeplab_support import UserError, card, cli, runs
+from deeplab_support import UserError, card, cli, datasets, runs
 from deeplab_support.classes import CIHP
 
 EPOCHS = 3
@@ -371,3 +371,13 @@ def test_ctrl_c_inside_tensorflow_s_code_is_an_interruption(capsys, tmp_path):
     )
     assert cli.explain(error, parse("--output-dir", tmp_path)) == 130
     assert capsys.readouterr().err.startswith("\nInterrupted. No epoch was completed")
+
+
+def test_resume_reads_the_data_set_the_run_found(toy_root, tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "DATA_DIR", tmp_path / "cihp")  # none yet
+    args = parse("--output-dir", tmp_path / "out", "--num-train-images", 8)
+    data = datasets.get_dataset(args, lambda root, num_images, progress: toy_root)
+    runs.open_run(args, data.root)  # without --data-dir: the synthetic set
+    shutil.copytree(toy_root, tmp_path / "cihp")  # CIHP arrives before the resume
+    runs.prepare_resume(args := resume_args(tmp_path / "out"))
+    assert datasets.get_dataset(args, None).root == toy_root
