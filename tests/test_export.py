@@ -226,7 +226,7 @@ def test_the_parsers_carry_the_class_table(parsers):
     assert (parsers[0] / "parser_labels.txt").read_text().splitlines()[13] == "Face"
 
 
-@pytest.mark.parametrize("scales", ["1,1.25", "1.0"])
+@pytest.mark.parametrize("scales", ["1,1.25", "1"])
 def test_tta_scales_are_refused_for_an_export(capsys, tiny_run, scales):
     argv = ["--export", "onnx_parser", "--model", tiny_run / "model.keras"]
     fails_with(capsys, [*argv, "--tta-scales", scales], "drop it")
