@@ -45,6 +45,9 @@ except ValueError as error:  # KERAS_BACKEND names no backend: one line, as ever
         file=sys.stderr,
     )
     raise SystemExit(2) from None
+except KeyboardInterrupt:  # Ctrl-C in the seconds TensorFlow takes to load
+    print("\nInterrupted.", file=sys.stderr)
+    raise SystemExit(130) from None
 _leave_the_gpu_to_the_backend()
 # Each --tta-scales size is a model of its own, its predict step traced once; from
 # the fifth, TensorFlow takes that for retracing and logs a warning.

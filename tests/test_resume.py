@@ -381,3 +381,12 @@ def test_resume_reads_the_data_set_the_run_found(toy_root, tmp_path, monkeypatch
     shutil.copytree(toy_root, tmp_path / "cihp")  # CIHP arrives before the resume
     runs.prepare_resume(args := resume_args(tmp_path / "out"))
     assert datasets.get_dataset(args, None).root == toy_root
+
+
+def test_ctrl_c_while_tensorflow_loads_is_an_interruption(tmp_path):
+    loading = tmp_path / "tensorflow"  # a TensorFlow whose import is interrupted
+    loading.mkdir()
+    (loading / "__init__.py").write_text("raise KeyboardInterrupt")
+    path = os.pathsep.join([str(tmp_path), str(ROOT)])
+    result = run_python(ROOT / "deeplabv3_plus.py", exit_code=130, PYTHONPATH=path)
+    assert result.stderr == "\nInterrupted.\n"
