@@ -112,14 +112,16 @@ def check_pairs(pairs, classes, class_map=None, training=False):
     """Decode every image and mask once; return paths that tf.data reads right
     (with a --class-map, masks of its target ids). Say which classes no training
     mask holds."""
-    checked, scaled, present = [], [], set()
+    checked, scaled, pixels = [], [], np.zeros(256, np.int64)  # pixels per id
     many = len(pairs) >= COUNT_CHECKS_FROM  # all of CIHP takes minutes: say so
     bar = progress_bar(len(pairs), "checked pair") if many else None
     for image_path, mask_path in pairs:
-        image, mask = check_image(image_path), check_mask(mask_path, classes, class_map)
-        with Image.open(image) as upright, Image.open(mask) as labels:
-            (width, height), (mask_width, mask_height) = upright.size, labels.size
-            present.update(np.unique(np.asarray(labels)).tolist())
+        image = check_image(image_path)
+        mask, ids = check_mask(mask_path, classes, class_map)  # decoded once
+        with Image.open(image) as upright:  # its header: the size
+            width, height = upright.size
+        mask_height, mask_width = ids.shape
+        pixels += np.bincount(ids.ravel(), minlength=256)
         # A uniformly scaled mask keeps the aspect ratio, up to a pixel of rounding.
         if abs(mask_height * width / mask_width - height) > 1:
             raise UserError(
@@ -138,6 +140,7 @@ def check_pairs(pairs, classes, class_map=None, training=False):
             f"{len(scaled)} mask(s) differ in size from their images by a uniform "
             f"scale (first: {scaled[0]}); they are resized by nearest neighbour"
         )
+    present = set(np.flatnonzero(pixels).tolist())
     if pairs and not present - {classes.void}:  # nothing to learn from, or to score
         raise UserError(
             f"the {len(pairs)} masks from {pairs[0][1]} on hold the void label "
@@ -238,7 +241,8 @@ def upright(image, mode="RGB"):
 
 
 def check_mask(path, classes, class_map=None):
-    """Check a mask's labels; return a path the pipeline reads as 8-bit ids."""
+    """Check a mask's labels; return a path the pipeline reads as 8-bit ids, and
+    the ids (of a --class-map's targets)."""
     mask = open_checked(path, "mask")
     ids = mask_ids(mask, path, classes)
     if mask.format == "JPEG":  # lossy compression blurs ids into their neighbours
@@ -247,11 +251,11 @@ def check_mask(path, classes, class_map=None):
             "drew. Save masks as PNG"
         )
     if class_map and class_map.matrix is not None:  # --class-map: the target ids
-        mapped = Image.fromarray(class_map.lookup[ids])
-        return plain_copy(path, mapped, class_map.lookup.tobytes())
+        ids = class_map.lookup[ids]
+        return plain_copy(path, Image.fromarray(ids), class_map.lookup.tobytes()), ids
     if mask.mode == "L" and mask.format == "PNG" and is_utf8(path):
-        return str(path)
-    return plain_copy(path, Image.fromarray(ids))
+        return str(path), ids
+    return plain_copy(path, Image.fromarray(ids)), ids
 
 
 def mask_ids(mask, path, classes):

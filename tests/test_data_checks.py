@@ -140,7 +140,7 @@ def test_jpeg_saved_as_a_mask_png_gets_a_warning(tmp_path, capsys):
     ids = np.zeros((16, 16), np.uint8)
     ids[4:12, 4:12] = 13
     Image.fromarray(ids).save(tmp_path / "m.png", format="JPEG")
-    checked = files.check_mask(tmp_path / "m.png", CIHP)
+    checked, _ = files.check_mask(tmp_path / "m.png", CIHP)
     out = capsys.readouterr().err.strip()
     assert out.startswith("warning: mask") and "JPEG" in out and "\n" not in out
     assert Image.open(checked).format == "PNG"  # what tf.data decodes as a mask

@@ -97,7 +97,7 @@ def test_training_and_evaluation_read_every_mask_format_alike(tmp_path, kind):
         pixels["RGB"] = CIHP.palette()[ids]
         mask = Image.fromarray(pixels[kind])
     mask.save(tmp_path / "mask.png")
-    checked = files.check_mask(tmp_path / "mask.png", CIHP)
+    checked, _ = files.check_mask(tmp_path / "mask.png", CIHP)
     trained_on = np.asarray(dl.read_image(checked, SIDE, mask=True))[..., 0]
     evaluated_on = files.read_mask(tmp_path / "mask.png", (SIDE, SIDE), CIHP)
     assert trained_on.tolist() == evaluated_on.tolist() == ids.tolist()
