@@ -2,8 +2,8 @@
 Title: Multiclass semantic segmentation using DeepLabV3+
 Author: [Soumik Rakshit](http://github.com/soumik12345); Keras 3 rendition
 Date created: 2021/08/31
-Last modified: 2026/12/05
-Description: Train DeepLabV3+ to label each pixel of a person with one of 20 parts.
+Last modified: 2026/12/07
+Description: Train DeepLabV3+ to label each pixel: background or one of 19 human parts.
 Accelerator: GPU
 """
 
@@ -16,10 +16,10 @@ the background and 19 human parts (hair, face, left arm, right shoe, ...).
 
 [DeepLabV3+](https://arxiv.org/abs/1802.02611) is an encoder-decoder network. Its
 encoder, [DeepLabV3](https://arxiv.org/abs/1706.05587), reads backbone features at 1/16
-of the input (the *output stride*) through *atrous* (dilated) convolutions: a dilated
-3x3 convolution spreads its nine taps over a wider window, so it sees more context with
-no extra parameters and no loss of resolution. The decoder upsamples the result and
-mixes in sharp low-level features to recover crisp boundaries.
+of the input (an *output stride* of 16) through *atrous* (dilated) convolutions: a
+dilated 3x3 convolution spreads its nine taps over a wider window, so it sees more
+context with no extra parameters and no loss of resolution. The decoder upsamples the
+result and mixes in sharp low-level features to recover crisp boundaries.
 
 This file is a script, a notebook and a module: each section defines functions,
 then runs them under `if RUN:`, so `import deeplabv3_plus` runs nothing. The
@@ -116,7 +116,7 @@ With 200 images a model soon memorises them, so training images are *augmented*:
 mirrored, zoomed and cropped, recoloured. Mirroring turns a left arm into a right arm,
 so the mask's left and right classes swap too (the class table pairs them by name).
 
-Squeezed into the square, a person twice as tall as wide loses half their width.
+Squeezed into the square, a photo twice as wide as tall halves everyone's width.
 `--keep-aspect` scales each photo to fit and pads it, black in the photo and void in the
 mask; the saved model remembers, so predictions fit alike and drop the padding's logits.
 
@@ -258,10 +258,10 @@ if RUN and args.train:
 """
 ## Building the DeepLabV3+ model
 
-The backbone, an ImageNet ResNet50, has its preprocessing (RGB to BGR, minus the mean
-pixel) inside, so it takes raw 0..255 pixels. Its `conv4_block6_2_relu`, at 1/16 of the
-input, feeds the encoder; `conv2_block3_2_relu`, at 1/4, the decoder. The backbone is
-cut after stage four, not dilated: that gives the 1/16 (the paper dilates stage five).
+The model holds its ImageNet ResNet50's preprocessing (RGB to BGR, minus the mean
+pixel), so it takes raw 0..255 pixels. The backbone's `conv4_block6_2_relu`, at 1/16,
+feeds the encoder; `conv2_block3_2_relu`, at 1/4, the decoder. The backbone is cut
+inside stage four, not dilated: that gives the 1/16 (the paper dilates stage five).
 
 *Dilated Spatial Pyramid Pooling* (the paper's Atrous Spatial Pyramid Pooling, ASPP)
 holds the dilated convolutions. It sees the encoder features five ways: pooled over the
@@ -306,12 +306,13 @@ def DilatedSpatialPyramidPooling(dspp_input):
 
 """
 The decoder upsamples the encoder output 4x and concatenates the low-level features,
-projected to 48 channels lest they drown the encoder's 256. Two 3x3 blocks refine the
-mix; a 1x1 convolution turns each pixel's 256 features into a score (logit) per class.
-As in the paper and DeepLab's code, the classifier runs at 1/4 resolution, before the
-upsampling (keras-io's example upsamples the 256 channels first). Bilinear upsampling
-averages neighbours with weights summing to 1, and a 1x1 convolution an affine map of
-each pixel alone, so the two commute: the same function, without a 512x512x256 tensor.
+projected from 64 to 48 channels (the paper's choice, lest they outweigh the encoder's
+256). Two 3x3 blocks refine the mix; a 1x1 convolution turns each pixel's 256 features
+into a score (logit) per class. As in the paper and DeepLab's code, the classifier runs
+at 1/4 resolution, before the upsampling (keras-io's example upsamples the 256 channels
+first). Bilinear upsampling averages neighbours with weights summing to 1, and a 1x1
+convolution an affine map of each pixel alone, so the two commute: the same function,
+without a 512x512x256 tensor.
 
 From scratch (`--weights none`, as in `--quick`), BatchNorm's moving averages lag the
 weights at Keras's momentum of 0.99, and validation, which uses them, sees a loss in the
@@ -338,7 +339,7 @@ def DeeplabV3Plus(image_size, num_classes, backbone_weights=None, freeze=False):
     input_b = convolution_block(input_b, num_filters=48, kernel_size=1)
     x = layers.Concatenate(axis=-1)([input_a, input_b])
     x = convolution_block(convolution_block(x))
-    # Logits stay float32 under mixed precision, so the loss is computed exactly.
+    # Logits stay float32 under mixed precision, so the loss is computed in float32.
     classify = layers.Conv2D(num_classes, 1, padding="same", dtype="float32")
     upsample = layers.UpSampling2D(4, interpolation="bilinear", dtype="float32")
     return keras.Model(inputs=model_input, outputs=upsample(classify(x)))
