@@ -390,3 +390,27 @@ def test_ctrl_c_while_tensorflow_loads_is_an_interruption(tmp_path):
     path = os.pathsep.join([str(tmp_path), str(ROOT)])
     result = run_python(ROOT / "deeplabv3_plus.py", exit_code=130, PYTHONPATH=path)
     assert result.stderr == "\nInterrupted.\n"
+
+
+def resumed_with_history(tmp_path, scores):
+    """A run resumed after 2 backed-up epochs, whose history.csv holds `scores`."""
+    output_dir = fake_run(tmp_path / "out", epochs_done=2)
+    rows = [f"{epoch},{score}" for epoch, score in enumerate(scores)]
+    (output_dir / "history.csv").write_text("\n".join(["epoch,val_mean_iou", *rows]))
+    run = runs.open_run(resume_args(output_dir))
+    return run, run.callbacks(CIHP)
+
+
+def test_history_rows_past_the_backup_are_dropped_on_resume(tmp_path):
+    run, _ = resumed_with_history(tmp_path, [0.3, 0.5, 0.9])  # epoch 3: not backed up
+    assert [row["epoch"] for row in runs.read_history(run.dir)] == ["0", "1"]
+
+
+def test_a_resumed_run_replaces_the_best_model_only_with_a_better_one(tmp_path):
+    run, callbacks = resumed_with_history(tmp_path, [0.3, 0.5])
+    backup = callbacks[-1]
+    backup.set_model(keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)]))
+    backup.on_epoch_end(2, {"val_mean_iou": 0.4})  # below epoch 2's 0.5
+    assert not (run.dir / "best_model.keras").exists()
+    backup.on_epoch_end(3, {"val_mean_iou": 0.6})
+    assert (run.dir / "best_model.keras").exists()
