@@ -43,6 +43,18 @@ def test_metrics_match_a_hand_computed_confusion_matrix():
     assert scores["frequency_weighted_iou"] == pytest.approx(weighted)
 
 
+def test_the_training_scores_count_as_the_full_resolution_ones():
+    labels = np.array([[0, 0, 0, 0, 1, 1, 2, 2, 3]])  # the last pixel: void
+    logits = np.eye(4)[[0, 0, 0, 1, 1, 1, 2, 0, 3]][None]  # as the test above
+    weights = np.array([[1, 1, 1, 1, 1, 1, 1, 1, 0]])
+    mean_iou, accuracy = metrics.MeanIoU(4), metrics.PixelAccuracy(4)
+    for metric in (mean_iou, accuracy):
+        metric.update_state(labels, logits, sample_weight=weights)
+    # Class 3, in neither truth nor predictions once void is left out, has no IoU.
+    assert float(mean_iou.result()) == pytest.approx((3 / 5 + 2 / 3 + 1 / 2) / 3)
+    assert float(accuracy.result()) == pytest.approx(6 / 8)
+
+
 def test_evaluate_scores_a_saved_model_at_full_resolution(
     tiny_run, cihp_copy, tmp_path
 ):
