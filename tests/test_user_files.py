@@ -282,10 +282,18 @@ def test_a_link_planted_where_an_example_goes_is_never_written_through(tmp_path)
     assert victim.read_text() == "precious"
 
 
-def test_the_lock_cache_must_be_a_private_folder_of_the_user(tmp_path, monkeypatch):
+@pytest.mark.parametrize("planted", ["link", "folder open to others"])
+def test_the_lock_cache_must_be_a_private_folder_of_the_user(
+    tmp_path, monkeypatch, planted
+):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    (tmp_path / "deeplabv3_plus").mkdir()
-    os.symlink(tmp_path, tmp_path / "deeplabv3_plus" / "locks")  # planted link
+    locks = tmp_path / "deeplabv3_plus" / "locks"
+    locks.parent.mkdir()
+    if planted == "link":
+        os.symlink(tmp_path, locks)
+    else:  # where another user could plant a lock file
+        locks.mkdir()
+        locks.chmod(0o777)
     with pytest.raises(UserError, match="is not a private folder of yours"):
         runs.lock(tmp_path / "out")
 
@@ -393,15 +401,22 @@ def test_the_lock_of_a_killed_run_is_released(tmp_path):
 
 @pytest.mark.parametrize("resume", [True, False], ids=["--resume", "--overwrite"])
 @pytest.mark.parametrize(
-    "listed", [None, ["../outside.txt"], ["backup-1/../../outside.txt"], [".."]]
+    "listed, made_by",
+    [
+        (None, runs.MADE_BY),  # truncated
+        (["../outside.txt"], runs.MADE_BY),
+        (["backup-1/../../outside.txt"], runs.MADE_BY),
+        ([".."], runs.MADE_BY),
+        (["model.keras"], "another tool"),
+    ],
 )
 def test_a_damaged_or_foreign_run_json_is_refused_touching_nothing(
-    tmp_path, resume, listed
+    tmp_path, resume, listed, made_by
 ):
     (tmp_path / "outside.txt").write_text("mine")
     output_dir = fake_run(tmp_path / "out", epochs_done=1)
     (output_dir / "backup-1").mkdir()  # so that the path resolves
-    manifest = {"made_by": runs.MADE_BY, "config": {}, "files": listed, "pids": []}
+    manifest = {"made_by": made_by, "config": {}, "files": listed, "pids": []}
     text = json.dumps(manifest) if listed else '{"config": {"ima'  # truncated
     (output_dir / runs.RUN_FILE).write_text(text)
     before = sorted(tmp_path.rglob("*"))
