@@ -91,6 +91,7 @@ def test_onnx_metadata_names_the_classes_of_its_outputs(onnx_dir):
     assert json.loads(metadata["class_names"]) == list(CIHP.names)
     assert json.loads(metadata["class_colors"])[13] == [0, 0, 255]
     assert metadata["void_label"] == "255"
+    assert metadata["keep_aspect"] == "false"  # photos are squashed to the square
 
 
 @pytest.mark.slow
