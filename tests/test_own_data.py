@@ -185,6 +185,16 @@ def test_a_malformed_labelmap_line_is_named_with_its_number(tmp_path, line):
         datasets.read_labelmap(tmp_path / "labelmap.txt")
 
 
+@pytest.mark.parametrize("count", [1, 256])
+def test_a_labelmap_of_1_or_more_than_255_classes_is_refused(tmp_path, count):
+    lines = [
+        f"class{i}:{i // 65536},{i // 256 % 256},{i % 256}::" for i in range(count)
+    ]
+    (tmp_path / "labelmap.txt").write_text("\n".join(lines))
+    with pytest.raises(UserError, match=f"defines {count} classes; .* 2 to 255"):
+        datasets.read_labelmap(tmp_path / "labelmap.txt")
+
+
 def test_a_labelmap_line_named_void_sets_the_void_colour(tmp_path):
     (tmp_path / "labelmap.txt").write_text("bg:0,0,0::\ncat:9,9,9::\nvoid:1,1,1::\n")
     classes = datasets.read_labelmap(tmp_path / "labelmap.txt")

@@ -74,14 +74,15 @@ def test_predict_with_no_readable_input_is_one_error_saying_why(
     assert all(line.startswith("warning: skipped: ") for line in lines), lines
 
 
-def test_a_class_on_a_sliver_of_pixels_is_said_to_be_under_a_tenth_of_a_percent(
+def test_the_shares_printed_go_largest_first_and_a_sliver_is_under_a_tenth_of_a_percent(
     tmp_path, capsys
 ):
     predicted = np.zeros((100, 100), np.uint8)
     predicted[0, 0] = 1  # one pixel in 10,000 of Hat
+    predicted[50:] = 13  # Face: a pixel more than Background, after Hat by id
     runs.claim(tmp_path, ["x_ids.png"], "--predict")
     cli.save_prediction(tmp_path / "x", {}, predicted, CIHP)
-    assert capsys.readouterr().out == "x: Background 100.0%, Hat <0.1%\n"
+    assert capsys.readouterr().out == "x: Face 50.0%, Background 50.0%, Hat <0.1%\n"
 
 
 @pytest.mark.parametrize(
