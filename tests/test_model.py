@@ -15,6 +15,13 @@ def test_model_has_the_tutorials_parameter_count_at_512():
     assert model.output_shape == (None, 512, 512, 20)
 
 
+def test_batchnorm_trained_from_scratch_follows_the_weights_at_momentum_0_9(tiny_run):
+    model = keras.saving.load_model(tiny_run / "model.keras")  # --weights none
+    norm = keras.layers.BatchNormalization
+    momenta = [layer.momentum for layer in model.layers if isinstance(layer, norm)]
+    assert momenta and set(momenta) == {0.9}  # the backbone's and the head's
+
+
 def test_keras_io_weights_load_and_both_rewrites_give_the_same_logits(tmp_path):
     keras.utils.set_random_seed(0)
     original = keras_io_original.DeeplabV3Plus(64, 20, backbone_weights=None)

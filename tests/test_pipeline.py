@@ -283,3 +283,16 @@ def test_augmentation_keeps_masks_integer_and_ids_known(toy_root):
         assert new_mask.dtype == "uint8" and new_mask.shape == (64, 64, 1)
         assert new_image.dtype == "uint8" and new_image.shape == (64, 64, 3)
         assert set(np.unique(new_mask).tolist()) <= allowed
+
+
+def test_augmentation_zooms_and_crops_beyond_a_mirror(toy_root):
+    train, _ = split(toy_root, 1, 0)
+    (image_path, mask_path), *_ = files.check_pairs(train, CIHP)
+    image, mask = dl.load_data(image_path, mask_path, 64, CIHP)
+    as_is = [np.asarray(m) for m in [mask, dl.mirror(image, mask, CIHP.flip)[1]]]
+    for n in range(10):  # a zoom and crop moves the people, as a mirror cannot
+        new_mask = np.asarray(dl.augment(image, mask, 64, CIHP.flip, [n, 0])[1])
+        moved = all((new_mask != same).any() for same in as_is)
+        if moved:
+            break
+    assert moved

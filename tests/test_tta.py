@@ -10,7 +10,7 @@ from PIL import Image
 
 import deeplabv3_plus as tutorial
 from conftest import fails_with, run_args, run_tutorial
-from deeplab_support import files
+from deeplab_support import cli, files
 from deeplab_support.classes import CIHP
 
 LEFT_ARM, RIGHT_ARM = 14, 15
@@ -24,6 +24,10 @@ class LeftArmOnTheLeft:
         logits = np.zeros((batch, height, width, 20), dtype=np.float32)
         logits[:, :, : width // 2, LEFT_ARM] = 1.0
         return logits
+
+
+def test_scales_round_to_sizes_the_output_stride_of_16_divides():
+    assert cli.tta_sizes("0.6,0.75,1.3", 64) == [32, 48, 80]
 
 
 @pytest.mark.parametrize("flip, share", [(None, 1.0), (CIHP.flip, 0.5)])
