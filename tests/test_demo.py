@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from PIL import Image
 import demo
 from conftest import ROOT, png_header, run_python, run_tutorial, subprocess_env
 from deeplab_support import UserError
+from deeplab_support.classes import ClassTable
 
 
 @pytest.fixture(scope="module")
@@ -141,3 +143,10 @@ def test_a_port_in_use_is_one_error_before_serving():
         port = taken.getsockname()[1]
         with pytest.raises(UserError, match=f"cannot serve on port {port}"):
             demo.free_port(port)
+
+
+def test_the_legend_shows_html_in_a_class_name_as_text():
+    classes = ClassTable(["back", "<i>person"], [(0, 0, 0), (9, 9, 9)])
+    page = SimpleNamespace(classes=classes, colormap=classes.palette())
+    legend = demo.Segmenter.legend(page, np.ones((2, 2), np.uint8))
+    assert "&lt;i&gt;person: 100.0%" in legend

@@ -91,6 +91,7 @@ def test_a_run_writes_a_card_with_its_scores_classes_and_settings(tiny_run):
     mean_iou = card.data.eval_results[0]
     assert mean_iou.metric_type == "mean_iou" and mean_iou.dataset_split == "validation"
     assert mean_iou.metric_value == round(summary["full_resolution_mean_iou"], 4)
+    assert mean_iou.dataset_name == "synthetic toy people (CIHP layout)"
     for index, name in enumerate(CIHP.names):
         assert f"| {index} | {name} | {CIHP.colors[index]} |" in card.text
     assert "| input size | 64 x 64 px |" in card.text and "| epochs | 1 |" in card.text

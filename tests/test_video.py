@@ -114,3 +114,16 @@ def test_a_folder_gives_predict_its_videos_as_well_as_its_photos(tmp_path):
     Image.new("RGB", (8, 8)).save(tmp_path / "in" / "photo.png")
     inputs = cli.claim_predictions([tmp_path / "in"], tmp_path / "out")
     assert [path.name for path, _ in inputs] == ["clip.avi", "photo.png"]
+
+
+def test_the_flicker_is_the_mean_share_of_pixels_that_change_between_frames(
+    tmp_path, capsys
+):
+    still = type("Still", (), {"get": lambda self, prop: 0.0})()  # says no fps
+    (tmp_path / "ids").mkdir()
+    clip = video.ClipWriter(tmp_path / "o.mp4", tmp_path / "ids", still, (8, 8), CIHP)
+    for ids in [0, 1, 1, 0, 0]:  # every pixel changes, none, all, none: half
+        clip.add(np.zeros((8, 8, 3), np.uint8), np.full((8, 8), ids, np.uint8))
+    clip.writer.release()
+    clip.report("clip")
+    assert "flicker 50.00%" in capsys.readouterr().out
