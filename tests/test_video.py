@@ -108,6 +108,12 @@ def test_temporal_smoothing_outside_0_to_1_is_refused(capsys, value):
     fails_with(capsys, ["--predict", "x.mp4", "--temporal-smoothing", value], value)
 
 
+def test_temporal_smoothing_without_predict_is_refused(capsys, tmp_path):
+    argv = ["--temporal-smoothing", "0.5", "--output-dir", tmp_path / "out"]
+    fails_with(capsys, argv, "--temporal-smoothing steadies --predict on a video")
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_folder_gives_predict_its_videos_as_well_as_its_photos(tmp_path):
     (tmp_path / "in").mkdir()
     write_clip(tmp_path / "in" / "clip.avi")
