@@ -228,6 +228,7 @@ def test_the_parsers_carry_the_class_table(parsers):
 
 
 @pytest.mark.parametrize("scales", ["1,1.25", "1"])
-def test_tta_scales_are_refused_for_an_export(capsys, tiny_run, scales):
+def test_tta_scales_are_refused_for_an_export(capsys, tiny_run, tmp_path, scales):
     argv = ["--export", "onnx_parser", "--model", tiny_run / "model.keras"]
+    argv += ["--output-dir", tmp_path]  # where a regression would write
     fails_with(capsys, [*argv, "--tta-scales", scales], "drop it")
