@@ -2,6 +2,7 @@
 frames, and --temporal-smoothing to steady it."""
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import cv2
 import numpy as np
@@ -125,7 +126,7 @@ def test_a_folder_gives_predict_its_videos_as_well_as_its_photos(tmp_path):
 def test_the_flicker_is_the_mean_share_of_pixels_that_change_between_frames(
     tmp_path, capsys
 ):
-    still = type("Still", (), {"get": lambda self, prop: 0.0})()  # says no fps
+    still = SimpleNamespace(get=lambda prop: 0.0)  # a capture that says no fps
     (tmp_path / "ids").mkdir()
     clip = video.ClipWriter(tmp_path / "o.mp4", tmp_path / "ids", still, (8, 8), CIHP)
     for ids in [0, 1, 1, 0, 0]:  # every pixel changes, none, all, none: half
