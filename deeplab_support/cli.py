@@ -380,11 +380,7 @@ def excepthook(args, kind, error, traceback):
     code = explain(error, args)
     if code is None:
         return sys.__excepthook__(kind, error, traceback)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    files.remove_private_dirs()  # os._exit skips the atexit handlers
-    runs.release_unwritten()
-    os._exit(code)  # the stack has unwound already; only the exit code is left
+    sys.exit(code)  # an exit as any other: the atexit handlers clean up
 
 
 def tta_sizes(scales, size):

@@ -81,7 +81,7 @@ def private_dir(purpose):
 
 @atexit.register
 def remove_private_dirs():
-    """Delete this process's temporary folders (at exit, or before os._exit)."""
+    """Delete this process's temporary folders (at exit)."""
     while _private_dirs:
         shutil.rmtree(_private_dirs.popitem()[1], ignore_errors=True)
 

@@ -29,7 +29,7 @@ atexit.register(shutil.rmtree, CACHE, ignore_errors=True)
 
 import deeplabv3_plus  # noqa: E402
 from data import make_toy_people  # noqa: E402
-from deeplab_support import cli, datasets, runs  # noqa: E402
+from deeplab_support import cli, datasets, files, runs  # noqa: E402
 from deeplab_support.notebook import TUTORIAL  # noqa: E402
 
 TINY = "--image-size 64 --batch-size 4 --epochs 1 --num-train-images 8".split()
@@ -48,23 +48,22 @@ def run_tutorial(*argv):
 
     saved, argv = sys.argv, [str(a) for a in argv]
     sys.argv, policy = [str(TUTORIAL), *argv], keras.config.dtype_policy()
-    hook, exit_now = sys.excepthook, os._exit
+    hook = sys.excepthook
     try:
         return runpy.run_path(str(TUTORIAL), run_name="__main__")
     except (Exception, KeyboardInterrupt) as error:
         if sys.excepthook is hook:  # stopped before the script installed its own
             raise
-        os._exit = raise_exit  # the hook's exit, which would end pytest
-        sys.excepthook(type(error), error, error.__traceback__)
+        try:
+            sys.excepthook(type(error), error, error.__traceback__)
+        except SystemExit:  # the user's error: clean up as the process's exit would
+            runs.release_unwritten()
+            files.remove_private_dirs()
+            raise
         raise  # the hook showed a traceback: not an error of the user's
     finally:  # the run set its precision and hook for the whole process
-        sys.argv, sys.excepthook, os._exit = saved, hook, exit_now
+        sys.argv, sys.excepthook = saved, hook
         keras.config.set_dtype_policy(policy)
-
-
-def raise_exit(code):
-    """os._exit for a test: SystemExit with the code."""
-    raise SystemExit(code)
 
 
 def fails_with(capsys, argv, *phrases):
