@@ -390,17 +390,13 @@ def test_the_lock_of_a_killed_run_is_released(tmp_path):
     runs.lock(tmp_path)  # the OS released the dead run's lock
 
 
+DAMAGED = [(None, runs.MADE_BY), (["../outside.txt"], runs.MADE_BY)]  # None: truncated
+DAMAGED += [(["backup-1/../../outside.txt"], runs.MADE_BY), ([".."], runs.MADE_BY)]
+DAMAGED += [(["model.keras"], "another tool")]
+
+
 @pytest.mark.parametrize("resume", [True, False], ids=["--resume", "--overwrite"])
-@pytest.mark.parametrize(
-    "listed, made_by",
-    [
-        (None, runs.MADE_BY),  # truncated
-        (["../outside.txt"], runs.MADE_BY),
-        (["backup-1/../../outside.txt"], runs.MADE_BY),
-        ([".."], runs.MADE_BY),
-        (["model.keras"], "another tool"),
-    ],
-)
+@pytest.mark.parametrize("listed, made_by", DAMAGED)
 def test_a_damaged_or_foreign_run_json_is_refused_touching_nothing(
     tmp_path, resume, listed, made_by
 ):
