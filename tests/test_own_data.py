@@ -186,9 +186,7 @@ def test_a_malformed_labelmap_line_is_named_with_its_number(tmp_path, line):
 
 @pytest.mark.parametrize("count", [1, 256])
 def test_a_labelmap_of_1_or_more_than_255_classes_is_refused(tmp_path, count):
-    lines = [
-        f"class{i}:{i // 65536},{i // 256 % 256},{i % 256}::" for i in range(count)
-    ]
+    lines = [f"c{i}:{i // 65536},{i // 256 % 256},{i % 256}::" for i in range(count)]
     (tmp_path / "labelmap.txt").write_text("\n".join(lines))
     with pytest.raises(UserError, match=f"defines {count} classes; .* 2 to 255"):
         datasets.read_labelmap(tmp_path / "labelmap.txt")
