@@ -175,14 +175,8 @@ def test_a_model_is_scored_on_data_labelled_in_the_targets_of_its_map(
     (tmp_path / "parts.txt").write_text("\n".join(lines) + "\n")
     flags = ["--data-dir", data, "--class-map", tmp_path / "parts.txt"]
     counts = ["--num-train-images", 2, "--num-val-images", 2]
-    run_tutorial(
-        "--evaluate",
-        tiny_run / "model.keras",
-        *flags,
-        *counts,
-        "--output-dir",
-        tmp_path,
-    )
+    argv = ["--evaluate", tiny_run / "model.keras", *flags, *counts]
+    run_tutorial(*argv, "--output-dir", tmp_path)
     evaluation = json.loads((tmp_path / "evaluation.json").read_text())
     assert evaluation["classes"]["names"] == list(PARTS.names)
     assert len(evaluation["per_image"]) == 2

@@ -56,14 +56,11 @@ def test_download_without_network_says_what_to_do(capsys, tmp_path, monkeypatch)
     assert not (tmp_path / "cihp").exists()  # an empty one would hide the toy set
 
 
-@pytest.mark.parametrize(
-    "folder, n, damage",
-    [
-        ("Images", 5, "cut short"),
-        ("Images", 10, "text"),
-        ("Category_ids", 2, "cut short"),
-    ],
-)
+BROKEN = [("Images", 5, "cut short"), ("Images", 10, "text")]
+BROKEN += [("Category_ids", 2, "cut short")]
+
+
+@pytest.mark.parametrize("folder, n, damage", BROKEN)
 def test_a_broken_image_or_mask_is_named_before_training(
     capsys, cihp_copy, tmp_path, folder, n, damage
 ):

@@ -109,15 +109,11 @@ def test_an_xla_compiled_training_step_updates_the_weights(precision):
     assert np.mean(moved) > 0.9 and all(np.isfinite(w).all() for w in after)
 
 
-@pytest.mark.parametrize(
-    "backend, kind, expected",
-    [
-        ("tensorflow", "cpu", 1),
-        ("tensorflow", "gpu", 8),
-        ("jax", "tpu", 8),
-        ("torch", "gpu", 1),  # Keras runs one step per call on PyTorch
-    ],
-)
+STEPS = [("tensorflow", "cpu", 1), ("tensorflow", "gpu", 8), ("jax", "tpu", 8)]
+STEPS += [("torch", "gpu", 1)]  # Keras runs one step per call on PyTorch
+
+
+@pytest.mark.parametrize("backend, kind, expected", STEPS)
 def test_steps_per_execution_is_one_on_a_cpu_or_pytorch_and_more_on_an_accelerator(
     monkeypatch, backend, kind, expected
 ):

@@ -56,15 +56,13 @@ def test_fewer_training_images_than_a_batch_are_refused_in_training_alone():
     cli.check_args(parse("--evaluate", "model.keras", *few))  # it trains nothing
 
 
-@pytest.mark.parametrize(
-    "argv, phrase",
-    [
-        (["--image-size", "abc"], "invalid int value: 'abc'"),
-        (["--tta", "mirror"], "invalid choice: 'mirror'"),
-        (["--no-such-flag"], "unrecognized arguments: --no-such-flag"),
-        (["--predict"], "expected at least one argument"),
-    ],
-)
+MALFORMED = [(["--image-size", "abc"], "invalid int value: 'abc'")]
+MALFORMED += [(["--tta", "mirror"], "invalid choice: 'mirror'")]
+MALFORMED += [(["--no-such-flag"], "unrecognized arguments: --no-such-flag")]
+MALFORMED += [(["--predict"], "expected at least one argument")]
+
+
+@pytest.mark.parametrize("argv, phrase", MALFORMED)
 def test_a_malformed_flag_is_one_error_line_not_the_usage(capsys, argv, phrase):
     fails_with(capsys, argv, phrase, "--help")
 

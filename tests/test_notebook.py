@@ -57,11 +57,8 @@ def test_the_notebook_is_valid_nbformat():
 def test_a_shell_block_becomes_a_cell_of_commands():
     source = 'x = 1\n\n"""shell\npip install gdown\nls data\n"""\n\ny = 2\n'
     cells = notebook.to_notebook(source)["cells"]
-    assert [c["source"] for c in cells] == [
-        "x = 1",
-        "!pip install gdown\n!ls data",
-        "y = 2",
-    ]
+    expected = ["x = 1", "!pip install gdown\n!ls data", "y = 2"]
+    assert [c["source"] for c in cells] == expected
 
 
 def test_prose_and_code_blocks_become_cells():

@@ -111,9 +111,8 @@ def test_voc_lists_name_files_with_spaces_and_upper_case_extensions(voc_root, tm
     lists = voc_lists(shutil.copytree(voc_root, tmp_path / "voc"))
     root, names = lists.parent.parent, (lists / "train.txt").read_text().split()
     (root / "JPEGImages" / f"{names[0]}.jpg").rename(root / "JPEGImages" / "IMG 1.JPG")
-    (root / "SegmentationClass" / f"{names[0]}.png").rename(
-        root / "SegmentationClass" / "IMG 1.png"
-    )
+    masks = root / "SegmentationClass"
+    (masks / f"{names[0]}.png").rename(masks / "IMG 1.png")
     (lists / "train.txt").write_text("\n".join(["IMG 1", *names[1:]]) + "\n")
     image, mask = datasets.find(tmp_path / "voc").train[0]
     assert (image.name, mask.name) == ("IMG 1.JPG", "IMG 1.png")
@@ -187,9 +186,7 @@ def test_a_malformed_labelmap_line_is_named_with_its_number(tmp_path, line):
 
 @pytest.mark.parametrize("count", [1, 256])
 def test_a_labelmap_of_1_or_more_than_255_classes_is_refused(tmp_path, count):
-    lines = [
-        f"class{i}:{i // 65536},{i // 256 % 256},{i % 256}::" for i in range(count)
-    ]
+    lines = [f"c{i}:{i // 65536},{i // 256 % 256},{i % 256}::" for i in range(count)]
     (tmp_path / "labelmap.txt").write_text("\n".join(lines))
     with pytest.raises(UserError, match=f"defines {count} classes; .* 2 to 255"):
         datasets.read_labelmap(tmp_path / "labelmap.txt")
@@ -242,11 +239,10 @@ def test_classes_in_no_training_mask_are_named(tmp_path, capsys):
     binary[1:3, 1:3] = 255  # white: the object, as drawn, but 255 reads as void
     Image.fromarray(binary).save(tmp_path / "a_mask.png")
     classes = datasets.ClassTable(["background", "object"], [(0, 0, 0), (255,) * 3])
-    files.check_pairs([(tmp_path / "a.png", tmp_path / "a_mask.png")], classes)
+    pairs = [(tmp_path / "a.png", tmp_path / "a_mask.png")]
+    files.check_pairs(pairs, classes)
     assert capsys.readouterr().err == ""  # validation: a class may be absent
-    files.check_pairs(
-        [(tmp_path / "a.png", tmp_path / "a_mask.png")], classes, training=True
-    )
+    files.check_pairs(pairs, classes, training=True)
     warning = capsys.readouterr().err
     assert "1 of the 2 classes occur in none of the 1 training masks" in warning
     assert "learn them: object." in warning and "255 is the void label" in warning
@@ -311,19 +307,12 @@ def test_the_first_lines_name_the_precision_the_layout_its_counts_and_classes(vo
     assert "8 training and 4 validation images, 21 classes, void label 255" in lines[1]
 
 
-@pytest.mark.parametrize(
-    "damage",
-    [
-        dict(void=5),  # a class id
-        dict(void=300),
-        dict(void_color=[1, 2]),
-        dict(colors=[[0, 0, 0]] * 19),
-        dict(colors=[[999, 0, 0]] * 20),
-        dict(names=["a"] * 20),
-        dict(keep_aspect="no"),
-        dict(mapped=1),
-    ],
-)
+DAMAGES = [dict(void=5), dict(void=300), dict(void_color=[1, 2])]  # void=5: a class
+DAMAGES += [dict(colors=[[0, 0, 0]] * 19), dict(colors=[[999, 0, 0]] * 20)]
+DAMAGES += [dict(names=["a"] * 20), dict(keep_aspect="no"), dict(mapped=1)]
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
 def test_a_damaged_class_table_in_a_model_file_is_refused(tmp_path, damage):
     path = tmp_path / "model.keras"
     for table, fine in [(CIHP.as_dict(), True), ({**CIHP.as_dict(), **damage}, False)]:

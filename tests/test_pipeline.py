@@ -129,7 +129,7 @@ def test_training_batches_have_fixed_shapes_and_types(toy_root):
     for images, masks in batches:
         assert images.shape == (4, 64, 64, 3) and images.dtype == np.uint8
         assert masks.shape == (4, 64, 64, 1) and masks.dtype == np.uint8
-        assert masks.min() >= 0 and masks.max() < 20
+        assert masks.max() < 20
 
 
 @pytest.mark.parametrize("cache", [True, False])
@@ -256,14 +256,11 @@ def test_non_utf8_file_names_go_through_the_pipeline(cihp_copy):
     assert images.shape == (16, 64, 64, 3) and int(np.max(masks)) < CIHP.num_classes
 
 
-@pytest.mark.parametrize(
-    "classes, ids, mirrored",
-    [
-        (CIHP, [14, 15, 16, 17, 18, 19, 13, 0], [0, 13, 18, 19, 16, 17, 14, 15]),
-        (VOC, [0, 15, 20, VOID], [VOID, 20, 15, 0]),  # no sided classes: no swaps
-    ],
-    ids=["CIHP", "VOC"],
-)
+MIRRORED = [(CIHP, [14, 15, 16, 17, 18, 19, 13, 0], [0, 13, 18, 19, 16, 17, 14, 15])]
+MIRRORED += [(VOC, [0, 15, 20, VOID], [VOID, 20, 15, 0])]  # no sided classes: no swaps
+
+
+@pytest.mark.parametrize("classes, ids, mirrored", MIRRORED, ids=["CIHP", "VOC"])
 def test_mirroring_swaps_left_and_right_classes_and_keeps_every_other_id(
     classes, ids, mirrored
 ):
@@ -290,8 +287,6 @@ def test_augmentation_zooms_and_crops_beyond_a_mirror(toy_root):
     (image_path, mask_path), *_ = files.check_pairs(train, CIHP)
     image, mask = dl.load_data(image_path, mask_path, 64, CIHP)
     as_is = [np.asarray(m) for m in [mask, dl.mirror(image, mask, CIHP.flip)[1]]]
-    masks = (
-        np.asarray(dl.augment(image, mask, 64, CIHP.flip, [n, 0])[1]) for n in range(10)
-    )
+    masks = (dl.augment(image, mask, 64, CIHP.flip, [n, 0])[1] for n in range(10))
     # A zoom and crop moves the people, as a mirror cannot.
-    assert any(all((new != same).any() for same in as_is) for new in masks)
+    assert any(all((np.asarray(new) != same).any() for same in as_is) for new in masks)

@@ -46,9 +46,7 @@ def test_an_unreadable_photo_is_skipped_and_the_others_are_read(tmp_path, capsys
     Image.new("RGB", (8, 8)).save(tmp_path / "bad.jpg", format="GIF")
     (tmp_path / "empty.png").write_bytes(b"")
     read = cli.read_photos(cli.claim_predictions([tmp_path], tmp_path / "out"))
-    assert [(image.shape, prefix.name) for image, prefix in read] == [
-        ((6, 8, 3), "good")
-    ]
+    assert [(image.shape, path.name) for image, path in read] == [((6, 8, 3), "good")]
     out = capsys.readouterr().err
     assert "warning: skipped: image" in out and "bad.jpg is a GIF file" in out
     assert "empty.png" in out
@@ -131,10 +129,8 @@ def test_predict_claims_the_outputs_of_its_photos_and_videos_at_once(
     monkeypatch.setattr(runs, "claim", lambda *a, **k: claims.append(claim(*a, **k)))
     inputs = [tmp_path / "photo.jpg", tmp_path / "clip.mp4"]
     found = cli.claim_predictions(inputs, tmp_path / "out")
-    assert [(path.name, prefix.name) for path, prefix in found] == [
-        ("photo.jpg", "photo"),
-        ("clip.mp4", "clip"),
-    ]
+    expected = [("photo.jpg", "photo"), ("clip.mp4", "clip")]
+    assert [(path.name, prefix.name) for path, prefix in found] == expected
     assert len(claims) == 1
     outputs = {"photo_mask.png", "photo_ids.png", "clip_overlay.mp4", "clip_ids"}
     assert outputs <= runs.owned_names(tmp_path / "out")

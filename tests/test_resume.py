@@ -28,14 +28,8 @@ WRAPPER = ROOT / "tests" / "scripts" / "without_posix.py"
 
 def command(toy_root, output_dir, *extra):
     """The tiny training run as a command line, run as on Windows."""
-    sizes = (
-        "--epochs",
-        EPOCHS,
-        "--batch-size",
-        BATCH,
-        "--num-train-images",
-        TRAIN_IMAGES,
-    )
+    sizes = ["--epochs", EPOCHS, "--batch-size", BATCH]
+    sizes += ["--num-train-images", TRAIN_IMAGES]
     flags = run_args(toy_root, output_dir, *sizes, *extra)
     return [str(a) for a in [sys.executable, WRAPPER, *flags]]
 
@@ -135,29 +129,19 @@ CONFLICT = "--image-size 128 conflicts .*has --image-size 96; .*--overwrite"
     ids=["conflicting-flag", "and-overwrite", "fewer-epochs", "record", "weights"],
 )
 def test_resume_refuses_what_it_cannot_go_on_with(tmp_path, damage, flags, phrase):
-    out = fake_run(
-        tmp_path / "out", 2, saved_weights=damage != "weights", image_size=96
-    )
+    out = fake_run(tmp_path, 2, saved_weights=damage != "weights", image_size=96)
     if damage == "record":
         (out / runs.BACKUP_FILE).write_text('{"epo')  # truncated
     with pytest.raises(UserError, match=phrase):
         runs.prepare_resume(resume_args(out, *flags))
 
 
-@pytest.mark.parametrize(
-    "setting",
-    [
-        dict(image_size="64"),
-        dict(batch_size=-4),
-        dict(learning_rate="fast"),
-        dict(lr_schedule="bogus"),
-        dict(seed=None),
-        dict(augment="yes"),
-        dict(epochs="3"),
-        dict(epochs=None),
-    ],
-    ids=str,
-)
+SETTINGS = [dict(image_size="64"), dict(batch_size=-4), dict(learning_rate="fast")]
+SETTINGS += [dict(lr_schedule="bogus"), dict(seed=None), dict(augment="yes")]
+SETTINGS += [dict(epochs="3"), dict(epochs=None)]
+
+
+@pytest.mark.parametrize("setting", SETTINGS, ids=str)
 def test_resume_refuses_a_setting_of_run_json_that_its_flag_refuses(
     capsys, tmp_path, setting
 ):
@@ -314,10 +298,8 @@ def test_a_failed_run_says_why_which_epoch_it_kept_and_how_to_go_on(
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and phrase in err and "\n" not in err
     if done:  # a command to paste, the folder's name quoted
-        assert (
-            "last good epoch (2)" in err
-            and f"--resume --output-dir '{output_dir}'" in err
-        )
+        assert "last good epoch (2)" in err
+        assert f"--resume --output-dir '{output_dir}'" in err
     else:
         assert "nothing is kept" in err and "last good" not in err
 

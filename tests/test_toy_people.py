@@ -16,6 +16,7 @@ from data import make_toy_people as toy_people
 from deeplab_support import datasets, runs
 
 SMALL = 12
+QUICK = dict(download=False, quick=True, data_dir=None, ignore_index=255)  # --quick
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +43,10 @@ def file_bytes(root):
 
 
 def test_the_layout_is_exactly_cihp_with_validation_from_its_own_range(small_set):
-    assert sorted(p.name for p in small_set.iterdir()) == [
-        "Training",
-        "Validation",
-        "human_colormap.mat",
-        "toy_people.json",
-    ]
-    for folder, first, count in [
-        ("Training", 0, SMALL),
-        ("Validation", toy_people.VAL_OFFSET, 50),
-    ]:
+    found = sorted(p.name for p in small_set.iterdir())
+    assert found == ["Training", "Validation", "human_colormap.mat", "toy_people.json"]
+    validation = ("Validation", toy_people.VAL_OFFSET, 50)
+    for folder, first, count in [("Training", 0, SMALL), validation]:
         images = stems(small_set / folder / "Images", ".jpg")
         masks = stems(small_set / folder / "Category_ids", ".png")
         assert images == masks == [f"{i:07d}" for i in range(first, first + count)]
@@ -136,9 +131,7 @@ def test_generate_leaves_no_temporary_directory(tmp_path):
 
 def test_every_class_appears_in_250_images(tmp_path):
     root = toy_people.generate(tmp_path / "cihp", 250)
-    present = set()
-    for mask in read_masks(root):
-        present.update(np.unique(mask).tolist())
+    present = set().union(*(np.unique(mask).tolist() for mask in read_masks(root)))
     assert present == set(range(20))
 
 
@@ -152,8 +145,7 @@ def test_two_first_runs_at_once_write_the_set_one_after_the_other(toy_root):
         writing.pop()
         return toy_root
 
-    args = Namespace(download=False, quick=True, data_dir=None, ignore_index=255)
-    args.num_train_images, args.num_val_images = 8, 4
+    args = Namespace(**QUICK, num_train_images=8, num_val_images=4)
     with ThreadPoolExecutor(2) as pool:  # two runs, each with its own lock object
         found = [pool.submit(datasets.get_dataset, args, ensure) for _ in range(2)]
         assert [run.result().root for run in found] == [toy_root, toy_root]
@@ -167,8 +159,7 @@ def test_the_synthetic_set_says_why_it_is_used(
     if cihp:
         (tmp_path / "cihp").mkdir()  # CIHP on disk, but --quick
     monkeypatch.setattr(datasets, "DATA_DIR", tmp_path / "cihp")
-    args = Namespace(download=False, quick=True, data_dir=None, ignore_index=255)
-    args.num_train_images, args.num_val_images = 8, 4
+    args = Namespace(**QUICK, num_train_images=8, num_val_images=4)
     datasets.get_dataset(args, lambda root, num_images, progress: toy_root)
     said = capsys.readouterr().out
     assert ("--quick trains on the synthetic" in said) == cihp

@@ -42,9 +42,7 @@ def test_a_new_run_deletes_only_the_earlier_runs_own_files(tmp_path):
     (tmp_path / "model.onnx").write_text("exported")
     fake_predict([photo_folder(tmp_path / "photos")], tmp_path)
     runs.open_run(parse("--output-dir", tmp_path))
-    runs.open_run(
-        parse("--output-dir", tmp_path, "--overwrite")
-    )  # a second run over it
+    runs.open_run(parse("--output-dir", tmp_path, "--overwrite"))  # a second run
     assert all((tmp_path / name).read_text() == "mine" for name in planted)
     assert (tmp_path / "model.onnx").read_text() == "exported"
     assert (tmp_path / "photo_mask.png").is_file()
@@ -154,29 +152,23 @@ def run_briefly(function, seconds=60):
 
 
 def test_predict_skips_a_fifo_a_folder_and_broken_links(tmp_path, capsys):
-    folder = photo_folder(tmp_path / "in")
+    folder, out = photo_folder(tmp_path / "in"), tmp_path / "out"
     os.mkfifo(folder / "fifo.png")
     (folder / "folder.jpg").mkdir()
     os.symlink(folder / "gone.png", folder / "dangling.png")
     os.symlink(folder / "loop.png", folder / "loop.png")
-    run_briefly(lambda: fake_predict([folder], tmp_path / "out"))
+    run_briefly(lambda: fake_predict([folder], out))
     assert capsys.readouterr().err.count("warning: skipping") == 4
-    assert all(
-        (tmp_path / "out" / f"{n}_mask.png").is_file() for n in ["photo", "other"]
-    )
+    assert all((out / f"{n}_mask.png").is_file() for n in ["photo", "other"])
     assert stat.S_ISFIFO(os.stat(folder / "fifo.png").st_mode)
 
 
-@pytest.mark.parametrize(
-    "mode, fix",
-    [
-        ("training", "choose another --output-dir"),
-        ("predict", "choose another --output-dir"),
-        ("download", "as --data-dir without --download"),
-    ],
-)
-def test_a_second_run_is_refused_while_another_holds_the_folder(tmp_path, mode, fix):
+@pytest.mark.parametrize("mode", ["training", "predict", "download"])
+def test_a_second_run_is_refused_while_another_holds_the_folder(tmp_path, mode):
     photos, out = [photo_folder(tmp_path / "in")], tmp_path / "out"
+    fix = "choose another --output-dir"
+    if mode == "download":
+        fix = "as --data-dir without --download"
     out.mkdir()
     held = filelock.FileLock(runs.lock_file(out), thread_local=False)
     with held.acquire(timeout=0):  # as a run in that folder holds it
@@ -325,8 +317,7 @@ def test_the_demo_deletes_its_class_masks_as_gradio_its_uploads():
     old = files.private_dir("masks") / "old"
     old.mkdir()
     os.utime(old, (0, time.time() - demo.DELETE_CACHE[1] - 1))
-    segmenter = Namespace(classes=CIHP)  # all that the mask needs
-    ids = np.zeros((4, 4), np.uint8)
+    segmenter, ids = Namespace(classes=CIHP), np.zeros((4, 4), np.uint8)
     mask = demo.Segmenter.class_mask(segmenter, "photo.png", ids, ["Face"])
     assert os.path.isfile(mask) and not old.exists()
 
@@ -407,17 +398,13 @@ def test_the_lock_of_a_killed_run_is_released(tmp_path):
     runs.lock(tmp_path)  # the OS released the dead run's lock
 
 
+DAMAGED = [(None, runs.MADE_BY), (["../outside.txt"], runs.MADE_BY)]  # None: truncated
+DAMAGED += [(["backup-1/../../outside.txt"], runs.MADE_BY), ([".."], runs.MADE_BY)]
+DAMAGED += [(["model.keras"], "another tool")]
+
+
 @pytest.mark.parametrize("resume", [True, False], ids=["--resume", "--overwrite"])
-@pytest.mark.parametrize(
-    "listed, made_by",
-    [
-        (None, runs.MADE_BY),  # truncated
-        (["../outside.txt"], runs.MADE_BY),
-        (["backup-1/../../outside.txt"], runs.MADE_BY),
-        ([".."], runs.MADE_BY),
-        (["model.keras"], "another tool"),
-    ],
-)
+@pytest.mark.parametrize("listed, made_by", DAMAGED)
 def test_a_damaged_or_foreign_run_json_is_refused_touching_nothing(
     tmp_path, resume, listed, made_by
 ):
