@@ -4,6 +4,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from types import SimpleNamespace
@@ -85,9 +86,11 @@ def test_a_bad_upload_is_refused_naming_the_file_not_its_folder(tmp_path, name):
 
 @pytest.mark.slow
 def test_the_served_page_predicts_what_predict_writes(
-    tiny_run, example_photo, tmp_path
+    tiny_run, example_photo, tmp_path, monkeypatch
 ):
     from gradio_client import Client, handle_file
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # the client's downloads
 
     model, port = tiny_run / "model.keras", demo.free_port()
     command = [sys.executable, "demo.py", "--model", str(model), "--port", str(port)]
