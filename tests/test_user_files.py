@@ -247,8 +247,8 @@ def test_an_unwritable_temp_location_is_one_error(monkeypatch, tmp_path):
         files.private_dir("inputs")
 
 
-# A script that decodes a photo (a private folder) and builds a tf.data pipeline
-# (TensorFlow's autograph writes each function's code to a temporary file).
+# A script that makes a private folder (as decoding a photo does) and builds a
+# tf.data pipeline (TensorFlow's autograph writes each function's code to a file).
 LEAVES_TEMPORARIES = """
 import sys
 from deeplab_support import UserError, cli, files
